@@ -1,0 +1,82 @@
+/**
+ * Names shared by the CDK constructs, the Lambda handlers, the SSM document and the host engine.
+ *
+ * Keep every name that crosses a process boundary here, so that a rename is a compile error
+ * on both sides instead of a deploy that silently passes nothing.
+ */
+
+/** Where the host engine (`assets/instance/`) is installed on the EC2 host. */
+export const HOST_PATHS = {
+  /** The whole `assets/instance/` tree. */
+  libDir: '/usr/local/lib/bluegreen',
+  /** Symlink to `${libDir}/bin/bluegreen`. */
+  command: '/usr/local/bin/bluegreen',
+  /** The engine's `KEY=VALUE` configuration file (`BLUEGREEN_CONF`). */
+  configFile: '/etc/bluegreen/bluegreen.conf',
+  /** Releases, slot state and history. */
+  homeDir: '/var/lib/bluegreen',
+  /** Per-slot application logs. */
+  logDir: '/var/log/bluegreen',
+  /** systemd template unit that runs one slot (`bluegreen-slot@blue`, `bluegreen-slot@green`). */
+  slotUnit: 'bluegreen-slot@.service',
+} as const;
+
+/** The two slots and their default loopback ports. */
+export const SLOTS = { blue: 8081, green: 8082 } as const;
+export type Slot = keyof typeof SLOTS;
+
+/** Actions the SSM document accepts. */
+export const DOCUMENT_ACTIONS = ['deploy', 'rollback', 'status'] as const;
+export type DocumentAction = (typeof DOCUMENT_ACTIONS)[number];
+
+/**
+ * Parameters of the SSM Command document. With `interpolationType: ENV_VAR` each reaches the
+ * script as the environment variable `SSM_<name>`.
+ */
+export const DOCUMENT_PARAMS = {
+  action: 'action',
+  artifactUri: 'artifactUri',
+  sha256: 'sha256',
+  version: 'version',
+  healthTimeout: 'healthTimeout',
+} as const;
+
+/** The environment variable through which SSM Agent passes a document parameter. */
+export function documentParamEnvVar(name: (typeof DOCUMENT_PARAMS)[keyof typeof DOCUMENT_PARAMS]): string {
+  return `SSM_${name}`;
+}
+
+/** Exit codes of `bluegreen` (documented in the README). */
+export const EXIT_CODES = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  badArtifact: 3,
+  locked: 4,
+  unhealthy: 5,
+  nginxRejected: 6,
+  nothingToSwitchTo: 7,
+} as const;
+
+/**
+ * What each document parameter accepts (SSM `allowedPattern`). The stack validates its own
+ * context against the same patterns, so a value it puts in an output or a default is one the
+ * document takes. Kept to the regex subset that SSM, JavaScript and bash `[[ =~ ]]` agree on.
+ */
+export const DOCUMENT_PARAM_PATTERNS = {
+  action: `^(${DOCUMENT_ACTIONS.join('|')})$`,
+  /**
+   * Empty (for rollback and status), an absolute path on the host, `s3://bucket/key` or an
+   * `https://` URL (a presigned URL needs `?`, `&`, `=` and `%`). Blanks, quotes, `$`, `;`, `|`,
+   * backquotes and parentheses never match. The script does not rely on that (values arrive as
+   * environment variables), but agents older than ENV_VAR interpolation splice `{{ }}` text.
+   */
+  artifactUri:
+    '^$|^/[A-Za-z0-9._+/-]+$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._+/=-]+$|^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~+/=%&?-]*$',
+  sha256: '^$|^[0-9a-f]{64}$',
+  version: '^$|^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$',
+  healthTimeout: '^[1-9][0-9]{0,2}$',
+} as const satisfies Record<keyof typeof DOCUMENT_PARAMS, string>;
+
+/** The largest health timeout `DOCUMENT_PARAM_PATTERNS.healthTimeout` admits, in seconds. */
+export const MAX_HEALTH_TIMEOUT_SECONDS = 999;
