@@ -1,0 +1,201 @@
+# shellcheck shell=bash
+# Globals set here are read by bin/bluegreen and the other libraries it sources.
+# shellcheck disable=SC2034
+# Logging, errors, timing, JSON and configuration for bluegreen. Sourced, never run.
+
+# Exit codes; the README documents them and lib/contract.ts (EXIT_CODES) mirrors them.
+readonly EXIT_OK=0
+readonly EXIT_UNEXPECTED=1
+readonly EXIT_USAGE=2
+readonly EXIT_BAD_ARTIFACT=3
+readonly EXIT_LOCKED=4
+readonly EXIT_UNHEALTHY=5
+readonly EXIT_NGINX_REJECTED=6
+readonly EXIT_NOTHING_TO_SWITCH=7
+
+# Microseconds since the epoch, without forking (bash 5).
+now_us() {
+  local t=${EPOCHREALTIME/[.,]/}
+  printf '%s' "$((10#$t))"
+}
+
+# Formats a microsecond duration as seconds with two decimals: 1234567 -> 1.23
+fmt_seconds() {
+  local us=$1
+  printf '%d.%02d' "$((us / 1000000))" "$(((us % 1000000) / 10000))"
+}
+
+OP_STARTED_US=$(now_us)
+
+# Progress goes to stdout, one line per phase, so that the SSM console and CI logs show it.
+log() {
+  local phase=$1
+  shift
+  printf 'bluegreen [%6ss] %-8s %s\n' "$(fmt_seconds "$(($(now_us) - OP_STARTED_US))")" "$phase" "$*"
+}
+
+warn() {
+  printf 'bluegreen: warning: %s\n' "$*" >&2
+}
+
+# die CODE MESSAGE...: what went wrong, what was kept safe, and what to do, on stderr.
+# A die() inside $(...) only ends that subshell; the note file carries its message to the
+# EXIT trap, which records it in the history.
+ERROR_NOTE_FILE=
+die() {
+  local code=$1
+  shift
+  printf 'bluegreen: error: %s\n' "$*" >&2
+  [[ -n $ERROR_NOTE_FILE ]] && printf '%s\n' "$*" >"$ERROR_NOTE_FILE" 2>/dev/null
+  exit "$code"
+}
+
+# Escapes a string for JSON and prints it with quotes.
+json_str() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\r'/\\r}
+  s=${s//$'\t'/\\t}
+  s=${s//[$'\001'-$'\037']/}
+  printf '"%s"' "$s"
+}
+
+# A JSON value for an optional string: null when empty.
+json_str_or_null() {
+  if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi
+}
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
+
+# Every key the configuration file may set, with its default. Keys are documented in the
+# README; an unknown key in the file is an error, because a typo would otherwise be ignored.
+config_defaults() {
+  cat <<'EOF'
+BLUEGREEN_BLUE_PORT=8081
+BLUEGREEN_GREEN_PORT=8082
+BLUEGREEN_HEALTH_PATH=/actuator/health
+BLUEGREEN_HEALTH_TIMEOUT=120
+BLUEGREEN_HEALTH_INTERVAL=0.5
+BLUEGREEN_DRAIN_TIMEOUT=30
+BLUEGREEN_STOP_TIMEOUT=30
+BLUEGREEN_JAVA=java
+BLUEGREEN_JAVA_OPTS=
+BLUEGREEN_APP_ARGS=
+BLUEGREEN_KEEP_RELEASES=5
+BLUEGREEN_HOME=/var/lib/bluegreen
+BLUEGREEN_LOG_DIR=/var/log/bluegreen
+BLUEGREEN_RUNNER=systemd
+BLUEGREEN_SYSTEMD_UNIT=bluegreen-slot
+BLUEGREEN_NGINX=nginx
+BLUEGREEN_NGINX_MAIN_CONF=
+BLUEGREEN_NGINX_SITE_CONF=/etc/nginx/conf.d/bluegreen.conf
+BLUEGREEN_NGINX_INCLUDE=/etc/nginx/bluegreen/live-upstream.conf
+BLUEGREEN_NGINX_PID_FILE=/run/nginx.pid
+BLUEGREEN_NGINX_LISTEN=80
+BLUEGREEN_NGINX_USER=nginx
+BLUEGREEN_NGINX_LOG_DIR=/var/log/nginx
+BLUEGREEN_NGINX_TEMP_DIR=/var/lib/nginx/tmp
+BLUEGREEN_NGINX_MIME_TYPES=/etc/nginx/mime.types
+BLUEGREEN_NGINX_VERIFY_TIMEOUT=10
+BLUEGREEN_NGINX_KEEPALIVE_MIN_TIMEOUT=1s
+EOF
+}
+
+# Reads KEY=VALUE lines from the file; an environment variable of the same name wins.
+# The file is parsed, not sourced: it is data, and a stray command in it must not run as root.
+load_config_file() {
+  local file=$1 line key value lineno=0
+  local -A known=() from_env=()
+  while IFS='=' read -r key _; do
+    known[$key]=1
+    [[ -n ${!key+set} ]] && from_env[$key]=1
+  done < <(config_defaults)
+  while IFS= read -r line || [[ -n $line ]]; do
+    lineno=$((lineno + 1))
+    line=${line%$'\r'}
+    [[ $line =~ ^[[:space:]]*(#.*)?$ ]] && continue
+    if [[ ! $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      die "$EXIT_USAGE" "$file:$lineno is not KEY=VALUE: '$line'. Fix the line or remove it."
+    fi
+    key=${BASH_REMATCH[1]}
+    value=${BASH_REMATCH[2]}
+    if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
+    if [[ -z ${known[$key]:-} ]]; then
+      die "$EXIT_USAGE" "$file:$lineno sets unknown key $key. The keys are listed in the README (section Configuration)."
+    fi
+    # A later line wins over an earlier one, the environment over both.
+    [[ -n ${from_env[$key]:-} ]] || printf -v "$key" '%s' "$value"
+  done <"$file"
+}
+
+load_config() {
+  local conf=${BLUEGREEN_CONF:-/etc/bluegreen/bluegreen.conf} key value
+  if [[ -f $conf ]]; then
+    load_config_file "$conf"
+  elif [[ -n ${BLUEGREEN_CONF:-} ]]; then
+    die "$EXIT_USAGE" "BLUEGREEN_CONF names $conf, which does not exist. Point it at the configuration file, or unset it to use /etc/bluegreen/bluegreen.conf."
+  fi
+  while IFS='=' read -r key value; do
+    if [[ -z ${!key+set} ]]; then printf -v "$key" '%s' "$value"; fi
+    export "${key?}"
+  done < <(config_defaults)
+  validate_config
+  derive_paths
+}
+
+validate_config() {
+  local key
+  for key in BLUEGREEN_BLUE_PORT BLUEGREEN_GREEN_PORT BLUEGREEN_NGINX_LISTEN; do
+    if ! is_uint "${!key}" || ((10#${!key} < 1 || 10#${!key} > 65535)); then
+      die "$EXIT_USAGE" "$key must be a TCP port (1-65535), got '${!key}'."
+    fi
+  done
+  if ((BLUEGREEN_BLUE_PORT == BLUEGREEN_GREEN_PORT)); then
+    die "$EXIT_USAGE" "BLUEGREEN_BLUE_PORT and BLUEGREEN_GREEN_PORT must differ, both are $BLUEGREEN_BLUE_PORT."
+  fi
+  for key in BLUEGREEN_HEALTH_TIMEOUT BLUEGREEN_HEALTH_INTERVAL BLUEGREEN_DRAIN_TIMEOUT \
+    BLUEGREEN_STOP_TIMEOUT BLUEGREEN_NGINX_VERIFY_TIMEOUT; do
+    is_number "${!key}" || die "$EXIT_USAGE" "$key must be a number of seconds, got '${!key}'."
+  done
+  if ! is_uint "$BLUEGREEN_KEEP_RELEASES" || ((BLUEGREEN_KEEP_RELEASES < 2)); then
+    die "$EXIT_USAGE" "BLUEGREEN_KEEP_RELEASES must be a whole number of at least 2 (the live and the standby release), got '$BLUEGREEN_KEEP_RELEASES'."
+  fi
+  [[ $BLUEGREEN_HEALTH_PATH == /* ]] ||
+    die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH must start with '/', got '$BLUEGREEN_HEALTH_PATH'."
+  [[ $BLUEGREEN_HEALTH_PATH =~ ^[A-Za-z0-9/._~-]+$ ]] ||
+    die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH may hold only letters, digits and / . _ ~ -, got '$BLUEGREEN_HEALTH_PATH'."
+  case $BLUEGREEN_RUNNER in
+    systemd | process) ;;
+    *) die "$EXIT_USAGE" "BLUEGREEN_RUNNER must be 'systemd' (on the host) or 'process' (local), got '$BLUEGREEN_RUNNER'." ;;
+  esac
+}
+
+derive_paths() {
+  RELEASES_DIR=$BLUEGREEN_HOME/releases
+  STATE_DIR=$BLUEGREEN_HOME/state
+  INCOMING_DIR=$BLUEGREEN_HOME/incoming
+  HISTORY_FILE=$BLUEGREEN_HOME/history.jsonl
+  NGINX_URL=http://127.0.0.1:$BLUEGREEN_NGINX_LISTEN
+  read -r -a NGINX_CMD <<<"$BLUEGREEN_NGINX"
+}
+
+# Whole seconds, rounded up, from a number of seconds such as 0.5 or 120.
+ceil_seconds() {
+  local us
+  us=$(seconds_to_us "$1")
+  printf '%s' "$(((us + 999999) / 1000000))"
+}
+
+# Seconds (possibly fractional) to microseconds.
+seconds_to_us() {
+  local value=$1 whole frac
+  whole=${value%%.*}
+  frac=${value#"$whole"}
+  frac=${frac#.}
+  frac=${frac}000000
+  frac=${frac:0:6}
+  printf '%s' "$((10#$whole * 1000000 + 10#$frac))"
+}

@@ -1,0 +1,397 @@
+/**
+ * The host engine on a real local host: real Nginx, real JVMs, real load over loopback.
+ * Every swap must answer every request 2xx with a complete body (keep-alive requests after the
+ * standard single resend); raw resets are counted and printed, never hidden.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
+import { buildJar, LocalHost, waitFor, type RunResult } from '../support/host.js';
+
+const PORTS = { nginx: 18180, blue: 18181, green: 18182 };
+const LOAD = { keepAliveConnections: 64, newConnectionWorkers: 4, slowRequestEvery: 40, slowMs: 1200, thinkMs: 2 };
+
+let jars: Record<'v1' | 'v2' | 'v3' | 'v4', string>;
+
+beforeAll(() => {
+  jars = { v1: buildJar('v1'), v2: buildJar('v2'), v3: buildJar('v3'), v4: buildJar('v4') };
+});
+
+let host: LocalHost;
+let load: LoadRun | undefined;
+
+beforeEach(async () => {
+  host = new LocalHost(PORTS).up();
+  const first = await host.run(['deploy', jars.v1, '--version', 'v1']);
+  expect(first.code, first.stderr).toBe(0);
+});
+
+afterEach(async () => {
+  await load?.stop();
+  load = undefined;
+  host.destroy();
+});
+
+afterAll(() => host?.destroy());
+
+function startSiteLoad(): LoadRun {
+  load = startLoad({ baseUrl: host.url, ...LOAD });
+  return load;
+}
+
+async function stopLoad(label: string): Promise<LoadReport> {
+  const report = await load!.stop();
+  load = undefined;
+  console.log(`[${label}] ${formatSummary(report)}`);
+  return report;
+}
+
+/** Zero failed requests, and the raw resets made visible. */
+function expectNoFailures(report: LoadReport): void {
+  expect(report.totals.requests).toBeGreaterThan(200);
+  expect(report.failures, JSON.stringify(report.failures, null, 1)).toEqual({});
+  expect(report.totals.failed).toBe(0);
+  expect(report.totals.ok).toBe(report.totals.requests);
+  // Every raw reset is accounted for by a successful resend on a new connection.
+  expect(report.totals.resentOk).toBe(report.totals.rawResets);
+  const newConnections = report.samples.filter((s) => s.conn === 'new');
+  expect(newConnections.length).toBeGreaterThan(20);
+  expect(newConnections.every((s) => s.ok && !s.resent)).toBe(true);
+}
+
+function expectDeployed(result: RunResult): void {
+  expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(0);
+}
+
+/** Fires slow requests so that some are surely in flight when the next switch happens. */
+function slowRequestsInFlight(count: number, ms: number): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const res = await fetch(`${host.url}/slow?ms=${ms}`, { headers: { connection: 'close' } });
+      const body = (await res.json()) as { version: string };
+      if (res.status !== 200) throw new Error(`slow request got ${res.status}`);
+      return body.version;
+    }),
+  );
+}
+
+describe('a deploy under load', () => {
+  it('swaps v1 -> v2 -> v3 and rolls back to v2 with no failed request; new requests reach only the new version', async () => {
+    const run = startSiteLoad();
+    await new Promise((r) => setTimeout(r, 1000));
+    const steps: Array<{ args: string[]; expect: string }> = [
+      { args: ['deploy', jars.v2, '--version', 'v2'], expect: 'v2' },
+      { args: ['deploy', jars.v3, '--version', 'v3'], expect: 'v3' },
+      { args: ['rollback'], expect: 'v2' },
+    ];
+    const windows: Array<{ from: number; version: string; slowBefore: Promise<string[]> }> = [];
+    for (const step of steps) {
+      const slowBefore = slowRequestsInFlight(6, 2000);
+      await new Promise((r) => setTimeout(r, 100));
+      const before = run.mark(`before ${step.args[0]} ${step.expect}`);
+      const result = await host.run(step.args);
+      expectDeployed(result);
+      windows.push({ from: run.mark(`${step.expect} live`), version: step.expect, slowBefore });
+      expect(before).toBeLessThan(windows.at(-1)!.from);
+      expect(await host.servedVersion()).toBe(step.expect);
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    const report = await stopLoad('v1->v2->v3->rollback');
+    expectNoFailures(report);
+    for (const [i, w] of windows.entries()) {
+      const to = windows[i + 1]?.from ?? Number.POSITIVE_INFINITY;
+      const started = samplesBetween(report, w.from, to).filter((s) => s.start < to - 1000);
+      expect(started.length).toBeGreaterThan(50);
+      expect(new Set(started.map((s) => s.version))).toEqual(new Set([w.version]));
+      // Slow requests sent to the old version before the switch finished there, complete.
+      expect((await w.slowBefore).length).toBe(6);
+    }
+    // Some load-generator slow requests spanned each switch.
+    for (const w of windows) {
+      expect(report.samples.some((s) => s.kind === 'slow' && s.ok && s.start < w.from - 100 && s.end > w.from)).toBe(true);
+    }
+    const status = host.status();
+    expect(status.live).toBe('green');
+    expect(status.slots.green).toMatchObject({ version: 'v2', running: true, healthy: true, role: 'live' });
+    expect(status.slots.blue).toMatchObject({ version: 'v3', running: true, healthy: true, role: 'standby' });
+    const history = host.history();
+    expect(history.map((h) => [h.action, h.version, h.from, h.to, h.result])).toEqual([
+      ['deploy', 'v1', null, 'blue', 'ok'],
+      ['deploy', 'v2', 'blue', 'green', 'ok'],
+      ['deploy', 'v3', 'green', 'blue', 'ok'],
+      ['rollback', 'v2', 'blue', 'green', 'ok'],
+    ]);
+    expect(history.every((h) => typeof h.seconds === 'number' && h.seconds > 0)).toBe(true);
+  });
+
+  it('takes two deploys in quick succession while old Nginx workers still drain the old slot', async () => {
+    startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    // In flight on v1 (blue) through the switch to v2; the second deploy replaces blue, so it
+    // must wait for the workers that still carry these before it stops blue.
+    const onV1 = slowRequestsInFlight(8, 3000);
+    await new Promise((r) => setTimeout(r, 200));
+    const second = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expectDeployed(second);
+    const third = await host.run(['deploy', jars.v3, '--version', 'v3']);
+    expectDeployed(third);
+    expect(third.stdout).toMatch(/drain/);
+    expect(await onV1).toEqual(Array(8).fill('v1'));
+    await new Promise((r) => setTimeout(r, 1000));
+    const report = await stopLoad('quick succession');
+    expectNoFailures(report);
+    expect(await host.servedVersion()).toBe('v3');
+  });
+});
+
+describe('bad input loses nothing', () => {
+  const notAJar = () => {
+    const file = join(host.dir, 'notes.jar');
+    writeFileSync(file, 'this is a text file, not a zip\n');
+    return file;
+  };
+  const empty = () => {
+    const file = join(host.dir, 'empty.jar');
+    writeFileSync(file, '');
+    return file;
+  };
+  const cases: Array<{ name: string; args: () => string[]; code: number; message: RegExp; env?: Record<string, string> }> = [
+    { name: 'a missing file', args: () => ['deploy', join(host.dir, 'nope.jar')], code: 3, message: /does not exist/ },
+    { name: 'an empty file', args: () => ['deploy', empty()], code: 3, message: /is empty \(0 bytes\)/ },
+    { name: 'a file that is not a jar', args: () => ['deploy', notAJar()], code: 3, message: /is not a jar/ },
+    {
+      name: 'a sha256 mismatch',
+      args: () => ['deploy', jars.v2, '--sha256', 'a'.repeat(64)],
+      code: 3,
+      message: /has sha256 [0-9a-f]{64}, but a{64} was expected/,
+    },
+    { name: 'a malformed sha256', args: () => ['deploy', jars.v2, '--sha256', 'xyz'], code: 2, message: /is not a sha256/ },
+    { name: 'a hostile version', args: () => ['deploy', jars.v2, '--version', '../../etc'], code: 2, message: /is not a version/ },
+    {
+      name: 'a jar that exits at once',
+      args: () => ['deploy', buildJar('v2-crash', { behaviour: 'exit-at-once' }), '--version', 'v2-crash'],
+      code: 5,
+      message: /exited before it became healthy/,
+    },
+    {
+      name: 'a jar that never becomes healthy',
+      args: () => ['deploy', buildJar('v2-sick', { behaviour: 'never-healthy' }), '--version', 'v2-sick'],
+      code: 5,
+      message: /did not answer HTTP 200 with "status":"UP" on \/actuator\/health within 3s/,
+      env: { BLUEGREEN_HEALTH_TIMEOUT: '3' },
+    },
+  ];
+
+  it.each(cases)('$name: clear error, live slot keeps serving, next good deploy works', async (c) => {
+    startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    const releasesBefore = host.status().slots.blue.release!;
+    const result = await host.run(c.args(), c.env);
+    expect(result.code, result.stderr).toBe(c.code);
+    expect(result.stderr).toMatch(c.message);
+    expect(result.stderr).toMatch(/Nothing was changed|Nginx was not touched|--sha256|--version/);
+    expect(await host.servedVersion()).toBe('v1');
+    const status = host.status();
+    expect(status.live).toBe('blue');
+    expect(status.slots.blue).toMatchObject({ version: 'v1', running: true, healthy: true });
+    expect(status.slots.green.running).toBe(false);
+    expect(existsSync(releasesBefore)).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    const good = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expectDeployed(good);
+    expect(await host.servedVersion()).toBe('v2');
+    const report = await stopLoad(c.name);
+    expectNoFailures(report);
+    const history = host.history();
+    if (c.code === 3 || c.code === 5) {
+      const failed = history.at(-2)!;
+      expect(failed.result).toBe('failed');
+      expect(failed.message).toMatch(c.message);
+    }
+    expect(history.at(-1)).toMatchObject({ action: 'deploy', version: 'v2', result: 'ok' });
+  });
+
+  it('keeps the failed release and the log tail for a jar that never becomes healthy', async () => {
+    const sick = buildJar('v2-sick', { behaviour: 'never-healthy' });
+    const result = await host.run(['deploy', sick, '--version', 'v2-sick'], { BLUEGREEN_HEALTH_TIMEOUT: '2' });
+    expect(result.code).toBe(5);
+    expect(result.stderr).toMatch(/last lines of .*green\.log/);
+    expect(result.stderr).toMatch(/Started SampleApp|Starting SampleApp/);
+    const dir = /The release stays in (\S+) and/.exec(result.stderr)?.[1];
+    expect(dir && existsSync(join(dir, 'app.jar'))).toBe(true);
+  });
+
+  it('restores the include and leaves traffic alone when nginx -t rejects the configuration', async () => {
+    startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    const includeBefore = host.includeText();
+    // Someone broke Nginx's configuration by hand: every 'nginx -t' now fails.
+    const broken = join(host.dir, 'nginx', 'conf.d', 'zz-broken.conf');
+    writeFileSync(broken, 'this_is_not_a_directive on;\n');
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expect(result.code).toBe(6);
+    expect(result.stderr).toMatch(/'nginx -t' rejected the configuration/);
+    expect(result.stderr).toMatch(/unknown directive "this_is_not_a_directive"/);
+    expect(host.includeText()).toBe(includeBefore);
+    expect(await host.servedVersion()).toBe('v1');
+    expect(host.status().slots.green.running).toBe(false);
+    rmSync(broken);
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    const report = await stopLoad('nginx -t fails');
+    expectNoFailures(report);
+    expect(host.history().at(-2)).toMatchObject({ result: 'failed', version: 'v2' });
+  });
+
+  it('catches a reload that Nginx never takes and puts the include back', async () => {
+    startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    const includeBefore = host.includeText();
+    const master = host.nginxMasterPid();
+    // A stopped master acknowledges nothing: 'nginx -s reload' still exits 0.
+    process.kill(master, 'SIGSTOP');
+    let result: RunResult;
+    try {
+      result = await host.run(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_NGINX_VERIFY_TIMEOUT: '2' });
+    } finally {
+      process.kill(master, 'SIGCONT');
+    }
+    expect(result.code).toBe(6);
+    expect(result.stderr).toMatch(/did not take the new configuration within 2s/);
+    expect(host.includeText()).toBe(includeBefore);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await host.servedVersion()).toBe('v1');
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    const report = await stopLoad('reload not taken');
+    expectNoFailures(report);
+  });
+});
+
+describe('killed and concurrent deploys', () => {
+  it('refuses a second concurrent deploy fast, naming the running one', async () => {
+    const slow = host.spawn(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_APP_ARGS: '--bluegreen.start-delay-ms=3000' });
+    let out = '';
+    slow.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('start '), 'the first deploy to start its slot');
+    const second = await host.run(['deploy', jars.v3, '--version', 'v3']);
+    expect(second.code).toBe(4);
+    expect(second.stderr).toMatch(new RegExp(`another deploy is running since \\S+ \\(pid ${slow.pid}\\)`));
+    expect(second.ms).toBeLessThan(2000);
+    const code = await new Promise<number | null>((r) => slow.on('close', r));
+    expect(code).toBe(0);
+    expect(await host.servedVersion()).toBe('v2');
+  });
+
+  // The deploy's phase lines, in order; a kill lands right after one of them is printed, or a
+  // few milliseconds later, which covers the steps in between.
+  const killPoints: Array<{ after: string; delayMs: number }> = [
+    { after: 'lock', delayMs: 0 },
+    { after: 'check', delayMs: 0 },
+    { after: 'release', delayMs: 0 },
+    { after: 'drain', delayMs: 0 },
+    { after: 'stop', delayMs: 30 },
+    { after: 'start', delayMs: 0 },
+    { after: 'start', delayMs: 300 },
+    { after: 'health', delayMs: 0 },
+    { after: 'switch', delayMs: 0 },
+    { after: 'switch', delayMs: 5 },
+    { after: 'switch', delayMs: 20 },
+    { after: 'switch', delayMs: 60 },
+    { after: 'switch', delayMs: 120 },
+    { after: 'verify', delayMs: 0 },
+  ];
+
+  it('recovers from a deploy killed with SIGKILL at every phase, and traffic never stops', async () => {
+    // A standby must exist, so that every deploy has a drain and a stop phase.
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    const run = startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    const versions = ['v3', 'v4'] as const;
+    let n = 0;
+    for (const point of killPoints) {
+      const version = versions[n++ % 2]!;
+      const child = host.spawn(['deploy', jars[version], '--version', version]);
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const closed = new Promise<void>((r) => child.on('close', () => r()));
+      const phase = new RegExp(`\\] ${point.after} `);
+      await Promise.race([waitFor(() => phase.test(out), `phase ${point.after}`, 20_000), closed]);
+      if (point.delayMs) await new Promise((r) => setTimeout(r, point.delayMs));
+      child.kill('SIGKILL');
+      await closed;
+      run.mark(`killed after ${point.after}+${point.delayMs}`);
+      // The next deploy must succeed, whatever was left half-done.
+      const next = await host.run(['deploy', jars.v1, '--version', 'v1']);
+      expectDeployed(next);
+      expect(await host.servedVersion()).toBe('v1');
+      const status = host.status();
+      expect(status.slots[status.live!]).toMatchObject({ version: 'v1', running: true, healthy: true });
+      const history = host.history();
+      expect(history.some((h) => h.result === 'interrupted')).toBe(true);
+      // Back to a v2 standby for the next round, so that each round starts alike.
+      expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    }
+    const report = await stopLoad('SIGKILL at every phase');
+    expectNoFailures(report);
+    const interrupted = host.history().filter((h) => h.result === 'interrupted');
+    expect(interrupted.length).toBe(killPoints.length);
+    // Exactly the two slots run: no half-started JVM was left behind by a killed deploy.
+    const jvms = spawnSync('pgrep', ['-f', '--', `-jar ${host.dir}/home/releases/`], { encoding: 'utf8' }).stdout.trim().split('\n');
+    expect(jvms.length).toBe(2);
+  });
+});
+
+describe('records', () => {
+  it('keeps only the newest releases, never the ones a slot runs', async () => {
+    for (const v of ['v2', 'v3', 'v4'] as const) {
+      expectDeployed(await host.run(['deploy', jars[v], '--version', v], { BLUEGREEN_KEEP_RELEASES: '2' }));
+    }
+    const status = host.status();
+    expect(existsSync(status.slots.blue.release!)).toBe(true);
+    expect(existsSync(status.slots.green.release!)).toBe(true);
+    const kept = readdirSync(join(host.dir, 'home', 'releases'));
+    expect(kept.sort()).toEqual(
+      [status.slots.blue.release!, status.slots.green.release!].map((r) => r.split('/').at(-2)!).sort(),
+    );
+  });
+
+  it('is a quick no-op to deploy what is already live, and a fast switch for the warm standby', async () => {
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    const again = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expectDeployed(again);
+    expect(again.stdout).toMatch(/v2 is already live on green; nothing to do/);
+    const back = await host.run(['deploy', jars.v1, '--version', 'v1']);
+    expectDeployed(back);
+    expect(back.stdout).toMatch(/v1 is the warm standby on blue/);
+    expect(back.stdout).not.toMatch(/\] start /);
+    expect(host.history().slice(-2).map((h) => h.result)).toEqual(['noop', 'ok']);
+  });
+
+  it('rolls back to a standby that is not running by starting it first', async () => {
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    const bluePid = host.status().slots.blue.pid!;
+    process.kill(bluePid, 'SIGKILL');
+    await waitFor(() => !host.status().slots.blue.running, 'blue to be gone');
+    const rollback = await host.run(['rollback']);
+    expectDeployed(rollback);
+    expect(rollback.stdout).toMatch(/blue is not running; starting it from its release/);
+    expect(await host.servedVersion()).toBe('v1');
+  });
+
+  it('writes history lines that a person can read, and status without --json', async () => {
+    const text = host.runSync(['history']).stdout;
+    expect(text).toMatch(/WHEN\s+ACTION\s+VERSION/);
+    expect(text).toMatch(/deploy\s+v1\s+-->blue\s+ok/);
+    const status = host.runSync(['status']).stdout;
+    expect(status).toMatch(/^live: blue/m);
+    expect(status).toMatch(/blue\s+port 18181 live\s+v1\s+running=true\s+healthy=true/);
+  });
+
+  it('leaves the history file with one JSON object per line', () => {
+    const lines = readFileSync(join(host.dir, 'home', 'history.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.length).toBe(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ action: 'deploy', version: 'v1', result: 'ok' });
+  });
+});
+
