@@ -80,3 +80,40 @@ export const DOCUMENT_PARAM_PATTERNS = {
 
 /** The largest health timeout `DOCUMENT_PARAM_PATTERNS.healthTimeout` admits, in seconds. */
 export const MAX_HEALTH_TIMEOUT_SECONDS = 999;
+
+/**
+ * The deploy custom resource (`lib/constructs/bluegreen-deployment.ts` and `lambda/deploy/`):
+ * the handlers' export names, the resource's properties and attributes, and the settings the
+ * construct hands the Lambda functions as environment variables.
+ */
+export const DEPLOY_HANDLERS = { onEvent: 'onEvent', isComplete: 'isComplete' } as const;
+
+/**
+ * Properties of the `Custom::BlueGreenDeployment` resource. A change to any of them is a
+ * CloudFormation Update, and so a deploy; CloudFormation passes every value as a string.
+ */
+export const DEPLOYMENT_PROPERTIES = {
+  instanceId: 'InstanceId',
+  documentName: 'DocumentName',
+  artifactUri: 'ArtifactUri',
+  sha256: 'Sha256',
+  version: 'Version',
+  healthTimeout: 'HealthTimeoutSeconds',
+} as const;
+
+/** Attributes of a successful deploy (`Fn::GetAtt`), well under CloudFormation's 4 KB. */
+export const DEPLOYMENT_ATTRIBUTES = { liveSlot: 'LiveSlot', version: 'Version', commandId: 'CommandId' } as const;
+
+/** Environment variables of the deploy functions; a change to them never triggers a deploy. */
+export const DEPLOY_FUNCTION_ENV = {
+  /** How long `onEvent` waits for the instance to be `Online` in Systems Manager, in seconds. */
+  onlineWaitSeconds: 'BLUEGREEN_ONLINE_WAIT_SECONDS',
+  /** How often `onEvent` asks whether the instance is online, in seconds. */
+  onlinePollSeconds: 'BLUEGREEN_ONLINE_POLL_SECONDS',
+  /** SendCommand's `TimeoutSeconds`: how long the command may wait to start on the instance. */
+  deliveryTimeoutSeconds: 'BLUEGREEN_DELIVERY_TIMEOUT_SECONDS',
+  /** The document's execution timeout, in seconds, quoted in failure messages. */
+  executionTimeoutSeconds: 'BLUEGREEN_EXECUTION_TIMEOUT_SECONDS',
+  /** CloudWatch log group for the command's full output. @default - none (output stays in SSM) */
+  outputLogGroupName: 'BLUEGREEN_OUTPUT_LOG_GROUP',
+} as const;

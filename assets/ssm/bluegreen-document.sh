@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The script of the stack's SSM Command document: runs one `bluegreen` action on the host.
+#
+# SSM Agent passes each document parameter as an environment variable SSM_<name>
+# (interpolationType ENV_VAR); nothing here is spliced in by the agent, so a parameter value is
+# only ever data. The stack fills @@...@@ placeholders at synth time (lib/constructs/deploy-document.ts).
+# Exit status: the engine's own (lib/contract.ts EXIT_CODES); 2 for a bad parameter, 1 when the
+# host is not ready (cloud-init failed or is still running after the wait).
+
+# SC2154: SSM_* come from SSM Agent; require_parameters checks each one before it is read.
+# shellcheck disable=SC2154
+set -Eeuo pipefail
+
+readonly CLOUD_INIT_WAIT_SECONDS='@@CLOUD_INIT_WAIT_SECONDS@@'
+readonly EXIT_UNEXPECTED=1
+readonly EXIT_USAGE=2
+
+log() {
+  printf '%s bluegreen-document: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+}
+
+die() {
+  local code=$1
+  shift
+  log "error: $*"
+  exit "$code"
+}
+
+# shellcheck disable=SC2317 # called by the ERR trap
+on_error() {
+  local code=$1 line=$2
+  log "error: unexpected failure (exit ${code}) at line ${line}"
+  exit "$EXIT_UNEXPECTED"
+}
+
+# Every parameter must have arrived: an agent without ENV_VAR interpolation sets none of them.
+require_parameters() {
+  local name variable
+  for name in "$@"; do
+    variable="SSM_${name}"
+    if [[ -z ${!variable+set} ]]; then
+      die "$EXIT_USAGE" "parameter '${name}' did not arrive as \$${variable}. SSM Agent 3.3.2746.0 or later is needed (environment-variable interpolation); update it with the AWS-UpdateSSMAgent document."
+    fi
+  done
+}
+
+# The deploy runs only once the first boot has installed the engine and finished its own deploy.
+wait_for_cloud_init() {
+  if ! command -v cloud-init >/dev/null 2>&1; then
+    return 0
+  fi
+  log "waiting up to ${CLOUD_INIT_WAIT_SECONDS}s for cloud-init to finish"
+  local status=0
+  timeout "$CLOUD_INIT_WAIT_SECONDS" cloud-init status --wait >/dev/null || status=$?
+  case $status in
+    # 2: finished with recoverable errors (for example deprecated keys); the set-up still ran.
+    0 | 2) return 0 ;;
+    124) die "$EXIT_UNEXPECTED" "cloud-init was still running after ${CLOUD_INIT_WAIT_SECONDS}s; nothing was changed. Try again once the instance has finished booting." ;;
+    *) die "$EXIT_UNEXPECTED" "cloud-init failed (status ${status}), so the host set-up is incomplete; nothing was changed. Read /var/log/cloud-init-output.log, or replace the instance." ;;
+  esac
+}
+
+# `aws s3 cp` inside the engine needs a region; SSM Agent's environment has none.
+ensure_aws_region() {
+  if [[ -n ${AWS_REGION:-} || -n ${AWS_DEFAULT_REGION:-} ]]; then
+    return 0
+  fi
+  local token region
+  token=$(curl -fsS --max-time 2 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' \
+    http://169.254.169.254/latest/api/token) || return 0
+  region=$(curl -fsS --max-time 2 -H "X-aws-ec2-metadata-token: ${token}" \
+    http://169.254.169.254/latest/meta-data/placement/region) || return 0
+  export AWS_DEFAULT_REGION=$region
+}
+
+# Sets BLUEGREEN_ARGUMENTS for a deploy of the artifact the parameters name.
+prepare_deploy() {
+  local artifact_uri=$SSM_artifactUri sha256=$SSM_sha256 version=$SSM_version
+  [[ -n $artifact_uri ]] || die "$EXIT_USAGE" "action 'deploy' needs the parameter 'artifactUri' (s3://BUCKET/KEY, https://URL or a path on the host)."
+  [[ -n $sha256 ]] || die "$EXIT_USAGE" "action 'deploy' needs the parameter 'sha256' (the jar's SHA-256, 64 hex digits), so that the host runs exactly the jar you meant."
+  [[ $sha256 =~ ^[0-9a-f]{64}$ ]] || die "$EXIT_USAGE" "parameter 'sha256' must be 64 lower-case hex digits."
+  BLUEGREEN_ARGUMENTS=(deploy "$artifact_uri" --sha256 "$sha256")
+  if [[ -n $version ]]; then
+    BLUEGREEN_ARGUMENTS+=(--version "$version")
+  fi
+  if [[ $artifact_uri == s3://* ]]; then
+    ensure_aws_region
+  fi
+  log "deploying ${artifact_uri}${version:+ as version ${version}}"
+}
+
+main() {
+  trap 'on_error $? $LINENO' ERR
+  require_parameters action artifactUri sha256 version healthTimeout
+
+  local action=$SSM_action health_timeout=$SSM_healthTimeout
+  if [[ -n $health_timeout ]]; then
+    [[ $health_timeout =~ ^[1-9][0-9]{0,2}$ ]] || die "$EXIT_USAGE" "parameter 'healthTimeout' must be a whole number of seconds from 1 to 999."
+    export BLUEGREEN_HEALTH_TIMEOUT=$health_timeout
+  fi
+
+  BLUEGREEN_ARGUMENTS=()
+  case $action in
+    deploy) prepare_deploy ;;
+    rollback) BLUEGREEN_ARGUMENTS=(rollback) ;;
+    status) BLUEGREEN_ARGUMENTS=(status --json) ;;
+    *) die "$EXIT_USAGE" "unknown action '${action}': expected deploy, rollback or status." ;;
+  esac
+  command -v bluegreen >/dev/null 2>&1 ||
+    die "$EXIT_UNEXPECTED" "the bluegreen engine is not on PATH (normally /usr/local/bin/bluegreen): the first boot has not installed it. Nothing was changed."
+  # A status during boot is still useful; a change waits until the first boot has finished.
+  if [[ $action != status ]]; then
+    wait_for_cloud_init
+  fi
+
+  # The engine's exit status is the command's result (lib/contract.ts EXIT_CODES).
+  local status=0
+  bluegreen "${BLUEGREEN_ARGUMENTS[@]}" || status=$?
+  if ((status != 0)); then
+    log "bluegreen ${action} failed with exit status ${status}"
+  fi
+  exit "$status"
+}
+
+main "$@"

@@ -1,0 +1,201 @@
+#!/bin/bash
+# First boot of the blue/green host (Amazon Linux 2023), run once by cloud-init as root.
+#
+# Installs Nginx, Java, Jenkins and the bluegreen engine, deploys the first release, starts
+# everything, then tells CloudFormation (cfn-signal) whether it worked: the stack fails instead
+# of leaving a half-built host. Output goes to /var/log/cloud-init-output.log.
+#
+# The stack fills the @@...@@ placeholders at synth time (lib/constructs/bluegreen-host.ts).
+# What changes from release to release (the engine bundle, the first artifact) is not in here
+# but in the SSM parameter FIRST_RELEASE_PARAMETER: CloudFormation stops and starts an instance
+# whose user data changes, so user data holds only what stays the same for the host's life.
+set -Eeuo pipefail
+
+readonly STACK_NAME='@@STACK_NAME@@'
+readonly REGION='@@REGION@@'
+readonly SIGNAL_RESOURCE='@@SIGNAL_RESOURCE@@'
+readonly FIRST_RELEASE_PARAMETER='@@FIRST_RELEASE_PARAMETER@@'
+readonly ENGINE_DIR='@@ENGINE_DIR@@'
+readonly ENGINE_COMMAND='@@ENGINE_COMMAND@@'
+readonly ENGINE_CONFIG='@@ENGINE_CONFIG@@'
+readonly SLOT_UNIT='@@SLOT_UNIT@@'
+readonly SITE_PORT='@@SITE_PORT@@'
+
+readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal
+# Jenkins' LTS line and its signing key; Jenkins itself needs Java 21, the app runs on Java 17.
+readonly JENKINS_REPO_FILE_URL=https://pkg.jenkins.io/rpm-stable/jenkins.repo
+readonly JENKINS_KEY_URL=https://pkg.jenkins.io/rpm-stable/jenkins.io-2026.key
+readonly APP_JAVA_PACKAGE=java-17-amazon-corretto-headless
+readonly JENKINS_JAVA_PACKAGE=java-21-amazon-corretto-headless
+# t3.small has 2 GiB: Jenkins plus two app JVMs during a switch need somewhere to spill.
+readonly SWAP_FILE=/swapfile
+readonly SWAP_MIB=1024
+
+# Set from FIRST_RELEASE_PARAMETER by read_first_release.
+ENGINE_URI=''
+ARTIFACT_URI=''
+ARTIFACT_SHA256=''
+ARTIFACT_VERSION=''
+HEALTH_TIMEOUT=''
+
+log() {
+  printf '%s bluegreen-bootstrap: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
+}
+
+signal_cloudformation() {
+  local exit_code=$1 reason=$2
+  "$CFN_SIGNAL" --exit-code "$exit_code" --reason "$reason" \
+    --stack "$STACK_NAME" --resource "$SIGNAL_RESOURCE" --region "$REGION"
+}
+
+# shellcheck disable=SC2317 # called by the ERR trap
+on_error() {
+  local code=$1 line=$2 command=$3
+  trap - ERR
+  log "error: exit ${code} at line ${line}: ${command}"
+  if [[ -x $CFN_SIGNAL ]]; then
+    signal_cloudformation 1 "first boot failed at line ${line} (exit ${code}); see /var/log/cloud-init-output.log" ||
+      log "error: cfn-signal failed too; CloudFormation will time out"
+  fi
+  exit "$code"
+}
+
+# The helper scripts come first, so that every later failure reaches CloudFormation at once.
+install_cfn_bootstrap() {
+  dnf install -y aws-cfn-bootstrap
+}
+
+install_packages() {
+  curl -fsSL --retry 5 --output /etc/yum.repos.d/jenkins.repo "$JENKINS_REPO_FILE_URL"
+  rpm --import "$JENKINS_KEY_URL"
+  dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins
+}
+
+ensure_swap() {
+  if swapon --show=NAME --noheadings | grep -qx "$SWAP_FILE"; then
+    return 0
+  fi
+  dd if=/dev/zero of="$SWAP_FILE" bs=1M count="$SWAP_MIB" status=none
+  chmod 0600 "$SWAP_FILE"
+  mkswap "$SWAP_FILE" >/dev/null
+  swapon "$SWAP_FILE"
+  grep -q "^${SWAP_FILE} " /etc/fstab || printf '%s none swap defaults 0 0\n' "$SWAP_FILE" >>/etc/fstab
+}
+
+# The `java` binary a package installed.
+java_of_package() {
+  local package=$1 files
+  files=$(rpm -ql "$package")
+  grep -m1 '/bin/java$' <<<"$files"
+}
+
+# `java` on PATH (what the app slots run) is Java 17; Jenkins is pointed at Java 21 explicitly.
+select_java() {
+  local app_java jenkins_java
+  app_java=$(java_of_package "$APP_JAVA_PACKAGE")
+  jenkins_java=$(java_of_package "$JENKINS_JAVA_PACKAGE")
+  # Java 21 registers the higher priority; failing here would only mean the app runs on 21.
+  alternatives --set java "$app_java" || log "warning: could not make ${app_java} the default java"
+  mkdir -p /etc/systemd/system/jenkins.service.d
+  # A first start on a small burstable instance can take minutes.
+  printf '[Service]\nEnvironment="JENKINS_JAVA_CMD=%s"\nTimeoutStartSec=600\n' "$jenkins_java" \
+    >/etc/systemd/system/jenkins.service.d/bluegreen.conf
+}
+
+read_first_release() {
+  local manifest key value
+  manifest=$(aws ssm get-parameter --region "$REGION" --name "$FIRST_RELEASE_PARAMETER" \
+    --query Parameter.Value --output text)
+  while IFS='=' read -r key value; do
+    case $key in
+      engineUri) ENGINE_URI=$value ;;
+      artifactUri) ARTIFACT_URI=$value ;;
+      sha256) ARTIFACT_SHA256=$value ;;
+      version) ARTIFACT_VERSION=$value ;;
+      healthTimeout) HEALTH_TIMEOUT=$value ;;
+      '') ;;
+      *) log "ignoring unknown key '${key}' in ${FIRST_RELEASE_PARAMETER}" ;;
+    esac
+  done <<<"$manifest"
+  local name
+  for name in ENGINE_URI ARTIFACT_URI ARTIFACT_SHA256 ARTIFACT_VERSION HEALTH_TIMEOUT; do
+    if [[ -z ${!name} ]]; then
+      log "error: ${FIRST_RELEASE_PARAMETER} has no value for ${name}"
+      return 1
+    fi
+  done
+}
+
+# Unpacks the engine bundle beside the old tree, then swaps it in whole.
+install_engine() {
+  local work
+  work=$(mktemp -d)
+  aws s3 cp --region "$REGION" --only-show-errors "$ENGINE_URI" "${work}/engine.zip"
+  rm -rf "${ENGINE_DIR}.new"
+  unzip -q "${work}/engine.zip" -d "${ENGINE_DIR}.new"
+  rm -rf "$work"
+  # Zip entries do not reliably carry Unix modes.
+  chmod -R u=rwX,go=rX "${ENGINE_DIR}.new"
+  chmod 0755 "${ENGINE_DIR}.new"/bin/*
+  rm -rf "$ENGINE_DIR"
+  mv "${ENGINE_DIR}.new" "$ENGINE_DIR"
+  ln -sf "${ENGINE_DIR}/bin/bluegreen" "$ENGINE_COMMAND"
+
+  # The configuration belongs to the operator once installed; a new bundle never overwrites
+  # it (its defaults stay readable in ${ENGINE_DIR}/etc for comparison).
+  if [[ ! -e $ENGINE_CONFIG ]]; then
+    install -D -m 0644 "${ENGINE_DIR}/etc/bluegreen.conf" "$ENGINE_CONFIG"
+  fi
+  install -m 0644 "${ENGINE_DIR}/systemd/${SLOT_UNIT}" "/etc/systemd/system/${SLOT_UNIT}"
+  systemctl daemon-reload
+}
+
+start_nginx() {
+  "$ENGINE_COMMAND" init
+  systemctl enable --now nginx
+}
+
+deploy_first_release() {
+  log "deploying ${ARTIFACT_URI} as version ${ARTIFACT_VERSION}"
+  AWS_DEFAULT_REGION=$REGION BLUEGREEN_HEALTH_TIMEOUT=$HEALTH_TIMEOUT \
+    "$ENGINE_COMMAND" deploy "$ARTIFACT_URI" --version "$ARTIFACT_VERSION" --sha256 "$ARTIFACT_SHA256"
+}
+
+start_jenkins() {
+  systemctl daemon-reload
+  systemctl enable --now jenkins
+}
+
+# Any answer but a gateway error means Nginx reaches a live slot (the app may not serve `/`).
+check_site() {
+  local status
+  status=$(curl -sS --max-time 10 --output /dev/null --write-out '%{http_code}' "http://127.0.0.1:${SITE_PORT}/")
+  if [[ ! $status =~ ^[1-4][0-9][0-9]$ ]]; then
+    log "error: Nginx on port ${SITE_PORT} answered HTTP ${status} instead of passing the request to the app"
+    return 1
+  fi
+  log "Nginx on port ${SITE_PORT} serves the app (HTTP ${status})"
+}
+
+main() {
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
+  log "first boot of stack ${STACK_NAME} in ${REGION}"
+  install_cfn_bootstrap
+  install_packages
+  ensure_swap
+  select_java
+  read_first_release
+  install_engine
+  start_nginx
+  # The app goes first: Jenkins' first start would eat the CPU credits its health check needs.
+  deploy_first_release
+  start_jenkins
+  check_site
+  signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins started"
+  log "done"
+}
+
+# Sourcing the script (as the tests do) defines the functions without running the boot.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -1,0 +1,293 @@
+/**
+ * The stack's settings, read once from CDK context (`cdk.json` or `cdk synth -c key=value`) and
+ * checked before any construct is built. Every error names the context key and the bad value.
+ */
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { DOCUMENT_PARAM_PATTERNS, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
+import { type ArtifactFile, type ArtifactSource, resolveArtifact } from './artifact.js';
+
+/** The context keys this app reads. */
+export const CONTEXT_KEYS = {
+  vpcId: 'vpcId',
+  instanceType: 'instanceType',
+  httpAllowedCidrs: 'httpAllowedCidrs',
+  jenkinsAllowedCidrs: 'jenkinsAllowedCidrs',
+  jenkinsAllowAnywhere: 'jenkinsAllowAnywhere',
+  sshKeyPairName: 'sshKeyPairName',
+  sshAllowedCidrs: 'sshAllowedCidrs',
+  tlsCertificateSecretArn: 'tlsCertificateSecretArn',
+  healthTimeout: 'healthTimeout',
+  artifact: 'artifact',
+  artifactVersion: 'artifactVersion',
+} as const;
+type ContextKey = (typeof CONTEXT_KEYS)[keyof typeof CONTEXT_KEYS];
+
+export const DEFAULT_INSTANCE_TYPE = 't3.small';
+export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 120;
+const ANYWHERE_IPV4 = '0.0.0.0/0';
+
+/** Settings of the stack, validated. */
+export interface BlueGreenConfig {
+  /** An existing VPC to look up; a new one is created when absent. */
+  readonly vpcId?: string;
+  readonly instanceType: ec2.InstanceType;
+  /** Sources allowed on 80 (and 443 with a certificate). Never empty. */
+  readonly httpAllowedCidrs: readonly string[];
+  /** Sources allowed on Jenkins' 8080; empty means Session Manager port forwarding only. */
+  readonly jenkinsAllowedCidrs: readonly string[];
+  /** SSH: the key pair to install, and who may reach port 22 (possibly no one). */
+  readonly ssh?: { readonly keyPairName: string; readonly allowedCidrs: readonly string[] };
+  /** Secrets Manager secret holding the TLS certificate and key for Nginx; opens 443. */
+  readonly tlsCertificateSecretArn?: string;
+  /** How long a new slot may take to become healthy, in seconds. */
+  readonly healthTimeoutSeconds: number;
+  /** The jar deployed on first boot. */
+  readonly artifact: ArtifactFile;
+}
+
+/** A context value that cannot be used; the message names the key and the value. */
+export class ConfigError extends Error {
+  constructor(key: ContextKey, value: unknown, problem: string) {
+    super(`Context '${key}' ${value === undefined ? 'is unset' : `= ${JSON.stringify(value)}`}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ReadConfigOptions {
+  /** Builds the default artifact; tests replace it to avoid a JDK build per synth. */
+  readonly artifactSource?: ArtifactSource;
+}
+
+/** Reads and validates every setting; throws `ConfigError` on the first bad value. */
+export function readConfig(context: (key: string) => unknown, options: ReadConfigOptions = {}): BlueGreenConfig {
+  const jenkinsAllowAnywhere = readBoolean(context, CONTEXT_KEYS.jenkinsAllowAnywhere, false);
+  const jenkinsAllowedCidrs = readCidrs(context, CONTEXT_KEYS.jenkinsAllowedCidrs, []);
+  if (!jenkinsAllowAnywhere && jenkinsAllowedCidrs.some(isAnywhere)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.jenkinsAllowedCidrs,
+      context(CONTEXT_KEYS.jenkinsAllowedCidrs),
+      `opens Jenkins to the whole internet. Leave it empty and use the port-forward command the stack prints, ` +
+        `name your own network, or set '${CONTEXT_KEYS.jenkinsAllowAnywhere}' to true if you really mean it.`,
+    );
+  }
+
+  const httpAllowedCidrs = readCidrs(context, CONTEXT_KEYS.httpAllowedCidrs, [ANYWHERE_IPV4]);
+  if (httpAllowedCidrs.length === 0) {
+    throw new ConfigError(
+      CONTEXT_KEYS.httpAllowedCidrs,
+      context(CONTEXT_KEYS.httpAllowedCidrs),
+      `no one could reach the site. Name at least one CIDR, or omit the key for ${ANYWHERE_IPV4}.`,
+    );
+  }
+
+  const healthTimeoutSeconds = readHealthTimeout(context);
+  const artifactVersion = readOptionalString(context, CONTEXT_KEYS.artifactVersion);
+  if (artifactVersion !== undefined && !new RegExp(DOCUMENT_PARAM_PATTERNS.version).test(artifactVersion)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.artifactVersion,
+      artifactVersion,
+      'use up to 64 letters, digits and . _ + - (starting with a letter or digit).',
+    );
+  }
+
+  return {
+    vpcId: readVpcId(context),
+    instanceType: readInstanceType(context),
+    httpAllowedCidrs,
+    jenkinsAllowedCidrs,
+    ssh: readSsh(context),
+    tlsCertificateSecretArn: readTlsCertificateSecretArn(context),
+    healthTimeoutSeconds,
+    artifact: readArtifact(context, artifactVersion, options.artifactSource),
+  };
+}
+
+function readVpcId(context: (key: string) => unknown): string | undefined {
+  const vpcId = readOptionalString(context, CONTEXT_KEYS.vpcId);
+  if (vpcId !== undefined && !/^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/.test(vpcId)) {
+    throw new ConfigError(CONTEXT_KEYS.vpcId, vpcId, "expected a VPC id such as 'vpc-0123456789abcdef0'.");
+  }
+  return vpcId;
+}
+
+/** EC2 class names from aws-cdk-lib's table, without its long aliases ('burstable3' for 't3'). */
+const KNOWN_INSTANCE_CLASSES: ReadonlySet<string> = new Set(
+  Object.values(ec2.InstanceClass).filter((name) => /^[a-z]{1,5}[0-9]/.test(name) || /^u-/.test(name)),
+);
+const KNOWN_INSTANCE_SIZES: ReadonlySet<string> = new Set(Object.values(ec2.InstanceSize));
+
+function readInstanceType(context: (key: string) => unknown): ec2.InstanceType {
+  const name = readOptionalString(context, CONTEXT_KEYS.instanceType) ?? DEFAULT_INSTANCE_TYPE;
+  const [instanceClass, size, ...rest] = name.split('.');
+  if (rest.length > 0 || !KNOWN_INSTANCE_CLASSES.has(instanceClass ?? '') || !KNOWN_INSTANCE_SIZES.has(size ?? '')) {
+    throw new ConfigError(
+      CONTEXT_KEYS.instanceType,
+      name,
+      `not a known EC2 instance type (class.size, e.g. '${DEFAULT_INSTANCE_TYPE}' or 't4g.medium').`,
+    );
+  }
+  if (instanceClass?.startsWith('mac')) {
+    throw new ConfigError(CONTEXT_KEYS.instanceType, name, 'Mac instances cannot run Amazon Linux 2023.');
+  }
+  return new ec2.InstanceType(name);
+}
+
+function readSsh(context: (key: string) => unknown): BlueGreenConfig['ssh'] {
+  const keyPairName = readOptionalString(context, CONTEXT_KEYS.sshKeyPairName);
+  const allowedCidrs = readCidrs(context, CONTEXT_KEYS.sshAllowedCidrs, []);
+  if (keyPairName === undefined) {
+    if (allowedCidrs.length > 0) {
+      throw new ConfigError(
+        CONTEXT_KEYS.sshAllowedCidrs,
+        context(CONTEXT_KEYS.sshAllowedCidrs),
+        `port 22 opens only together with '${CONTEXT_KEYS.sshKeyPairName}'; shell access is otherwise Session Manager.`,
+      );
+    }
+    return undefined;
+  }
+  if (!/^[\x20-\x7e]{1,255}$/.test(keyPairName) || keyPairName.trim() !== keyPairName) {
+    throw new ConfigError(CONTEXT_KEYS.sshKeyPairName, keyPairName, 'expected the name of an existing EC2 key pair.');
+  }
+  if (allowedCidrs.some(isAnywhere)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.sshAllowedCidrs,
+      context(CONTEXT_KEYS.sshAllowedCidrs),
+      'SSH is never opened to the whole internet; name your own network, or use Session Manager.',
+    );
+  }
+  return { keyPairName, allowedCidrs };
+}
+
+function readTlsCertificateSecretArn(context: (key: string) => unknown): string | undefined {
+  const arn = readOptionalString(context, CONTEXT_KEYS.tlsCertificateSecretArn);
+  if (arn !== undefined && !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$/.test(arn)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.tlsCertificateSecretArn,
+      arn,
+      'expected the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME).',
+    );
+  }
+  return arn;
+}
+
+function readHealthTimeout(context: (key: string) => unknown): number {
+  const raw = context(CONTEXT_KEYS.healthTimeout);
+  if (raw === undefined) return DEFAULT_HEALTH_TIMEOUT_SECONDS;
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !new RegExp(DOCUMENT_PARAM_PATTERNS.healthTimeout).test(text.trim())) {
+    throw new ConfigError(
+      CONTEXT_KEYS.healthTimeout,
+      raw,
+      `expected a whole number of seconds from 1 to ${MAX_HEALTH_TIMEOUT_SECONDS}.`,
+    );
+  }
+  return Number(text.trim());
+}
+
+function readArtifact(
+  context: (key: string) => unknown,
+  version: string | undefined,
+  source: ArtifactSource | undefined,
+): ArtifactFile {
+  const path = readOptionalString(context, CONTEXT_KEYS.artifact);
+  try {
+    return resolveArtifact({ path, version }, source);
+  } catch (error) {
+    const problem = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(CONTEXT_KEYS.artifact, path, problem);
+  }
+}
+
+function readOptionalString(context: (key: string) => unknown, key: ContextKey): string | undefined {
+  const raw = context(key);
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'string') throw new ConfigError(key, raw, 'expected a string.');
+  const value = raw.trim();
+  return value === '' ? undefined : value;
+}
+
+function readBoolean(context: (key: string) => unknown, key: ContextKey, fallback: boolean): boolean {
+  const raw = context(key);
+  if (raw === undefined) return fallback;
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw new ConfigError(key, raw, 'expected true or false.');
+}
+
+/**
+ * A list of IPv4 CIDRs: a JSON array (cdk.json), or on the command line a JSON array or a
+ * comma-separated string. Duplicates are dropped; order is kept.
+ */
+function readCidrs(context: (key: string) => unknown, key: ContextKey, fallback: readonly string[]): readonly string[] {
+  const raw = context(key);
+  if (raw === undefined) return fallback;
+  let items: unknown = raw;
+  if (typeof raw === 'string') {
+    const text = raw.trim();
+    if (text.startsWith('[')) {
+      try {
+        items = JSON.parse(text);
+      } catch {
+        throw new ConfigError(key, raw, 'looks like a JSON array but does not parse.');
+      }
+    } else {
+      items = text === '' ? [] : text.split(',').map((item) => item.trim());
+    }
+  }
+  if (!Array.isArray(items)) throw new ConfigError(key, raw, 'expected a list of CIDRs, e.g. ["203.0.113.0/24"].');
+  const cidrs: string[] = [];
+  for (const item of items) {
+    if (typeof item !== 'string') throw new ConfigError(key, raw, `${JSON.stringify(item)} is not a CIDR string.`);
+    const problem = ipv4CidrProblem(item);
+    if (problem !== undefined) throw new ConfigError(key, raw, `'${item}' ${problem}`);
+    if (!cidrs.includes(item)) cidrs.push(item);
+  }
+  return cidrs;
+}
+
+/** Why `cidr` is not a canonical IPv4 CIDR, or undefined when it is one. */
+export function ipv4CidrProblem(cidr: string): string | undefined {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (match === null) {
+    return cidr.includes(':')
+      ? 'is IPv6; the stack has no IPv6 networking, so only IPv4 CIDRs (a.b.c.d/n) are accepted.'
+      : 'is not an IPv4 CIDR (a.b.c.d/n).';
+  }
+  const octets = match.slice(1, 5).map(Number);
+  const prefixLength = Number(match[5]);
+  if (octets.some((octet) => octet > 255) || prefixLength > 32) return 'is not an IPv4 CIDR (a.b.c.d/n).';
+  const address = octets.reduce((value, octet) => value * 256 + octet, 0);
+  const hostBits = 2 ** (32 - prefixLength);
+  if (address % hostBits !== 0) {
+    const network = address - (address % hostBits);
+    const dotted = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join('.');
+    return `has host bits set; did you mean ${dotted}/${prefixLength}?`;
+  }
+  return undefined;
+}
+
+function isAnywhere(cidr: string): boolean {
+  return cidr.endsWith('/0');
+}
+
+/**
+ * The stack's environment: none (so synth works offline, with no credentials) unless an
+ * existing VPC must be looked up, which needs the account and region the CLI resolved.
+ */
+export function lookupEnvironment(
+  config: BlueGreenConfig,
+  processEnv: Readonly<Record<string, string | undefined>>,
+): { account: string; region: string } | undefined {
+  if (config.vpcId === undefined) return undefined;
+  const account = processEnv.CDK_DEFAULT_ACCOUNT;
+  const region = processEnv.CDK_DEFAULT_REGION;
+  if (account === undefined || region === undefined) {
+    throw new ConfigError(
+      CONTEXT_KEYS.vpcId,
+      config.vpcId,
+      'looking up an existing VPC needs an account and region, and the CDK CLI found none. ' +
+        'Run with AWS credentials (and a region), or omit vpcId to create a new VPC.',
+    );
+  }
+  return { account, region };
+}

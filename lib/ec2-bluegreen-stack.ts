@@ -1,0 +1,123 @@
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import type { BlueGreenConfig } from './config.js';
+import { DOCUMENT_PARAMS } from './contract.js';
+import { BlueGreenHost, HOST_PORTS, JENKINS_INITIAL_PASSWORD_FILE } from './constructs/bluegreen-host.js';
+import { DeployDocument } from './constructs/deploy-document.js';
+
+export interface Ec2BlueGreenStackProps extends StackProps {
+  /** Validated settings (`readConfig` in lib/config.ts). */
+  readonly config: BlueGreenConfig;
+}
+
+/** One EC2 host with Nginx, blue/green app slots and Jenkins, and the SSM document that deploys to it. */
+export class Ec2BlueGreenStack extends Stack {
+  public readonly host: BlueGreenHost;
+  public readonly deployDocument: DeployDocument;
+
+  constructor(scope: Construct, id: string, props: Ec2BlueGreenStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    const vpc = config.vpcId === undefined ? this.newVpc() : ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: config.vpcId });
+
+    this.host = new BlueGreenHost(this, 'Host', {
+      vpc,
+      // An existing VPC may be private-only; its NAT then carries packages and SSM traffic.
+      vpcSubnets: {
+        subnetType: vpc.publicSubnets.length > 0 ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_WITH_EGRESS,
+      },
+      instanceType: config.instanceType,
+      httpAllowedCidrs: config.httpAllowedCidrs,
+      jenkinsAllowedCidrs: config.jenkinsAllowedCidrs,
+      ssh:
+        config.ssh === undefined
+          ? undefined
+          : {
+              keyPair: ec2.KeyPair.fromKeyPairName(this, 'SshKeyPair', config.ssh.keyPairName),
+              allowedCidrs: config.ssh.allowedCidrs,
+            },
+      tlsCertificateSecret:
+        config.tlsCertificateSecretArn === undefined
+          ? undefined
+          : secretsmanager.Secret.fromSecretAttributes(this, 'TlsCertificateSecret', secretArnAttributes(config.tlsCertificateSecretArn)),
+      artifact: config.artifact,
+      healthTimeoutSeconds: config.healthTimeoutSeconds,
+    });
+
+    this.deployDocument = new DeployDocument(this, 'DeployDocument', {
+      healthTimeoutSeconds: config.healthTimeoutSeconds,
+    });
+    this.deployDocument.grantOutputLogging(this.host.role);
+
+    this.addOutputs(config);
+  }
+
+  /** Public subnets only: no NAT gateway, so an idle stack costs only the instance. */
+  private newVpc(): ec2.IVpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+    });
+    // Rejected traffic only: a record of what the security group turned away, at little cost.
+    const flowLogGroup = new logs.LogGroup(this, 'VpcFlowLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+    return vpc;
+  }
+
+  private addOutputs(config: BlueGreenConfig): void {
+    const instanceId = this.host.instance.instanceId;
+    const startSession = `aws ssm start-session --region ${this.region} --target ${instanceId}`;
+
+    new CfnOutput(this, 'SiteUrl', { description: 'The app, through Nginx', value: this.host.siteUrl });
+    new CfnOutput(this, 'JenkinsAccess', {
+      description: 'How to reach Jenkins',
+      value:
+        config.jenkinsAllowedCidrs.length > 0
+          ? `http://${this.host.instance.instancePublicDnsName}:${HOST_PORTS.jenkins}/`
+          : `${startSession} --document-name AWS-StartPortForwardingSession ` +
+            `--parameters '{"portNumber":["${HOST_PORTS.jenkins}"],"localPortNumber":["${HOST_PORTS.jenkins}"]}' ` +
+            `# then open http://localhost:${HOST_PORTS.jenkins}/`,
+    });
+    new CfnOutput(this, 'JenkinsInitialPasswordCommand', {
+      description: "Reads Jenkins' initial admin password on the host (Session Manager; never stored anywhere else)",
+      value:
+        `${startSession} --document-name AWS-StartInteractiveCommand ` +
+        `--parameters '{"command":["sudo cat ${JENKINS_INITIAL_PASSWORD_FILE}"]}'`,
+    });
+    new CfnOutput(this, 'InstanceId', { value: instanceId });
+    new CfnOutput(this, 'DeployDocumentName', {
+      description: 'SSM Command document: deploy, rollback or status',
+      value: this.deployDocument.documentName,
+    });
+    new CfnOutput(this, 'DeployOutputLogGroup', {
+      description: 'CloudWatch log group for the document\'s command output',
+      value: this.deployDocument.outputLogGroup.logGroupName,
+    });
+    new CfnOutput(this, 'DeployCommand', {
+      description:
+        'Deploys a jar through the document (here the first release again: put your own s3:// or https:// URI, sha256 and version)',
+      value: this.deployDocument.sendCommandCli(instanceId, {
+        [DOCUMENT_PARAMS.action]: 'deploy',
+        [DOCUMENT_PARAMS.artifactUri]: this.host.artifactAsset.s3ObjectUrl,
+        [DOCUMENT_PARAMS.sha256]: this.host.artifact.sha256,
+        [DOCUMENT_PARAMS.version]: this.host.artifact.version,
+      }),
+    });
+  }
+}
+
+/** A complete secret ARN ends in '-' and six random characters; a partial one does not. */
+function secretArnAttributes(arn: string): secretsmanager.SecretAttributes {
+  return /-[A-Za-z0-9]{6}$/.test(arn) ? { secretCompleteArn: arn } : { secretPartialArn: arn };
+}

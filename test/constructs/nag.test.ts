@@ -1,0 +1,90 @@
+import { Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, test } from 'vitest';
+import { synthesize } from './synth.js';
+
+const existingVpcContext = {
+  vpcId: 'vpc-0123456789abcdef0',
+  'vpc-provider:account=111111111111:filter.vpc-id=vpc-0123456789abcdef0:region=eu-west-1:returnAsymmetricSubnets=true': {
+    vpcId: 'vpc-0123456789abcdef0',
+    vpcCidrBlock: '10.20.0.0/16',
+    ownerAccountId: '111111111111',
+    availabilityZones: [],
+    subnetGroups: [
+      {
+        name: 'Public',
+        type: 'Public',
+        subnets: [{ subnetId: 'subnet-0aaaaaaaaaaaaaaaa', cidr: '10.20.1.0/24', availabilityZone: 'eu-west-1a', routeTableId: 'rtb-0123456789abcdef0' }],
+      },
+    ],
+  },
+};
+
+const configurations: Array<[string, Record<string, unknown>, Record<string, string>?]> = [
+  ['the defaults', {}],
+  ['HTTP limited to one network', { httpAllowedCidrs: '198.51.100.0/24' }],
+  ['Jenkins, SSH and TLS configured', {
+    jenkinsAllowedCidrs: '203.0.113.0/24',
+    sshKeyPairName: 'ops',
+    sshAllowedCidrs: '192.0.2.0/24',
+    tlsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:bluegreen/tls-AbCdEf',
+  }],
+  ['Jenkins explicitly open to anywhere', { jenkinsAllowedCidrs: '0.0.0.0/0', jenkinsAllowAnywhere: 'true' }],
+  ['an existing VPC', existingVpcContext, { CDK_DEFAULT_ACCOUNT: '111111111111', CDK_DEFAULT_REGION: 'eu-west-1' }],
+  ['an arm64 instance', { instanceType: 't4g.medium' }],
+];
+
+/** Every acknowledgement in the tree: construct path, rule id and reason. */
+function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+          path: construct.node.path,
+          // aws-cdk-lib stores acknowledgements of plugin findings with an 'Annotation::' prefix.
+          id: id.replace(/^annotation::/i, ''),
+          reason,
+        })),
+      ),
+  );
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  test.each(configurations)('no unacknowledged finding with %s', (_name, context, processEnv) => {
+    // GIVEN
+    const { app, stack } = synthesize(context, processEnv);
+
+    // WHEN
+    const report = new AwsSolutionsChecks(app, { verbose: true }).validateScope(stack);
+
+    // THEN
+    expect(report.violations).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  test('synth with the checks registered, as bin/app.ts does, passes (CloudFormation validation included)', () => {
+    const { app } = synthesize();
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth({ force: true })).not.toThrow();
+  });
+
+  test('each acknowledgement is one a reviewer can check: a known rule on the resource it concerns, with a reason', () => {
+    const { stack } = synthesize();
+    const acknowledged = acknowledgements(stack).filter(({ path }) => path.startsWith('Ec2BlueGreen/Host'));
+    expect(acknowledged.map(({ path, id }) => `${path} ${id}`).sort()).toEqual([
+      'Ec2BlueGreen/Host/Instance AwsSolutions-EC29',
+      'Ec2BlueGreen/Host/Instance CloudFormation-Validate::E1152',
+      'Ec2BlueGreen/Host/Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'Ec2BlueGreen/Host/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]',
+      'Ec2BlueGreen/Host/SecurityGroup AwsSolutions-EC23',
+    ]);
+    for (const { reason } of acknowledged) expect(reason.length).toBeGreaterThan(80);
+  });
+
+  test('the internet-facing security group finding is acknowledged only while something is open to anywhere', () => {
+    const { stack } = synthesize({ httpAllowedCidrs: '198.51.100.0/24' });
+    expect(acknowledgements(stack).map(({ id }) => id)).not.toContain('AwsSolutions-EC23');
+  });
+});

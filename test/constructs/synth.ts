@@ -1,0 +1,70 @@
+/**
+ * Builds the app as bin/app.ts does, offline, with a small stand-in jar so that no JDK build
+ * runs per synth. Tests share one synthesized stack per context where they can.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { lookupEnvironment, readConfig } from '../../lib/config.js';
+import { Ec2BlueGreenStack } from '../../lib/ec2-bluegreen-stack.js';
+import { projectPath } from '../../lib/paths.js';
+
+/** The feature flags and settings of cdk.json, so tests synthesize what `cdk synth` does. */
+const CDK_JSON_CONTEXT = JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')).context as Record<string, unknown>;
+
+let fakeJarPath: string | undefined;
+
+/** A minimal valid jar (a zip with a manifest), made once per test process. */
+export function fakeJar(): string {
+  if (fakeJarPath === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'bluegreen-fake-jar-'));
+    mkdirSync(join(dir, 'META-INF'));
+    writeFileSync(join(dir, 'META-INF', 'MANIFEST.MF'), 'Manifest-Version: 1.0\n');
+    execFileSync('zip', ['-q', '-X', 'app.jar', 'META-INF/MANIFEST.MF'], { cwd: dir });
+    fakeJarPath = join(dir, 'app.jar');
+  }
+  return fakeJarPath;
+}
+
+export interface Synthesized {
+  readonly app: App;
+  readonly stack: Ec2BlueGreenStack;
+  readonly template: Template;
+}
+
+/** Synthesizes the stack with `context` on top of cdk.json's; `artifact` defaults to `fakeJar()`. */
+export function synthesize(context: Record<string, unknown> = {}, processEnv: Record<string, string> = {}): Synthesized {
+  const app = new App({ context: { ...CDK_JSON_CONTEXT, artifact: fakeJar(), ...context } });
+  const config = readConfig((key) => app.node.tryGetContext(key));
+  const stack = new Ec2BlueGreenStack(app, 'Ec2BlueGreen', { config, env: lookupEnvironment(config, processEnv) });
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+/** A CloudFormation value with intrinsics flattened to text; `Ref`/`GetAtt` become `<Name>`. */
+export function renderValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    if ('Ref' in object) return `<${String(object.Ref)}>`;
+    if ('Fn::GetAtt' in object) return `<${(object['Fn::GetAtt'] as string[]).join('.')}>`;
+    if ('Fn::Base64' in object) return renderValue(object['Fn::Base64']);
+    if ('Fn::Sub' in object) return (object['Fn::Sub'] as string).replace(/\$\{([^}]+)\}/g, '<$1>');
+    if ('Fn::Join' in object) {
+      const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+      return parts.map(renderValue).join(separator);
+    }
+  }
+  throw new Error(`cannot render ${JSON.stringify(value)}`);
+}
+
+/** The single resource of `type` in the template, as written. */
+export function onlyResource(template: Template, type: string): { logicalId: string; properties: Record<string, any> } {
+  const resources = Object.entries(template.findResources(type));
+  if (resources.length !== 1) throw new Error(`expected one ${type}, found ${resources.length}`);
+  const [logicalId, resource] = resources[0]!;
+  return { logicalId, properties: resource.Properties };
+}

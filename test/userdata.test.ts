@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { HOST_PATHS } from '../lib/contract.js';
+import { projectPath } from '../lib/paths.js';
+import { onlyResource, renderValue, synthesize } from './constructs/synth.js';
+
+// GIVEN the user data as synthesized, with CloudFormation references shown as <Name>.
+const { template, stack } = synthesize();
+const instance = onlyResource(template, 'AWS::EC2::Instance');
+const userData = renderValue(instance.properties.UserData);
+const manifest = renderValue(onlyResource(template, 'AWS::SSM::Parameter').properties.Value);
+const parameterId = onlyResource(template, 'AWS::SSM::Parameter').logicalId;
+
+const scratch = mkdtempSync(join(tmpdir(), 'bluegreen-userdata-'));
+const userDataFile = join(scratch, 'user-data.sh');
+writeFileSync(userDataFile, userData);
+
+function run(command: string, args: string[], input?: string) {
+  return spawnSync(command, args, { encoding: 'utf8', input });
+}
+
+/** Runs `snippet` in bash after sourcing the user data (which then does not boot anything). */
+function withUserData(snippet: string, script = userData) {
+  const file = join(mkdtempSync(join(scratch, 'run-')), 'user-data.sh');
+  writeFileSync(file, script);
+  return run('bash', ['-c', `set -Eeuo pipefail; source ${JSON.stringify(file)}; ${snippet}`]);
+}
+
+describe('rendered user data', () => {
+  test('passes bash -n', () => {
+    const result = run('bash', ['-n', userDataFile]);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  test('passes shellcheck, as does its source in assets/userdata', () => {
+    for (const file of [userDataFile, projectPath('assets', 'userdata', 'bootstrap.sh')]) {
+      const result = run('shellcheck', ['--shell=bash', file]);
+      expect(result.stdout).toBe('');
+      expect(result.status).toBe(0);
+    }
+  });
+
+  test('is the bash script from assets/userdata with every placeholder filled, within the 16 KB user-data limit', () => {
+    expect(userData.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(userData).not.toMatch(/@@[A-Z0-9_]+@@/);
+    expect(Buffer.byteLength(userData)).toBeLessThan(16 * 1024);
+    const source = readFileSync(projectPath('assets', 'userdata', 'bootstrap.sh'), 'utf8');
+    expect(userData.split('\n').length).toBe(source.split('\n').length);
+  });
+
+  test('names this stack, region, the instance to signal, its first-release parameter and the contract paths', () => {
+    expect(userData).toContain("readonly STACK_NAME='<AWS::StackName>'");
+    expect(userData).toContain("readonly REGION='<AWS::Region>'");
+    expect(userData).toContain(`readonly SIGNAL_RESOURCE='${instance.logicalId}'`);
+    expect(userData).toContain(`readonly FIRST_RELEASE_PARAMETER='<${parameterId}>'`);
+    expect(userData).toContain(`readonly ENGINE_DIR='${HOST_PATHS.libDir}'`);
+    expect(userData).toContain(`readonly ENGINE_COMMAND='${HOST_PATHS.command}'`);
+    expect(userData).toContain(`readonly ENGINE_CONFIG='${HOST_PATHS.configFile}'`);
+    expect(userData).toContain(`readonly SLOT_UNIT='${HOST_PATHS.slotUnit}'`);
+    expect(userData).toContain("readonly SITE_PORT='80'");
+  });
+
+  test('holds nothing that changes with a release, so a new artifact or engine never reboots the host', () => {
+    expect(userData).not.toContain(stack.host.artifact.sha256);
+    expect(userData).not.toMatch(/[0-9a-f]{64}\.(zip|jar)/);
+  });
+
+  test('installs what the issue lists: aws-cfn-bootstrap first, Nginx, Java 17 for the app, Jenkins LTS with its key', () => {
+    expect(userData).toContain('dnf install -y aws-cfn-bootstrap');
+    expect(userData).toContain('readonly APP_JAVA_PACKAGE=java-17-amazon-corretto-headless');
+    expect(userData).toMatch(/dnf install -y nginx .*"\$APP_JAVA_PACKAGE" "\$JENKINS_JAVA_PACKAGE" jenkins/);
+    expect(userData).toContain('readonly JENKINS_REPO_FILE_URL=https://pkg.jenkins.io/rpm-stable/jenkins.repo');
+    expect(userData).toMatch(/rpm --import "\$JENKINS_KEY_URL"/);
+  });
+
+  test('main runs the steps in order: signal helpers first, engine init before Nginx, the app before Jenkins, signal last', () => {
+    const main = /\nmain\(\) \{\n([\s\S]*?)\n\}\n/.exec(userData)![1]!;
+    const steps = main
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => /^[a-z_]+$/.test(line) || line.startsWith('signal_cloudformation'));
+    expect(steps).toEqual([
+      'install_cfn_bootstrap',
+      'install_packages',
+      'ensure_swap',
+      'select_java',
+      'read_first_release',
+      'install_engine',
+      'start_nginx',
+      'deploy_first_release',
+      'start_jenkins',
+      'check_site',
+      'signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins started"',
+    ]);
+    expect(userData).toMatch(/start_nginx\(\) \{\n\s+"\$ENGINE_COMMAND" init\n\s+systemctl enable --now nginx\n/);
+  });
+});
+
+describe('behaviour of its functions', () => {
+  test('reads the first release the stack wrote into the parameter', () => {
+    // GIVEN `aws ssm get-parameter` answering with the parameter's value from the template
+    writeFileSync(join(scratch, 'manifest.txt'), manifest);
+    const snippet = [
+      `aws() { [[ "$*" == *"--name <${parameterId}>"* ]] && cat ${JSON.stringify(join(scratch, 'manifest.txt'))}; }`,
+      'read_first_release',
+      'printf "%s\\n" "$ENGINE_URI" "$ARTIFACT_URI" "$ARTIFACT_SHA256" "$ARTIFACT_VERSION" "$HEALTH_TIMEOUT"',
+    ].join('; ');
+
+    // WHEN
+    const result = withUserData(snippet);
+
+    // THEN
+    expect(result.stderr).toBe('');
+    const [engineUri, artifactUri, sha256, version, healthTimeout] = result.stdout.trim().split('\n');
+    expect(engineUri).toMatch(/^s3:\/\/cdk-.*\.zip$/);
+    expect(artifactUri).toMatch(/^s3:\/\/cdk-.*\.jar$/);
+    expect(sha256).toBe(stack.host.artifact.sha256);
+    expect(version).toBe(stack.host.artifact.version);
+    expect(healthTimeout).toBe('120');
+  });
+
+  test('refuses a first-release parameter with a value missing', () => {
+    const result = withUserData(`aws() { printf 'engineUri=s3://b/e.zip\\nartifactUri=s3://b/a.jar\\n'; }; read_first_release`);
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toContain('has no value for ARTIFACT_SHA256');
+  });
+
+  test('on any failure it signals CloudFormation with a failure and the line, then exits non-zero', () => {
+    // GIVEN a cfn-signal stand-in that records its arguments
+    const recorder = join(scratch, 'cfn-signal');
+    writeFileSync(recorder, `#!/bin/bash\nprintf '%s\\n' "$@" > ${JSON.stringify(join(scratch, 'signal-args'))}\n`);
+    chmodSync(recorder, 0o755);
+    const script = userData.replace('readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal', `readonly CFN_SIGNAL=${recorder}`);
+
+    // WHEN a step fails under the script's ERR trap
+    const result = withUserData(`trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR; false`, script);
+
+    // THEN
+    expect(result.status).toBe(1);
+    const args = readFileSync(join(scratch, 'signal-args'), 'utf8').trim().split('\n');
+    expect(args).toEqual([
+      '--exit-code', '1',
+      '--reason', expect.stringMatching(/^first boot failed at line \d+ \(exit 1\); see \/var\/log\/cloud-init-output.log$/),
+      '--stack', '<AWS::StackName>',
+      '--resource', instance.logicalId,
+      '--region', '<AWS::Region>',
+    ]);
+  });
+
+  test.each([
+    ['200', 0],
+    ['404', 0],
+    ['502', 1],
+    ['000', 1],
+  ])('the site check through Nginx treats HTTP %s as exit %i', (status, exitCode) => {
+    const result = withUserData(`curl() { printf '${status}'; }; check_site`);
+    expect(result.status).toBe(exitCode);
+  });
+});
