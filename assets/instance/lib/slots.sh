@@ -4,6 +4,15 @@
 # Running the two slots: as systemd units on the host, as plain processes locally.
 # Sourced, never run.
 
+# The unprivileged user systemd runs the slots as (User= in bluegreen-slot@.service).
+readonly SLOT_USER=bluegreen
+
+ensure_slot_user() {
+  id -u "$SLOT_USER" >/dev/null 2>&1 && return 0
+  useradd --system --no-create-home --home-dir "$BLUEGREEN_HOME" --shell /sbin/nologin "$SLOT_USER"
+  log init "created the system user $SLOT_USER that runs the slots"
+}
+
 slot_log_file() { printf '%s/%s.log' "$BLUEGREEN_LOG_DIR" "$1"; }
 slot_pid_file() { printf '%s/slot-%s.pid' "$STATE_DIR" "$1"; }
 slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
