@@ -13,6 +13,9 @@ readonly EXIT_UNHEALTHY=5
 readonly EXIT_NGINX_REJECTED=6
 readonly EXIT_NOTHING_TO_SWITCH=7
 
+# Replacement text in ${var//pattern/text} is data: '&' must not stand for the match (bash 5.2).
+shopt -u patsub_replacement 2>/dev/null || true
+
 # Microseconds since the epoch, without forking (bash 5).
 now_us() {
   local t=${EPOCHREALTIME/[.,]/}
@@ -101,6 +104,9 @@ BLUEGREEN_NGINX_TEMP_DIR=/var/lib/nginx/tmp
 BLUEGREEN_NGINX_MIME_TYPES=/etc/nginx/mime.types
 BLUEGREEN_NGINX_VERIFY_TIMEOUT=10
 BLUEGREEN_NGINX_KEEPALIVE_MIN_TIMEOUT=1s
+BLUEGREEN_NGINX_TLS_CERT=
+BLUEGREEN_NGINX_TLS_KEY=
+BLUEGREEN_NGINX_TLS_LISTEN=443
 EOF
 }
 
@@ -148,7 +154,7 @@ load_config() {
 
 validate_config() {
   local key
-  for key in BLUEGREEN_BLUE_PORT BLUEGREEN_GREEN_PORT BLUEGREEN_NGINX_LISTEN; do
+  for key in BLUEGREEN_BLUE_PORT BLUEGREEN_GREEN_PORT BLUEGREEN_NGINX_LISTEN BLUEGREEN_NGINX_TLS_LISTEN; do
     if ! is_uint "${!key}" || ((10#${!key} < 1 || 10#${!key} > 65535)); then
       die "$EXIT_USAGE" "$key must be a TCP port (1-65535), got '${!key}'."
     fi
@@ -167,6 +173,9 @@ validate_config() {
     die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH must start with '/', got '$BLUEGREEN_HEALTH_PATH'."
   [[ $BLUEGREEN_HEALTH_PATH =~ ^[A-Za-z0-9/._~-]+$ ]] ||
     die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH may hold only letters, digits and / . _ ~ -, got '$BLUEGREEN_HEALTH_PATH'."
+  if [[ -n $BLUEGREEN_NGINX_TLS_CERT && -z $BLUEGREEN_NGINX_TLS_KEY ]] || [[ -z $BLUEGREEN_NGINX_TLS_CERT && -n $BLUEGREEN_NGINX_TLS_KEY ]]; then
+    die "$EXIT_USAGE" "BLUEGREEN_NGINX_TLS_CERT and BLUEGREEN_NGINX_TLS_KEY go together: set both (TLS on port $BLUEGREEN_NGINX_TLS_LISTEN) or neither."
+  fi
   case $BLUEGREEN_RUNNER in
     systemd | process) ;;
     *) die "$EXIT_USAGE" "BLUEGREEN_RUNNER must be 'systemd' (on the host) or 'process' (local), got '$BLUEGREEN_RUNNER'." ;;

@@ -109,14 +109,32 @@ render_nginx_configs() {
       write_file_atomically "$BLUEGREEN_NGINX_MAIN_CONF"
     log init "wrote $BLUEGREEN_NGINX_MAIN_CONF"
   fi
+  local locations check http_body tls_server=''
+  locations=$(render_template "$templates/locations.conf.tmpl")
+  check=$(render_template "$templates/check-location.conf.tmpl" "HEALTH_PATH=$BLUEGREEN_HEALTH_PATH")
+  if [[ -n $BLUEGREEN_NGINX_TLS_CERT ]]; then
+    [[ -r $BLUEGREEN_NGINX_TLS_CERT && -r $BLUEGREEN_NGINX_TLS_KEY ]] ||
+      die "$EXIT_USAGE" "TLS certificate $BLUEGREEN_NGINX_TLS_CERT or key $BLUEGREEN_NGINX_TLS_KEY is missing or unreadable; write them first, or unset BLUEGREEN_NGINX_TLS_CERT and BLUEGREEN_NGINX_TLS_KEY."
+    http_body=$(render_template "$templates/http-redirect.conf.tmpl")$'\n'$check
+    tls_server=$(render_template "$templates/tls-server.conf.tmpl" \
+      "TLS_LISTEN=$BLUEGREEN_NGINX_TLS_LISTEN" \
+      "TLS_CERT=$BLUEGREEN_NGINX_TLS_CERT" \
+      "TLS_KEY=$BLUEGREEN_NGINX_TLS_KEY" \
+      "LOG_DIR=$BLUEGREEN_NGINX_LOG_DIR" \
+      "KEEPALIVE_MIN_TIMEOUT=$keepalive_min" \
+      "LOCATIONS=$locations")
+  else
+    http_body=$locations$'\n'$check
+  fi
   render_template "$templates/site.conf.tmpl" \
     "LISTEN=$BLUEGREEN_NGINX_LISTEN" \
     "INCLUDE=$BLUEGREEN_NGINX_INCLUDE" \
     "LOG_DIR=$BLUEGREEN_NGINX_LOG_DIR" \
-    "HEALTH_PATH=$BLUEGREEN_HEALTH_PATH" \
-    "KEEPALIVE_MIN_TIMEOUT=$keepalive_min" |
+    "KEEPALIVE_MIN_TIMEOUT=$keepalive_min" \
+    "HTTP_BODY=$http_body" \
+    "TLS_SERVER=$tls_server" |
     write_file_atomically "$BLUEGREEN_NGINX_SITE_CONF"
-  log init "wrote $BLUEGREEN_NGINX_SITE_CONF${keepalive_min:+ (with $keepalive_min)}"
+  log init "wrote $BLUEGREEN_NGINX_SITE_CONF${keepalive_min:+ (with $keepalive_min)}${tls_server:+ (TLS on port $BLUEGREEN_NGINX_TLS_LISTEN, HTTP redirects)}"
   if [[ ! -f $BLUEGREEN_NGINX_INCLUDE ]]; then
     render_include none | write_file_atomically "$BLUEGREEN_NGINX_INCLUDE"
     log init "wrote $BLUEGREEN_NGINX_INCLUDE (no live slot yet)"
