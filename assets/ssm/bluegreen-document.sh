@@ -118,8 +118,14 @@ main() {
   bluegreen "${BLUEGREEN_ARGUMENTS[@]}" || status=$?
   if ((status != 0)); then
     log "bluegreen ${action} failed with exit status ${status}"
+    exit "$status"
   fi
-  exit "$status"
+  # The last stdout line is the host's state as JSON: what the custom resource reports as the
+  # live slot and version (a status action has printed it already).
+  if [[ $action != status ]]; then
+    bluegreen status --json || true
+  fi
+  exit 0
 }
 
 main "$@"

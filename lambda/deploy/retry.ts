@@ -1,0 +1,72 @@
+/**
+ * Which AWS errors pass if one waits, and how long to wait. The classification and the delays
+ * are pure; `withRetries` takes its clock and sleep as arguments.
+ */
+
+/** Why an error is worth another try, or undefined when it is not. */
+export type RetryReason = 'throttled' | 'iam-propagation' | 'service-error';
+
+interface AwsErrorLike {
+  readonly name?: string;
+  readonly $fault?: 'client' | 'server';
+  readonly $retryable?: { readonly throttling?: boolean };
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
+/**
+ * A role or policy created in the same stack update takes a few seconds to reach every IAM
+ * endpoint: the first calls can be denied, or the new role's credentials not yet recognized.
+ */
+const IAM_PROPAGATION = new Set(['AccessDeniedException', 'AccessDenied', 'UnrecognizedClientException', 'InvalidClientTokenId']);
+
+export function retryReason(error: unknown): RetryReason | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const aws = error as AwsErrorLike;
+  if ((aws.name !== undefined && THROTTLING.has(aws.name)) || aws.$retryable?.throttling === true) return 'throttled';
+  if (aws.name !== undefined && IAM_PROPAGATION.has(aws.name)) return 'iam-propagation';
+  if (aws.$fault === 'server' || (aws.$metadata?.httpStatusCode ?? 0) >= 500) return 'service-error';
+  return undefined;
+}
+
+/** How long IAM propagation may plausibly take; a denial that lasts longer is a real one. */
+export const IAM_PROPAGATION_SECONDS = 120;
+
+/**
+ * Exponential backoff with jitter: attempt 0 waits 0.5 to 1 s, doubling up to 10 to 20 s.
+ * `random` is in [0, 1).
+ */
+export function backoffDelayMs(attempt: number, random: number): number {
+  const ceiling = Math.min(20_000, 1000 * 2 ** Math.max(0, attempt));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random);
+}
+
+export interface RetryDependencies {
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly random: () => number;
+  /** Told about each retried error. */
+  readonly onRetry?: (error: unknown, reason: RetryReason, attempt: number, delayMs: number) => void;
+}
+
+/**
+ * Runs `operation` until it succeeds, fails with an error that is not worth retrying, or the
+ * deadline (epoch ms) would pass; then rethrows the last error. IAM denials are retried only
+ * for `IAM_PROPAGATION_SECONDS` from the first call.
+ */
+export async function withRetries<T>(operation: () => Promise<T>, deadlineMs: number, deps: RetryDependencies): Promise<T> {
+  const started = deps.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await operation();
+    } catch (error) {
+      const reason = retryReason(error);
+      if (reason === undefined) throw error;
+      if (reason === 'iam-propagation' && deps.now() - started >= IAM_PROPAGATION_SECONDS * 1000) throw error;
+      const delayMs = backoffDelayMs(attempt, deps.random());
+      if (deps.now() + delayMs >= deadlineMs) throw error;
+      deps.onRetry?.(error, reason, attempt, delayMs);
+      await deps.sleep(delayMs);
+    }
+  }
+}

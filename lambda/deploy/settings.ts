@@ -1,0 +1,39 @@
+/** The deploy functions' settings, read once from their environment (lib/contract.ts DEPLOY_FUNCTION_ENV). */
+import { DEPLOY_FUNCTION_ENV } from '../../lib/contract.js';
+
+export interface DeploySettings {
+  readonly onlineWaitSeconds: number;
+  readonly onlinePollSeconds: number;
+  readonly deliveryTimeoutSeconds: number;
+  /** Quoted in the message when a command times out. */
+  readonly executionTimeoutSeconds?: number;
+  readonly outputLogGroupName?: string;
+}
+
+/** The defaults the construct also uses; a function started without them behaves the same. */
+export const DEFAULT_DEPLOY_SETTINGS = {
+  onlineWaitSeconds: 300,
+  onlinePollSeconds: 5,
+  deliveryTimeoutSeconds: 300,
+} as const;
+
+/** Reads the settings; throws naming the variable when one is not a positive number. */
+export function readDeploySettings(env: Readonly<Record<string, string | undefined>>): DeploySettings {
+  const seconds = (name: string, fallback?: number): number | undefined => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new Error(`environment variable ${name}=${JSON.stringify(raw)} must be a positive number of seconds`);
+    }
+    return value;
+  };
+  const outputLogGroupName = env[DEPLOY_FUNCTION_ENV.outputLogGroupName]?.trim();
+  return {
+    onlineWaitSeconds: seconds(DEPLOY_FUNCTION_ENV.onlineWaitSeconds, DEFAULT_DEPLOY_SETTINGS.onlineWaitSeconds)!,
+    onlinePollSeconds: seconds(DEPLOY_FUNCTION_ENV.onlinePollSeconds, DEFAULT_DEPLOY_SETTINGS.onlinePollSeconds)!,
+    deliveryTimeoutSeconds: seconds(DEPLOY_FUNCTION_ENV.deliveryTimeoutSeconds, DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds)!,
+    executionTimeoutSeconds: seconds(DEPLOY_FUNCTION_ENV.executionTimeoutSeconds),
+    outputLogGroupName: outputLogGroupName === '' ? undefined : outputLogGroupName,
+  };
+}

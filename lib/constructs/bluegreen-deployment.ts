@@ -1,0 +1,380 @@
+import { CustomResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Provider } from 'aws-cdk-lib/custom-resources';
+import { Construct, type IDependable } from 'constructs';
+import { DEFAULT_DEPLOY_SETTINGS } from '../../lambda/deploy/settings.js';
+import { onEventTimeoutSeconds, timeoutProblems } from '../../lambda/deploy/timeouts.js';
+import {
+  DEPLOY_FUNCTION_ENV,
+  DEPLOY_HANDLERS,
+  DEPLOYMENT_ATTRIBUTES,
+  DEPLOYMENT_PROPERTIES,
+  DOCUMENT_PARAM_PATTERNS,
+  MAX_HEALTH_TIMEOUT_SECONDS,
+} from '../contract.js';
+import { projectPath } from '../paths.js';
+
+/** The SSM Command document the deployment runs (`DeployDocument` is one). */
+export interface DeploymentDocument {
+  /** The document's name. */
+  readonly documentName: string;
+  /** Its step's execution timeout: how long one deploy may run on the host. */
+  readonly executionTimeout: Duration;
+  /**
+   * Where the command's full output goes; failure messages point there.
+   * @default - no CloudWatch output: the output stays in SSM (first 24,000 characters)
+   */
+  readonly outputLogGroup?: logs.ILogGroup;
+}
+
+/** The jar to deploy. */
+export interface DeploymentArtifact {
+  /**
+   * `s3://BUCKET/KEY` (readable by the instance's role), an `https://` URL, or an absolute path on
+   * the host: whatever the document's `artifactUri` parameter accepts.
+   */
+  readonly uri: string;
+  /** The jar's SHA-256, 64 lower-case hex digits; the host refuses a jar that differs. */
+  readonly sha256: string;
+  /**
+   * Release label shown by `bluegreen status` and returned as the `Version` attribute.
+   * @default - the host labels the release with the start of its sha256
+   */
+  readonly version?: string;
+}
+
+export interface BlueGreenDeploymentProps {
+  /**
+   * The instance to deploy to, or the id of one that is not part of this app. Given as a
+   * construct, the first deploy waits for it, including its creation signal.
+   */
+  readonly instance: ec2.IInstance | string;
+
+  /** The deploy document. */
+  readonly document: DeploymentDocument;
+
+  /** The jar. A change to its location, checksum or version is a CloudFormation Update: a deploy. */
+  readonly artifact: DeploymentArtifact;
+
+  /**
+   * How long the new slot may take to become healthy (whole seconds, 1 to 999).
+   * @default - the document's default
+   */
+  readonly healthTimeout?: Duration;
+
+  /**
+   * How long a deploy waits for the instance to be Online in Systems Manager before it fails.
+   * @default Duration.minutes(5)
+   */
+  readonly onlineWait?: Duration;
+
+  /**
+   * How long the command may wait to start on the instance (SendCommand's `TimeoutSeconds`).
+   * @default Duration.minutes(5)
+   */
+  readonly deliveryTimeout?: Duration;
+
+  /**
+   * How often the provider asks whether the command has finished. A rollback to the warm standby
+   * takes about a second on the host, so this is most of what CloudFormation waits for it.
+   * @default Duration.seconds(5)
+   */
+  readonly queryInterval?: Duration;
+
+  /**
+   * How long the provider waits for the command to finish. Must exceed the document's execution
+   * timeout plus the delivery timeout plus one query interval.
+   * @default Duration.minutes(50)
+   */
+  readonly totalTimeout?: Duration;
+
+  /**
+   * How long CloudFormation waits for the custom resource; at most one hour. Must cover the
+   * online wait, one send and the provider's total timeout.
+   * @default Duration.hours(1)
+   */
+  readonly serviceTimeout?: Duration;
+
+  /**
+   * How long the deploy functions' logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Runs the deploy document on the instance whenever the artifact changes: a Lambda-backed custom
+ * resource (CDK Provider framework) whose Create and Update send `action=deploy` through SSM Run
+ * Command and wait for the result. A rollback of the stack re-sends the previous artifact, which
+ * the host switches back to quickly (warm standby) or finds already live. Delete touches nothing.
+ */
+export class BlueGreenDeployment extends Construct {
+  /** The `Custom::BlueGreenDeployment` resource. */
+  public readonly resource: CustomResource;
+  public readonly provider: Provider;
+  public readonly onEventFunction: NodejsFunction;
+  public readonly isCompleteFunction: NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: BlueGreenDeploymentProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const instanceId = typeof props.instance === 'string' ? props.instance : props.instance.instanceId;
+    checkArtifact(props.artifact);
+    const healthTimeoutSeconds = props.healthTimeout === undefined ? undefined : checkHealthTimeout(props.healthTimeout);
+
+    const onlineWait = props.onlineWait ?? Duration.seconds(DEFAULT_DEPLOY_SETTINGS.onlineWaitSeconds);
+    const deliveryTimeout = props.deliveryTimeout ?? Duration.seconds(DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds);
+    const queryInterval = props.queryInterval ?? Duration.seconds(5);
+    const totalTimeout = props.totalTimeout ?? Duration.minutes(50);
+    const serviceTimeout = props.serviceTimeout ?? Duration.hours(1);
+    checkTimeouts({
+      executionTimeout: props.document.executionTimeout,
+      deliveryTimeout,
+      onlineWait,
+      queryInterval,
+      totalTimeout,
+      serviceTimeout,
+    });
+
+    const environment: Record<string, string> = {
+      [DEPLOY_FUNCTION_ENV.onlineWaitSeconds]: String(onlineWait.toSeconds()),
+      [DEPLOY_FUNCTION_ENV.deliveryTimeoutSeconds]: String(deliveryTimeout.toSeconds()),
+      [DEPLOY_FUNCTION_ENV.executionTimeoutSeconds]: String(props.document.executionTimeout.toSeconds()),
+    };
+    if (props.document.outputLogGroup !== undefined) {
+      environment[DEPLOY_FUNCTION_ENV.outputLogGroupName] = props.document.outputLogGroup.logGroupName;
+    }
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    this.onEventFunction = this.deployFunction('OnEvent', DEPLOY_HANDLERS.onEvent, {
+      description: 'Blue/green deploy: waits until the instance is Online in SSM and sends the deploy document',
+      timeout: Duration.seconds(onEventTimeoutSeconds(onlineWait.toSeconds())),
+      environment,
+      retention,
+    });
+    this.isCompleteFunction = this.deployFunction('IsComplete', DEPLOY_HANDLERS.isComplete, {
+      description: 'Blue/green deploy: reads the deploy command until it ends, and explains a failure',
+      timeout: Duration.minutes(1),
+      environment,
+      retention,
+    });
+
+    // Sending is the one write: this document, this instance, nothing else.
+    this.onEventFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [
+          stack.formatArn({ service: 'ssm', resource: 'document', resourceName: props.document.documentName }),
+          stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId }),
+        ],
+      }),
+    );
+    this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], 'tells whether the instance is Online');
+    this.addReadPolicy(
+      this.isCompleteFunction,
+      ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
+      "reads the deploy command's status and output",
+    );
+
+    const frameworkLogs = new logs.LogGroup(this, 'ProviderLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
+    this.provider = new Provider(this, 'Provider', {
+      onEventHandler: this.onEventFunction,
+      isCompleteHandler: this.isCompleteFunction,
+      queryInterval,
+      totalTimeout,
+      logGroup: frameworkLogs,
+      frameworkOnEventRole: this.lambdaRole('ProviderOnEventRole', 'Blue/green deploy: relays CloudFormation events', frameworkLogs),
+      frameworkCompleteAndTimeoutRole: this.lambdaRole(
+        'ProviderWaiterRole',
+        'Blue/green deploy: relays isComplete and timeouts to CloudFormation',
+        frameworkLogs,
+      ),
+      disableWaiterStateMachineLogging: false,
+      waiterStateMachineLogOptions: {
+        destination: new logs.LogGroup(this, 'WaiterLogs', { retention, removalPolicy: RemovalPolicy.DESTROY }),
+        level: sfn.LogLevel.ALL,
+      },
+    });
+    this.acknowledgeProviderFindings();
+
+    const properties: Record<string, string> = {
+      [DEPLOYMENT_PROPERTIES.instanceId]: instanceId,
+      [DEPLOYMENT_PROPERTIES.documentName]: props.document.documentName,
+      [DEPLOYMENT_PROPERTIES.artifactUri]: props.artifact.uri,
+      [DEPLOYMENT_PROPERTIES.sha256]: props.artifact.sha256,
+    };
+    if (props.artifact.version !== undefined) properties[DEPLOYMENT_PROPERTIES.version] = props.artifact.version;
+    if (healthTimeoutSeconds !== undefined) properties[DEPLOYMENT_PROPERTIES.healthTimeout] = String(healthTimeoutSeconds);
+    this.resource = new CustomResource(this, 'Resource', {
+      serviceToken: this.provider.serviceToken,
+      resourceType: 'Custom::BlueGreenDeployment',
+      properties,
+      serviceTimeout,
+    });
+    if (typeof props.instance !== 'string') this.waitFor(props.instance);
+  }
+
+  /** The slot serving after the last deploy: `blue`, `green`, or `unknown` when the host's output did not say. */
+  public get liveSlot(): string {
+    return this.resource.getAttString(DEPLOYMENT_ATTRIBUTES.liveSlot);
+  }
+
+  /** The release label serving after the last deploy. */
+  public get deployedVersion(): string {
+    return this.resource.getAttString(DEPLOYMENT_ATTRIBUTES.version);
+  }
+
+  /** The SSM command id of the last deploy (`aws ssm get-command-invocation --command-id ...`). */
+  public get commandId(): string {
+    return this.resource.getAttString(DEPLOYMENT_ATTRIBUTES.commandId);
+  }
+
+  /**
+   * Makes every deploy wait for `dependables`: for an `ec2.Instance` with a CreationPolicy, that
+   * is its creation signal, so the first deploy runs only after the first boot has finished.
+   */
+  public waitFor(...dependables: IDependable[]): void {
+    this.resource.node.addDependency(...dependables);
+  }
+
+  /** The location, checksum and label of a jar published as an S3 asset. */
+  public static artifactFromAsset(asset: s3assets.Asset, jar: { readonly sha256: string; readonly version?: string }): DeploymentArtifact {
+    return { uri: asset.s3ObjectUrl, sha256: jar.sha256, version: jar.version };
+  }
+
+  private deployFunction(
+    id: string,
+    handler: string,
+    options: { description: string; timeout: Duration; environment: Record<string, string>; retention: logs.RetentionDays },
+  ): NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: options.retention, removalPolicy: RemovalPolicy.DESTROY });
+    const role = this.lambdaRole(`${id}Role`, options.description, logGroup);
+    const fn = new NodejsFunction(this, `${id}Function`, {
+      entry: projectPath('lambda', 'deploy', 'index.ts'),
+      handler,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      description: options.description,
+      timeout: options.timeout,
+      environment: options.environment,
+      role,
+      logGroup,
+      projectRoot: projectPath(),
+      depsLockFilePath: projectPath('package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: false,
+        // The runtime provides the SDK v3.
+        externalModules: ['@aws-sdk/*'],
+      },
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Node.js 22 is the runtime the project chose for the deploy handlers (an LTS line Lambda supports into 2027) and ' +
+        'the bundle targets it (esbuild target node22); moving to a newer one is a deliberate two-line change.',
+    });
+    return fn;
+  }
+
+  /** A role for a Lambda function that writes only to `logGroup`: no AWSLambdaBasicExecutionRole. */
+  private lambdaRole(id: string, description: string, logGroup: logs.ILogGroup): iam.Role {
+    const role = new iam.Role(this, id, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+    );
+    return role;
+  }
+
+  private addReadPolicy(fn: NodejsFunction, actions: string[], purpose: string): void {
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources: ['*'] }));
+    Validations.of(fn.role!).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        `${actions.join(' and ')} (which ${purpose}) support no resource-level permissions: IAM only matches them on ` +
+        "'*'. They read; the one write, ssm:SendCommand, is limited to this document and this instance.",
+    });
+  }
+
+  /**
+   * Findings on what the Provider framework creates or grants (invoke permissions, its waiter
+   * state machine), which this construct configures but does not shape.
+   */
+  private acknowledgeProviderFindings(): void {
+    const stack = Stack.of(this);
+    const logicalId = (fn: lambda.IFunction) => stack.resolve((fn.node.defaultChild as lambda.CfnFunction).logicalId) as string;
+    // CloudFormation invokes the framework's onEvent; its other functions are invoked by roles.
+    const frameworkFunctions = this.provider.node.children.filter(
+      (child): child is lambda.Function => child instanceof lambda.Function && child !== this.provider.node.tryFindChild('framework-onEvent'),
+    );
+    for (const fn of [this.onEventFunction, this.isCompleteFunction, ...frameworkFunctions]) {
+      Validations.of(this).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${logicalId(fn)}.Arn>:*]`,
+        reason:
+          "lambda:InvokeFunction on this one function's ARN and its versions (':*'), granted by the CDK Provider " +
+          'framework so that its relay functions and waiter can call the next step; no other function.',
+      });
+    }
+    const waiter = this.provider.node.findChild('waiter-state-machine');
+    Validations.of(waiter).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'The CloudWatch Logs delivery actions that let a state machine write its execution log (logs:CreateLogDelivery, ' +
+        'logs:DescribeResourcePolicies, ...) support no resource-level permissions; the waiter writes only its own log group.',
+    });
+    Validations.of(waiter).acknowledge({
+      id: 'AwsSolutions-SF2',
+      reason:
+        "The Provider framework's waiter only calls isComplete until the deploy ends; its executions are logged in " +
+        'full (level ALL) and the deploy functions log every step as JSON. The framework offers no X-Ray option.',
+    });
+  }
+}
+
+/** Refuses an artifact the document's patterns would refuse at deploy time, naming the prop. */
+function checkArtifact(artifact: DeploymentArtifact): void {
+  const checks: Array<[string, string | undefined, string]> = [
+    ['artifact.uri', artifact.uri, DOCUMENT_PARAM_PATTERNS.artifactUri],
+    ['artifact.sha256', artifact.sha256, DOCUMENT_PARAM_PATTERNS.sha256],
+    ['artifact.version', artifact.version, DOCUMENT_PARAM_PATTERNS.version],
+  ];
+  for (const [name, value, pattern] of checks) {
+    if (value === undefined || Token.isUnresolved(value)) continue;
+    if (value === '' || !new RegExp(pattern).test(value)) {
+      throw new Error(`BlueGreenDeployment: ${name} ${JSON.stringify(value)} is not accepted by the deploy document (${pattern})`);
+    }
+  }
+}
+
+function checkHealthTimeout(healthTimeout: Duration): number | undefined {
+  if (healthTimeout.isUnresolved()) return undefined;
+  const seconds = healthTimeout.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_HEALTH_TIMEOUT_SECONDS) {
+    throw new Error(`BlueGreenDeployment: healthTimeout must be whole seconds from 1 to ${MAX_HEALTH_TIMEOUT_SECONDS}, got ${healthTimeout.toHumanString()}`);
+  }
+  return seconds;
+}
+
+/** Throws one error listing every timeout that does not nest (lambda/deploy/timeouts.ts). */
+function checkTimeouts(timeouts: Record<'executionTimeout' | 'deliveryTimeout' | 'onlineWait' | 'queryInterval' | 'totalTimeout' | 'serviceTimeout', Duration>): void {
+  if (Object.values(timeouts).some((duration) => duration.isUnresolved())) return;
+  const seconds = (duration: Duration) => duration.toSeconds({ integral: false });
+  const problems = timeoutProblems({
+    executionTimeoutSeconds: seconds(timeouts.executionTimeout),
+    deliveryTimeoutSeconds: seconds(timeouts.deliveryTimeout),
+    onlineWaitSeconds: seconds(timeouts.onlineWait),
+    queryIntervalSeconds: seconds(timeouts.queryInterval),
+    totalTimeoutSeconds: seconds(timeouts.totalTimeout),
+    serviceTimeoutSeconds: seconds(timeouts.serviceTimeout),
+  });
+  if (problems.length > 0) throw new Error(`BlueGreenDeployment: the timeouts do not nest: ${problems.join(' ')}`);
+}
+
