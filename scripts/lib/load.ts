@@ -155,10 +155,8 @@ export interface Mark {
   label: string;
 }
 
-/** Live counters, as returned by {@link LoadRun.snapshot} (a copy). */
-export interface LoadCounters {
-  /** ms since the run started. */
-  elapsedMs: number;
+/** Request counts, shared by the live counters and the final totals. */
+export interface RequestCounts {
   /** Completed requests (ok + failed). A resent request counts once. */
   requests: number;
   ok: number;
@@ -169,6 +167,12 @@ export interface LoadCounters {
   resentOk: number;
   /** Resends that failed (these are also in `failed`). */
   resentFailed: number;
+}
+
+/** Live counters, as returned by {@link LoadRun.snapshot} (a copy). */
+export interface LoadCounters extends RequestCounts {
+  /** ms since the run started. */
+  elapsedMs: number;
   /** Requests issued and not yet completed. */
   inFlight: number;
   /** OK requests by the `version` that answered them. */
@@ -176,14 +180,7 @@ export interface LoadCounters {
 }
 
 /** Totals of a finished run. */
-export interface LoadTotals {
-  /** Completed requests (ok + failed). A resent request counts once. */
-  requests: number;
-  ok: number;
-  failed: number;
-  rawResets: number;
-  resentOk: number;
-  resentFailed: number;
+export interface LoadTotals extends RequestCounts {
   /**
    * Requests still in flight when `stop({ graceMs })` gave up on them: neither ok nor failed,
    * and not in the samples.
