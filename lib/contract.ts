@@ -56,6 +56,7 @@ export const EXIT_CODES = {
   unhealthy: 5,
   nginxRejected: 6,
   nothingToSwitchTo: 7,
+  rolledBack: 8,
 } as const;
 
 /**

@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   const jars = { v1: buildJar('v1'), v2: buildJar('v2') };
 
   phase(`starting Nginx on http://127.0.0.1:${nginxPort} (blue slot ${nginxPort + 1}, green slot ${nginxPort + 2})`);
-  host = new LocalHost({ nginx: nginxPort, blue: nginxPort + 1, green: nginxPort + 2 }, join(outDir, 'host')).up();
+  // A short bake, so the demo shows the watch after each switch without a long wait.
+  host = new LocalHost({ nginx: nginxPort, blue: nginxPort + 1, green: nginxPort + 2 }, join(outDir, 'host'), 3).up();
 
   phase('deploy v1 (first deploy: nothing to swap yet)');
   const first = await bluegreen(['deploy', jars.v1, '--version', 'v1']);

@@ -77,6 +77,7 @@ const EXIT_MEANINGS: Record<keyof typeof EXIT_CODES, string> = {
   unhealthy: 'the new release did not become healthy',
   nginxRejected: 'Nginx rejected the switch',
   nothingToSwitchTo: 'there was nothing to switch to',
+  rolledBack: 'the new release misbehaved after the switch and was rolled back to the previous one',
 };
 
 /** `exit status 5 (the new release did not become healthy)`, or just the number for others. */

@@ -63,9 +63,14 @@ export class LocalHost {
   readonly conf: string;
   readonly url: string;
 
+  /**
+   * @param bakeSeconds how long the engine watches a new release after a switch. Most tests
+   *   exercise the swap itself, so the local host turns the bake off unless asked.
+   */
   constructor(
     readonly ports: HostPorts,
     dir?: string,
+    readonly bakeSeconds = 0,
   ) {
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'bluegreen-host-'));
     this.conf = join(this.dir, 'bluegreen.conf');
@@ -74,7 +79,13 @@ export class LocalHost {
 
   up(): this {
     mkdirSync(this.dir, { recursive: true });
-    const args = ['up', this.dir, '--port', String(this.ports.nginx), '--blue-port', String(this.ports.blue), '--green-port', String(this.ports.green)];
+    const args = [
+      'up', this.dir,
+      '--port', String(this.ports.nginx),
+      '--blue-port', String(this.ports.blue),
+      '--green-port', String(this.ports.green),
+      '--bake-seconds', String(this.bakeSeconds),
+    ];
     const result = spawnSync(LOCAL_HOST, args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`local-host up failed: ${result.stderr}${result.stdout}`);
     return this;

@@ -17,7 +17,7 @@ beforeAll(() => {
   host = new LocalHost({ nginx: 18480, blue: 18481, green: 18482 });
   const up = spawnSync(
     LOCAL_HOST,
-    ['up', host.dir, '--port', '18480', '--blue-port', '18481', '--green-port', '18482', '--tls-port', String(TLS_PORT)],
+    ['up', host.dir, '--port', '18480', '--blue-port', '18481', '--green-port', '18482', '--tls-port', String(TLS_PORT), '--bake-seconds', '0'],
     { encoding: 'utf8' },
   );
   if (up.status !== 0) throw new Error(up.stderr);

@@ -1,0 +1,148 @@
+/**
+ * The bake: after a switch the engine watches the new release's real answers, and switches back
+ * to the warm standby by itself when the release misbehaves. Real Nginx, JVMs and load.
+ */
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { countVersions, formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
+import { buildJar, LocalHost, waitFor } from '../support/host.js';
+
+const PORTS = { nginx: 18580, blue: 18581, green: 18582 };
+const BAKE_SECONDS = 6;
+let jars: Record<'v1' | 'v2' | 'flaky' | 'dies', string>;
+let host: LocalHost;
+let load: LoadRun | undefined;
+
+beforeAll(() => {
+  jars = {
+    v1: buildJar('v1'),
+    v2: buildJar('v2'),
+    flaky: buildJar('v2-flaky', { behaviour: 'error-rate:0.33' }),
+    dies: buildJar('v2-dies', { behaviour: 'die-after-ms:1500' }),
+  };
+});
+
+beforeEach(async () => {
+  host = new LocalHost(PORTS, undefined, BAKE_SECONDS).up();
+  const first = await host.run(['deploy', jars.v1, '--version', 'v1'], { BLUEGREEN_BAKE_SECONDS: '0' });
+  expect(first.code, first.stderr).toBe(0);
+  load = startLoad({ baseUrl: host.url, keepAliveConnections: 32, newConnectionWorkers: 2, thinkMs: 2, slowRequestEvery: 0 });
+  await new Promise((r) => setTimeout(r, 500));
+});
+
+afterEach(async () => {
+  await load?.stop();
+  load = undefined;
+  host.destroy();
+});
+
+async function stopLoad(label: string): Promise<LoadReport> {
+  const report = await load!.stop();
+  load = undefined;
+  console.log(`[${label}] ${formatSummary(report)}`);
+  return report;
+}
+
+describe('bake after a switch', () => {
+  it('rolls back a release that is healthy but answers 500 to a third of requests', async () => {
+    const switchStarted = load!.mark('deploy flaky');
+    const result = await host.run(['deploy', jars.flaky, '--version', 'v2-flaky']);
+    const deployEnded = load!.mark('deploy flaky returned');
+    expect(result.code, result.stderr).toBe(8);
+    const line = /rolled back: (\d+) of (\d+) answers were 5xx \((\d+) %\) within ([\d.]+) s of the switch/.exec(result.stderr);
+    expect(line, result.stderr).not.toBeNull();
+    const [, errors, total, percent, seconds] = line!.map(Number) as [number, number, number, number, number];
+    expect(errors / total).toBeGreaterThan(0.05);
+    expect(percent).toBeGreaterThanOrEqual(20);
+    expect(seconds).toBeLessThan(BAKE_SECONDS);
+    expect(result.stderr).toMatch(/blue \(v1\) is live again; the bad release stays in \S+v2-flaky-/);
+    expect(await host.servedVersion()).toBe('v1');
+
+    const report = await stopLoad('flaky release rolled back');
+    const failures = report.samples.filter((s) => !s.ok);
+    // What the bake let through: every failure is the bad release's own 500, seen only between
+    // the switch and the rollback.
+    console.log(`answers that failed for clients during the bake window: ${failures.length} of ${report.totals.requests}`);
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every((s) => s.reason === 'status 500' && s.version === undefined)).toBe(true);
+    expect(failures.every((s) => s.start >= switchStarted && s.start <= deployEnded)).toBe(true);
+    expect(report.totals.failed).toBe(failures.length);
+
+    const status = host.status();
+    expect(status.live).toBe('blue');
+    expect(status.slots.green).toMatchObject({ version: 'v2-flaky', running: false });
+    expect((status.slots.green as { bake: string | null }).bake).toMatch(/^failed: \d+ of \d+ answers were 5xx/);
+    expect(host.history().at(-1)).toMatchObject({ action: 'deploy', version: 'v2-flaky', result: 'rolled-back' });
+
+    // A rollback must not bring the bad release back.
+    const rollback = await host.run(['rollback']);
+    expect(rollback.code).toBe(7);
+    expect(rollback.stderr).toMatch(/was rolled back after its deploy/);
+    // A good release deploys over it as usual.
+    expect((await host.run(['deploy', jars.v2, '--version', 'v2'])).code).toBe(0);
+    expect(await host.servedVersion()).toBe('v2');
+  });
+
+  it('rolls back a release whose process dies a few seconds after becoming healthy', async () => {
+    const result = await host.run(['deploy', jars.dies, '--version', 'v2-dies']);
+    expect(result.code, result.stderr).toBe(8);
+    expect(result.stderr).toMatch(/rolled back: (the green process exited|green's health check failed) [\d.]+ s after the switch/);
+    expect(await host.servedVersion()).toBe('v1');
+    const report = await stopLoad('dying release rolled back');
+    console.log(`requests that failed while the dying release was live: ${report.totals.failed}`);
+    expect(host.status().live).toBe('blue');
+  });
+
+  it('keeps a good release, adding the bake time and nothing else', async () => {
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/bake +passed: 0 of \d+ answers were 5xx/);
+    expect(result.ms).toBeGreaterThan(BAKE_SECONDS * 1000);
+    const report = await stopLoad('good release baked');
+    expect(report.totals.failed).toBe(0);
+    expect(report.totals.resentOk).toBe(report.totals.rawResets);
+    const entry = host.history().at(-1)!;
+    expect(entry).toMatchObject({ version: 'v2', result: 'ok' });
+    expect(entry.message).toMatch(/bake passed/);
+    expect(entry.seconds! - BAKE_SECONDS).toBeLessThan(5);
+    expect((host.status().slots.green as { bake: string | null }).bake).toMatch(/^passed: 0 of \d+ answers were 5xx/);
+  });
+});
+
+describe('canary (off by default)', () => {
+  const CANARY = { BLUEGREEN_CANARY_PERCENT: '25', BLUEGREEN_CANARY_SECONDS: '4' };
+
+  it('sends the configured share of requests to the new release first, then all of them', async () => {
+    const child = host.spawn(['deploy', jars.v2, '--version', 'v2'], CANARY);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', r));
+    await waitFor(() => /\] canary +sending 25 %/.test(out), 'the canary to start', 20_000);
+    const canaryStart = load!.mark('canary');
+    await waitFor(() => /\] switch /.test(out), 'the full switch', 20_000);
+    const fullSwitch = load!.mark('full switch');
+    expect(await closed).toBe(0);
+    const done = load!.mark('deployed');
+    await new Promise((r) => setTimeout(r, 500));
+    const report = await stopLoad('canary 25 %');
+    expect(report.totals.failed).toBe(0);
+    // Requests that started once the canary config was surely live, and before the full switch.
+    const during = countVersions(samplesBetween(report, canaryStart + 300, fullSwitch));
+    const share = during.v2! / (during.v1! + during.v2!);
+    console.log(`canary share: ${(share * 100).toFixed(1)} % of ${during.v1! + during.v2!} requests (configured 25 %)`);
+    expect(share).toBeGreaterThan(0.17);
+    expect(share).toBeLessThan(0.33);
+    expect(Object.keys(countVersions(samplesBetween(report, done)))).toEqual(['v2']);
+    expect(out).toMatch(/canary +passed: 0 of \d+ answers were 5xx/);
+  });
+
+  it('rolls a misbehaving release back during the canary, before it serves everyone', async () => {
+    const result = await host.run(['deploy', jars.flaky, '--version', 'v2-flaky'], CANARY);
+    expect(result.code, result.stderr).toBe(8);
+    expect(result.stderr).toMatch(/rolled back during the canary: \d+ of \d+ answers were 5xx \(\d+ %\) within [\d.]+ s of the switch/);
+    expect(result.stdout).not.toMatch(/\] switch +pointing Nginx at green/);
+    expect(await host.servedVersion()).toBe('v1');
+    const report = await stopLoad('flaky release in the canary');
+    console.log(`answers that failed for clients during the canary: ${report.totals.failed} of ${report.totals.requests}`);
+    expect(host.status().live).toBe('blue');
+  });
+});
