@@ -28,19 +28,28 @@ fetch_artifact() {
       die "$EXIT_BAD_ARTIFACT" "unsupported artifact URI '$uri': use a local path, s3://BUCKET/KEY or http(s)://... Nothing was changed."
       ;;
     *)
-      dest=$uri
+      check_local_file "$uri"
+      # Check and store a private copy, never the caller's path: a build that controls its
+      # workspace could otherwise swap the file (or a symlink) between the check and the copy.
+      dest=$(mktemp "$INCOMING_DIR/artifact.XXXXXX")
+      TEMP_FILES+=("$dest")
+      cp --dereference -- "$uri" "$dest"
       ;;
   esac
   ARTIFACT_PATH=$dest
+}
+
+check_local_file() {
+  local path=$1
+  [[ -e $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $path does not exist. Nothing was changed; the live slot keeps serving. Give the path of the jar to deploy."
+  [[ -f $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $path is not a regular file. Nothing was changed; give the path of a jar."
+  [[ -r $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $path is not readable by $(id -un). Nothing was changed; fix its permissions."
 }
 
 # check_artifact PATH DISPLAY_NAME EXPECTED_SHA -> sets ARTIFACT_SHA; dies on a bad artifact.
 ARTIFACT_SHA=
 check_artifact() {
   local path=$1 name=$2 expected=$3 sha manifest
-  [[ -e $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name does not exist. Nothing was changed; the live slot keeps serving. Give the path of the jar to deploy."
-  [[ -f $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name is not a regular file. Nothing was changed; give the path of a jar."
-  [[ -r $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name is not readable by $(id -un). Nothing was changed; fix its permissions."
   [[ -s $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name is empty (0 bytes): an interrupted build or upload? Nothing was changed; rebuild it and deploy again."
   if ! unzip -qq -l "$path" >/dev/null 2>&1; then
     die "$EXIT_BAD_ARTIFACT" "artifact $name is not a jar (not a readable zip archive). Nothing was changed; the live slot keeps serving. Deploy the jar your build produced (e.g. build/libs/*.jar)."
@@ -62,7 +71,7 @@ check_artifact() {
 # serve the new version's classes from the old process.
 RELEASE_JAR=
 store_release() {
-  local path=$1 version=$2 sha=$3 dir jar tmp
+  local path=$1 version=$2 sha=$3 dir jar
   dir=$RELEASES_DIR/$version-${sha:0:12}
   jar=$dir/app.jar
   if [[ -f $jar ]] && [[ $(sha256sum "$jar") == "$sha "* ]]; then
@@ -71,11 +80,9 @@ store_release() {
     return 0
   fi
   mkdir -p "$dir"
-  tmp=$(mktemp "$dir/.app.jar.XXXXXX")
-  TEMP_FILES+=("$tmp")
-  cp "$path" "$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$jar"
+  # PATH is this operation's private copy in the incoming directory (same file system): move it.
+  chmod 0644 "$path"
+  mv -f "$path" "$jar"
   {
     printf 'version=%s\n' "$version"
     printf 'sha256=%s\n' "$sha"
