@@ -19,11 +19,15 @@ export const CONTEXT_KEYS = {
   healthTimeout: 'healthTimeout',
   artifact: 'artifact',
   artifactVersion: 'artifactVersion',
+  appRepositoryUrl: 'appRepositoryUrl',
+  appRepositoryBranch: 'appRepositoryBranch',
+  githubTokenSecret: 'githubTokenSecret',
 } as const;
 type ContextKey = (typeof CONTEXT_KEYS)[keyof typeof CONTEXT_KEYS];
 
 export const DEFAULT_INSTANCE_TYPE = 't3.small';
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 120;
+export const DEFAULT_APP_REPOSITORY_BRANCH = 'main';
 const ANYWHERE_IPV4 = '0.0.0.0/0';
 
 /** Settings of the stack, validated. */
@@ -43,6 +47,16 @@ export interface BlueGreenConfig {
   readonly healthTimeoutSeconds: number;
   /** The jar deployed on first boot. */
   readonly artifact: ArtifactFile;
+  /** What Jenkins builds, and how it reaches GitHub. */
+  readonly jenkins: JenkinsConfig;
+}
+
+/** Jenkins' pipeline job and its GitHub access. */
+export interface JenkinsConfig {
+  /** The app's repository and branch the pipeline job builds; no job when absent. */
+  readonly appRepository?: { readonly url: string; readonly branch: string };
+  /** Name or ARN of an existing Secrets Manager secret holding a GitHub token; none when absent. */
+  readonly githubTokenSecret?: string;
 }
 
 /** A context value that cannot be used; the message names the key and the value. */
@@ -99,6 +113,63 @@ export function readConfig(context: (key: string) => unknown, options: ReadConfi
     tlsCertificateSecretArn: readTlsCertificateSecretArn(context),
     healthTimeoutSeconds,
     artifact: readArtifact(context, artifactVersion, options.artifactSource),
+    jenkins: readJenkins(context),
+  };
+}
+
+/**
+ * A repository Jenkins can clone without a shell ever seeing it: `https://host/path`, scp-like
+ * `user@host:path` or `ssh://[user@]host[:port]/path`. No credentials in the URL, no query, no
+ * blanks, quotes, `$` or backslashes (the URL ends up in JCasC YAML and a Job DSL script).
+ */
+const REPOSITORY_URL_FORMS = [
+  /^https:\/\/[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(\/[A-Za-z0-9._~-]+)+\/?$/,
+  /^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/,
+  /^ssh:\/\/([A-Za-z0-9][A-Za-z0-9._-]*@)?[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(\/[A-Za-z0-9._~-]+)+\/?$/,
+];
+
+/** A plain branch name: `main`, `release/1.x`; git's own rules for what it may not contain. */
+const BRANCH_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$/;
+
+const SECRET_ARN_PATTERN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const SECRET_NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+function readJenkins(context: (key: string) => unknown): JenkinsConfig {
+  const url = readOptionalString(context, CONTEXT_KEYS.appRepositoryUrl);
+  const branch = readOptionalString(context, CONTEXT_KEYS.appRepositoryBranch) ?? DEFAULT_APP_REPOSITORY_BRANCH;
+  if (url !== undefined && !REPOSITORY_URL_FORMS.some((form) => form.test(url))) {
+    const hint = url.startsWith('http://')
+      ? 'plain http is not accepted: use the https:// URL.'
+      : /^https:\/\/[^/]*@/.test(url)
+        ? 'credentials do not belong in the URL: name a secret with the token in githubTokenSecret instead.'
+        : 'expected https://HOST/OWNER/REPO(.git), git@HOST:OWNER/REPO(.git) or ssh://git@HOST/OWNER/REPO(.git), ' +
+          'with letters, digits and . _ ~ - in the path.';
+    throw new ConfigError(CONTEXT_KEYS.appRepositoryUrl, url, hint);
+  }
+  if (!BRANCH_PATTERN.test(branch) || /\.\.|\/\/|\/$|\.$|\.lock$|@\{/.test(branch)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.appRepositoryBranch,
+      branch,
+      'expected a plain branch name such as main or release/1.x: letters, digits and . _ / -, no blanks or shell characters.',
+    );
+  }
+  const githubTokenSecret = readOptionalString(context, CONTEXT_KEYS.githubTokenSecret);
+  if (githubTokenSecret !== undefined) {
+    const valid = githubTokenSecret.startsWith('arn:')
+      ? SECRET_ARN_PATTERN.test(githubTokenSecret)
+      : SECRET_NAME_PATTERN.test(githubTokenSecret);
+    if (!valid) {
+      throw new ConfigError(
+        CONTEXT_KEYS.githubTokenSecret,
+        githubTokenSecret,
+        'expected the name or ARN of an existing Secrets Manager secret whose value is the token ' +
+          '(create it with: aws secretsmanager create-secret --name ci/github-token --secret-string TOKEN).',
+      );
+    }
+  }
+  return {
+    appRepository: url === undefined ? undefined : { url, branch },
+    githubTokenSecret,
   };
 }
 

@@ -1,18 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { HOST_PATHS } from '../lib/contract.js';
+import { JENKINS_TOOLS_DIR } from '../lib/constructs/bluegreen-host.js';
 import { projectPath } from '../lib/paths.js';
-import { onlyResource, renderValue, synthesize } from './constructs/synth.js';
+import { onlyResource, renderValue, resourceById, synthesize } from './constructs/synth.js';
 
 // GIVEN the user data as synthesized, with CloudFormation references shown as <Name>.
 const { template, stack } = synthesize();
 const instance = onlyResource(template, 'AWS::EC2::Instance');
 const userData = renderValue(instance.properties.UserData);
-const manifest = renderValue(onlyResource(template, 'AWS::SSM::Parameter').properties.Value);
-const parameterId = onlyResource(template, 'AWS::SSM::Parameter').logicalId;
+const manifest = renderValue(resourceById(template, 'AWS::SSM::Parameter', 'HostFirstRelease').properties.Value);
+const parameterId = resourceById(template, 'AWS::SSM::Parameter', 'HostFirstRelease').logicalId;
 
 const scratch = mkdtempSync(join(tmpdir(), 'bluegreen-userdata-'));
 const userDataFile = join(scratch, 'user-data.sh');
@@ -62,6 +63,9 @@ describe('rendered user data', () => {
     expect(userData).toContain(`readonly ENGINE_CONFIG='${HOST_PATHS.configFile}'`);
     expect(userData).toContain(`readonly SLOT_UNIT='${HOST_PATHS.slotUnit}'`);
     expect(userData).toContain("readonly SITE_PORT='80'");
+    const jenkinsSettingsId = resourceById(template, 'AWS::SSM::Parameter', 'HostJenkinsSettings').logicalId;
+    expect(userData).toContain(`readonly JENKINS_SETTINGS_PARAMETER='<${jenkinsSettingsId}>'`);
+    expect(userData).toContain(`readonly JENKINS_TOOLS_DIR='${JENKINS_TOOLS_DIR}'`);
   });
 
   test('holds nothing that changes with a release, so a new artifact or engine never reboots the host', () => {
@@ -77,7 +81,7 @@ describe('rendered user data', () => {
     expect(userData).toMatch(/rpm --import "\$JENKINS_KEY_URL"/);
   });
 
-  test('main runs the steps in order: signal helpers first, engine init before Nginx, the app before Jenkins, signal last', () => {
+  test('main runs the steps in order: signal helpers first, engine init before Nginx, the app before Jenkins, Jenkins configured before it starts and verified before the signal', () => {
     const main = /\nmain\(\) \{\n([\s\S]*?)\n\}\n/.exec(userData)![1]!;
     const steps = main
       .split('\n')
@@ -92,9 +96,11 @@ describe('rendered user data', () => {
       'install_engine',
       'start_nginx',
       'deploy_first_release',
+      'configure_jenkins',
       'start_jenkins',
+      'verify_jenkins',
       'check_site',
-      'signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins started"',
+      'signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins configured as code"',
     ]);
     expect(userData).toMatch(/start_nginx\(\) \{\n\s+"\$ENGINE_COMMAND" init\n\s+systemctl enable --now nginx\n/);
   });
@@ -149,6 +155,52 @@ describe('behaviour of its functions', () => {
       '--resource', instance.logicalId,
       '--region', '<AWS::Region>',
     ]);
+  });
+
+  test('configure_jenkins fetches the settings, installs the Jenkins bundle with its scripts executable, and runs configure-jenkins install', () => {
+    // GIVEN the settings parameter's value, and a bundle of assets/jenkins whose configure-jenkins records its call
+    const jenkinsSettingsId = resourceById(template, 'AWS::SSM::Parameter', 'HostJenkinsSettings').logicalId;
+    const settings = renderValue(resourceById(template, 'AWS::SSM::Parameter', 'HostJenkinsSettings').properties.Value);
+    const work = mkdtempSync(join(scratch, 'jenkins-'));
+    const bundleDir = join(work, 'bundle');
+    cpSync(projectPath('assets', 'jenkins'), bundleDir, { recursive: true });
+    const record = join(work, 'configure-call');
+    writeFileSync(join(bundleDir, 'configure-jenkins'), `#!/bin/bash\nprintf '%s\\n' "$AWS_DEFAULT_REGION" "$@" > ${JSON.stringify(record)}\n`);
+    chmodSync(join(bundleDir, 'configure-jenkins'), 0o644);
+    chmodSync(join(bundleDir, 'bluegreen-pipeline'), 0o644);
+    expect(spawnSync('zip', ['-q', '-r', join(work, 'bundle.zip'), '.'], { cwd: bundleDir }).status).toBe(0);
+    writeFileSync(join(work, 'settings.txt'), settings);
+    const toolsDir = join(work, 'tools');
+    const settingsFile = join(work, 'etc', 'settings');
+    const script = userData
+      .replace(`readonly JENKINS_TOOLS_DIR='${JENKINS_TOOLS_DIR}'`, `readonly JENKINS_TOOLS_DIR=${toolsDir}`)
+      .replace('readonly JENKINS_SETTINGS_FILE=/etc/bluegreen-jenkins/settings', `readonly JENKINS_SETTINGS_FILE=${settingsFile}`);
+    const aws = [
+      'aws() {',
+      `  if [[ "$*" == *"ssm get-parameter"*"--name <${jenkinsSettingsId}>"* ]]; then cat ${JSON.stringify(join(work, 'settings.txt'))};`,
+      `  elif [[ "$1 $2" == "s3 cp" ]]; then cp ${JSON.stringify(join(work, 'bundle.zip'))} "\${@: -1}";`,
+      '  else return 64; fi',
+      '}',
+    ].join('\n');
+
+    // WHEN
+    const result = withUserData(`${aws}\nconfigure_jenkins`, script);
+
+    // THEN
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(readFileSync(settingsFile, 'utf8').trim()).toBe(settings);
+    expect(readFileSync(record, 'utf8').trim().split('\n')).toEqual(['<AWS::Region>', 'install', settingsFile]);
+    for (const executable of ['configure-jenkins', 'bluegreen-pipeline']) {
+      expect(statSync(join(toolsDir, executable)).mode & 0o777).toBe(0o755);
+    }
+    expect(statSync(join(toolsDir, 'jenkins.yaml.tmpl')).mode & 0o777).toBe(0o644);
+    expect(readFileSync(join(toolsDir, 'sudoers'), 'utf8')).toBe(readFileSync(projectPath('assets', 'jenkins', 'sudoers'), 'utf8'));
+  });
+
+  test('installs what Jenkins builds need: git and a JDK 17 for the Gradle wrapper', () => {
+    expect(userData).toContain('readonly BUILD_PACKAGES=(git java-17-amazon-corretto-devel)');
+    expect(userData).toMatch(/dnf install -y .* jenkins "\$\{BUILD_PACKAGES\[@\]\}"\n/);
   });
 
   test.each([

@@ -1,9 +1,10 @@
 #!/bin/bash
 # First boot of the blue/green host (Amazon Linux 2023), run once by cloud-init as root.
 #
-# Installs Nginx, Java, Jenkins and the bluegreen engine, deploys the first release, starts
-# everything, then tells CloudFormation (cfn-signal) whether it worked: the stack fails instead
-# of leaving a half-built host. Output goes to /var/log/cloud-init-output.log.
+# Installs Nginx, Java, Jenkins and the bluegreen engine, deploys the first release, configures
+# Jenkins as code (assets/jenkins/configure-jenkins), starts everything, then tells
+# CloudFormation (cfn-signal) whether it worked: the stack fails instead of leaving a half-built
+# host. Output goes to /var/log/cloud-init-output.log; no secret value is ever written there.
 #
 # The stack fills the @@...@@ placeholders at synth time (lib/constructs/bluegreen-host.ts).
 # What changes from release to release (the engine bundle, the first artifact) is not in here
@@ -20,6 +21,8 @@ readonly ENGINE_COMMAND='@@ENGINE_COMMAND@@'
 readonly ENGINE_CONFIG='@@ENGINE_CONFIG@@'
 readonly SLOT_UNIT='@@SLOT_UNIT@@'
 readonly SITE_PORT='@@SITE_PORT@@'
+readonly JENKINS_SETTINGS_PARAMETER='@@JENKINS_SETTINGS_PARAMETER@@'
+readonly JENKINS_TOOLS_DIR='@@JENKINS_TOOLS_DIR@@'
 
 readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal
 # Jenkins' LTS line and its signing key; Jenkins itself needs Java 21, the app runs on Java 17.
@@ -27,6 +30,10 @@ readonly JENKINS_REPO_FILE_URL=https://pkg.jenkins.io/rpm-stable/jenkins.repo
 readonly JENKINS_KEY_URL=https://pkg.jenkins.io/rpm-stable/jenkins.io-2026.key
 readonly APP_JAVA_PACKAGE=java-17-amazon-corretto-headless
 readonly JENKINS_JAVA_PACKAGE=java-21-amazon-corretto-headless
+# What Jenkins' builds need: git for checkouts, a JDK 17 for './gradlew build'.
+readonly BUILD_PACKAGES=(git java-17-amazon-corretto-devel)
+# Jenkins' settings from the stack (names of secrets, never their values).
+readonly JENKINS_SETTINGS_FILE=/etc/bluegreen-jenkins/settings
 # t3.small has 2 GiB: Jenkins plus two app JVMs during a switch need somewhere to spill.
 readonly SWAP_FILE=/swapfile
 readonly SWAP_MIB=1024
@@ -68,7 +75,7 @@ install_cfn_bootstrap() {
 install_packages() {
   curl -fsSL --retry 5 --output /etc/yum.repos.d/jenkins.repo "$JENKINS_REPO_FILE_URL"
   rpm --import "$JENKINS_KEY_URL"
-  dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins
+  dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
 }
 
 ensure_swap() {
@@ -126,19 +133,28 @@ read_first_release() {
   done
 }
 
-# Unpacks the engine bundle beside the old tree, then swaps it in whole.
-install_engine() {
-  local work
+# Unpacks the zipped bundle at URI into DIR.new; swap_in then replaces DIR with it whole.
+unpack_bundle() {
+  local uri=$1 dir=$2 work
   work=$(mktemp -d)
-  aws s3 cp --region "$REGION" --only-show-errors "$ENGINE_URI" "${work}/engine.zip"
-  rm -rf "${ENGINE_DIR}.new"
-  unzip -q "${work}/engine.zip" -d "${ENGINE_DIR}.new"
+  aws s3 cp --region "$REGION" --only-show-errors "$uri" "${work}/bundle.zip"
+  rm -rf "${dir}.new"
+  unzip -q "${work}/bundle.zip" -d "${dir}.new"
   rm -rf "$work"
-  # Zip entries do not reliably carry Unix modes.
-  chmod -R u=rwX,go=rX "${ENGINE_DIR}.new"
+  # Zip entries do not reliably carry Unix modes: the caller marks what is executable.
+  chmod -R u=rwX,go=rX "${dir}.new"
+}
+
+swap_in() {
+  local dir=$1
+  rm -rf "$dir"
+  mv "${dir}.new" "$dir"
+}
+
+install_engine() {
+  unpack_bundle "$ENGINE_URI" "$ENGINE_DIR"
   chmod 0755 "${ENGINE_DIR}.new"/bin/*
-  rm -rf "$ENGINE_DIR"
-  mv "${ENGINE_DIR}.new" "$ENGINE_DIR"
+  swap_in "$ENGINE_DIR"
   ln -sf "${ENGINE_DIR}/bin/bluegreen" "$ENGINE_COMMAND"
 
   # The configuration belongs to the operator once installed; a new bundle never overwrites
@@ -161,9 +177,32 @@ deploy_first_release() {
     "$ENGINE_COMMAND" deploy "$ARTIFACT_URI" --version "$ARTIFACT_VERSION" --sha256 "$ARTIFACT_SHA256"
 }
 
+# The settings name the Jenkins bundle (assets/jenkins/); its configure-jenkins installs the
+# plugins, the sudoers rule, the secrets and the JCasC configuration.
+configure_jenkins() {
+  local bundle_uri
+  install -d -m 0755 "$(dirname "$JENKINS_SETTINGS_FILE")"
+  aws ssm get-parameter --region "$REGION" --name "$JENKINS_SETTINGS_PARAMETER" \
+    --query Parameter.Value --output text >"$JENKINS_SETTINGS_FILE"
+  bundle_uri=$(sed -n 's/^bundleUri=//p' "$JENKINS_SETTINGS_FILE")
+  if [[ -z $bundle_uri ]]; then
+    log "error: ${JENKINS_SETTINGS_PARAMETER} names no bundleUri"
+    return 1
+  fi
+  unpack_bundle "$bundle_uri" "$JENKINS_TOOLS_DIR"
+  chmod 0755 "${JENKINS_TOOLS_DIR}.new/configure-jenkins" "${JENKINS_TOOLS_DIR}.new/bluegreen-pipeline"
+  swap_in "$JENKINS_TOOLS_DIR"
+  AWS_DEFAULT_REGION=$REGION "${JENKINS_TOOLS_DIR}/configure-jenkins" install "$JENKINS_SETTINGS_FILE"
+}
+
 start_jenkins() {
   systemctl daemon-reload
   systemctl enable --now jenkins
+}
+
+# Jenkins answers, its admin login from the configuration works, and the job exists.
+verify_jenkins() {
+  "${JENKINS_TOOLS_DIR}/configure-jenkins" verify "$JENKINS_SETTINGS_FILE"
 }
 
 # Any answer but a gateway error means Nginx reaches a live slot (the app may not serve `/`).
@@ -189,9 +228,11 @@ main() {
   start_nginx
   # The app goes first: Jenkins' first start would eat the CPU credits its health check needs.
   deploy_first_release
+  configure_jenkins
   start_jenkins
+  verify_jenkins
   check_site
-  signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins started"
+  signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins configured as code"
   log "done"
 }
 

@@ -1,8 +1,8 @@
-import { Aws, Duration, Size, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
@@ -13,8 +13,31 @@ import { renderScript } from '../template.js';
 /** Ports the host listens on. The app slots (8081/8082) bind to 127.0.0.1 and are never opened. */
 export const HOST_PORTS = { http: 80, https: 443, jenkins: 8080, ssh: 22 } as const;
 
-/** Where the Jenkins package keeps its first admin password; read it, never print it at boot. */
-export const JENKINS_INITIAL_PASSWORD_FILE = '/var/lib/jenkins/secrets/initialAdminPassword';
+/** Jenkins' one user, created by its configuration as code with the stack's generated password. */
+export const JENKINS_ADMIN_USER = 'admin';
+
+/** Where the host installs `assets/jenkins/` (configure-jenkins, bluegreen-pipeline, the templates). */
+export const JENKINS_TOOLS_DIR = '/usr/local/lib/bluegreen-jenkins';
+
+/** How often the job looks for new commits when GitHub cannot reach Jenkins (jenkins.yaml.tmpl). */
+export const JENKINS_POLL_MINUTES = 2;
+
+/**
+ * Keys of the Jenkins settings parameter, read on the host by `assets/jenkins/configure-jenkins`
+ * (its SETTING_KEYS) and by the first boot (`bundleUri`). Values name secrets, never hold them.
+ */
+export const JENKINS_SETTINGS_KEYS = [
+  'bundleUri',
+  'adminUser',
+  'adminPasswordSecret',
+  'githubTokenSecret',
+  'jobName',
+  'repositoryUrl',
+  'repositoryBranch',
+  'jenkinsPort',
+  'jenkinsReachedThrough',
+] as const;
+export type JenkinsSettings = Record<(typeof JENKINS_SETTINGS_KEYS)[number], string>;
 
 const USER_DATA_SHEBANG = '#!/bin/bash';
 
@@ -28,6 +51,35 @@ export interface BlueGreenHostSsh {
   readonly keyPair: ec2.IKeyPair;
   /** Sources allowed on port 22; may be empty (the key then serves SSH over Session Manager). */
   readonly allowedCidrs: readonly string[];
+}
+
+/** The pipeline job Jenkins runs for the app's repository. */
+export interface BlueGreenHostJenkinsJob {
+  /** The app's repository: `https://…`, `git@host:owner/repo` or `ssh://…` (checked by lib/config.ts). */
+  readonly repositoryUrl: string;
+  /** The branch whose pushes are built and deployed. */
+  readonly branch: string;
+}
+
+export interface BlueGreenHostJenkins {
+  /**
+   * The pipeline job: builds the repository's Jenkinsfile on each push to the branch.
+   * @default - no job; Jenkins runs with its admin user only
+   */
+  readonly job?: BlueGreenHostJenkinsJob;
+
+  /**
+   * An existing secret whose value is a GitHub token: Jenkins checks out over HTTPS with it and,
+   * when GitHub can reach Jenkins, registers the push webhook. The instance may read this secret.
+   * @default - no GitHub credentials: a public repository, or an SSH deploy key set up by hand
+   */
+  readonly githubTokenSecret?: secretsmanager.ISecret;
+
+  /**
+   * The Jenkins tree (JCasC template, plugin list, sudoers rule, scripts), shipped as one zipped asset.
+   * @default - `assets/jenkins/` from this repository
+   */
+  readonly jenkinsDir?: string;
 }
 
 export interface BlueGreenHostProps {
@@ -92,6 +144,12 @@ export interface BlueGreenHostProps {
   readonly rootVolumeSize?: Size;
 
   /**
+   * Jenkins' job and GitHub access.
+   * @default - Jenkins with its admin user, no job and no GitHub credentials
+   */
+  readonly jenkins?: BlueGreenHostJenkins;
+
+  /**
    * The host engine tree, shipped as one zipped asset.
    * @default - `assets/instance/` from this repository
    */
@@ -120,6 +178,16 @@ export class BlueGreenHost extends Construct {
   public readonly artifact: ArtifactFile;
   /** Holds the engine and first-release locations the first boot reads. */
   public readonly firstReleaseParameter: ssm.StringParameter;
+  /** The zipped `assets/jenkins/` tree. */
+  public readonly jenkinsAsset: s3assets.Asset;
+  /** Generated password of Jenkins' admin user; the instance may read it, nothing else in the stack does. */
+  public readonly jenkinsAdminPassword: secretsmanager.Secret;
+  /** What the first boot configures Jenkins with (KEY=VALUE lines, no secret values). */
+  public readonly jenkinsSettingsParameter: ssm.StringParameter;
+  /** The pipeline job's name, when there is a job. */
+  public readonly jenkinsJobName?: string;
+  /** Whether GitHub (and people) reach Jenkins over the network, or only through a port forward. */
+  public readonly jenkinsReachedThrough: 'network' | 'port-forward';
 
   constructor(scope: Construct, id: string, props: BlueGreenHostProps) {
     super(scope, id);
@@ -185,6 +253,50 @@ export class BlueGreenHost extends Construct {
     });
     this.firstReleaseParameter.grantRead(this.role);
 
+    this.jenkinsReachedThrough = (props.jenkinsAllowedCidrs ?? []).length > 0 ? 'network' : 'port-forward';
+    this.jenkinsJobName = props.jenkins?.job === undefined ? undefined : jenkinsJobName(props.jenkins.job.repositoryUrl);
+    this.jenkinsAsset = new s3assets.Asset(this, 'JenkinsBundle', {
+      path: props.jenkins?.jenkinsDir ?? projectPath('assets', 'jenkins'),
+    });
+    this.grantArtifactRead(this.jenkinsAsset);
+    this.jenkinsAdminPassword = new secretsmanager.Secret(this, 'JenkinsAdminPassword', {
+      description: `Password of Jenkins' '${JENKINS_ADMIN_USER}' user on the blue/green host (generated; the host reads it at boot)`,
+      // Letters and digits only: nothing in it needs escaping in JCasC or in curl's config syntax.
+      generateSecretString: { passwordLength: 32, excludePunctuation: true },
+      // The password is only good for this host's Jenkins, which the stack also deletes.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.jenkinsAdminPassword.grantRead(this.role);
+    Validations.of(this.jenkinsAdminPassword).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        "Jenkins reads its admin password into its own user database at start (JCasC), so a rotation Lambda " +
+        'could not change the live password; rotate by putting a new value and restarting Jenkins ' +
+        '(or replacing the host), which re-reads it.',
+    });
+    const githubTokenSecret = props.jenkins?.githubTokenSecret;
+    if (githubTokenSecret !== undefined) {
+      githubTokenSecret.grantRead(this.role);
+      this.acknowledgeSecretNameWildcard(githubTokenSecret);
+    }
+    const job = props.jenkins?.job;
+    const settings: JenkinsSettings = {
+      bundleUri: this.jenkinsAsset.s3ObjectUrl,
+      adminUser: JENKINS_ADMIN_USER,
+      adminPasswordSecret: this.jenkinsAdminPassword.secretArn,
+      githubTokenSecret: githubTokenSecret?.secretArn ?? '',
+      jobName: this.jenkinsJobName ?? '',
+      repositoryUrl: job?.repositoryUrl ?? '',
+      repositoryBranch: job?.branch ?? '',
+      jenkinsPort: String(HOST_PORTS.jenkins),
+      jenkinsReachedThrough: this.jenkinsReachedThrough,
+    };
+    this.jenkinsSettingsParameter = new ssm.StringParameter(this, 'JenkinsSettings', {
+      description: 'Jenkins settings the blue/green host applies on first boot (KEY=VALUE lines; names of secrets, not their values)',
+      stringValue: JENKINS_SETTINGS_KEYS.map((key) => `${key}=${settings[key]}`).join('\n'),
+    });
+    this.jenkinsSettingsParameter.grantRead(this.role);
+
     const architecture = instanceType.architecture;
     if (architecture !== ec2.InstanceArchitecture.X86_64 && architecture !== ec2.InstanceArchitecture.ARM_64) {
       throw new Error(`BlueGreenHost: instanceType ${instanceType} has no Amazon Linux 2023 image`);
@@ -248,6 +360,8 @@ export class BlueGreenHost extends Construct {
       ENGINE_CONFIG: HOST_PATHS.configFile,
       SLOT_UNIT: HOST_PATHS.slotUnit,
       SITE_PORT: String(HOST_PORTS.http),
+      JENKINS_SETTINGS_PARAMETER: this.jenkinsSettingsParameter.parameterName,
+      JENKINS_TOOLS_DIR,
     });
     if (!script.startsWith(`${USER_DATA_SHEBANG}\n`)) {
       throw new Error(`BlueGreenHost: the user-data script must start with ${USER_DATA_SHEBANG}`);
@@ -265,8 +379,47 @@ export class BlueGreenHost extends Construct {
     );
   }
 
+  /**
+   * A secret imported by name is granted as `NAME-??????` (Secrets Manager appends six random
+   * characters to the ARN); that wildcard matches this one secret's ARN and nothing else.
+   */
+  private acknowledgeSecretNameWildcard(secret: secretsmanager.ISecret): void {
+    if (secret.secretFullArn !== undefined) return;
+    const partialArn = renderArnForFinding(Stack.of(this).resolve(secret.secretArn));
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${partialArn}-??????]`,
+      reason:
+        "The GitHub token secret is named, not given by its full ARN; Secrets Manager ends every secret's ARN " +
+        'with six random characters, which the policy matches with ??????. It matches that one secret only.',
+    });
+  }
+
   /** `http://<public DNS name>/`. */
   public get siteUrl(): string {
     return `http://${this.instance.instancePublicDnsName}/`;
   }
+}
+
+/**
+ * The job's name: the repository's name (`shop` for `git@github.com:acme/shop.git`), in the
+ * characters a Jenkins item name and the settings parameter accept.
+ */
+export function jenkinsJobName(repositoryUrl: string): string {
+  const last = repositoryUrl.replace(/\/+$/, '').split(/[/:]/).pop() ?? '';
+  const name = last.replace(/\.git$/, '').replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[.-]+/, '');
+  return name === '' ? 'app' : name;
+}
+
+/** A CloudFormation value as cdk-nag names it in a finding: pseudo parameters as `<AWS::Name>`. */
+function renderArnForFinding(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    if ('Ref' in object) return `<${String(object.Ref)}>`;
+    if ('Fn::Join' in object) {
+      const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+      return parts.map(renderArnForFinding).join(separator);
+    }
+  }
+  throw new Error(`BlueGreenHost: cannot name the IAM finding for ${JSON.stringify(value)}`);
 }

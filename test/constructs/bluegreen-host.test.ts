@@ -1,6 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
-import { onlyResource, renderValue, synthesize } from './synth.js';
+import { JENKINS_SETTINGS_KEYS, jenkinsJobName } from '../../lib/constructs/bluegreen-host.js';
+import { onlyResource, renderValue, resourceById, synthesize } from './synth.js';
 
 // GIVEN the default context (cdk.json), shared by the tests that only read it.
 const { template, stack } = synthesize();
@@ -135,9 +136,10 @@ describe('inbound rules', () => {
     const arn = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:bluegreen/tls-AbCdEf';
     const tls = synthesize({ tlsCertificateSecretArn: arn }).template;
     expect(portsOpenTo('0.0.0.0/0', tls)).toEqual([80, 443]);
-    expect(iamStatements(tls)).toContainEqual(
-      expect.objectContaining({ Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: arn }),
-    );
+    const secretResources = iamStatements(tls)
+      .filter((statement) => [statement.Action].flat().includes('secretsmanager:GetSecretValue'))
+      .flatMap((statement) => [statement.Resource].flat());
+    expect(secretResources).toContain(arn);
   });
 
   test('Jenkins 8080 opens only to jenkinsAllowedCidrs', () => {
@@ -223,16 +225,16 @@ describe('instance role', () => {
     }
   });
 
-  test('reads exactly two S3 objects, the engine bundle and the artifact, and nothing else in the bucket', () => {
+  test('reads exactly three S3 objects, the engine bundle, the Jenkins bundle and the artifact, and nothing else in the bucket', () => {
     const s3 = iamStatements().filter((statement) => [statement.Action].flat().some((action) => action.startsWith('s3:')));
     expect(s3).toHaveLength(1);
     expect(s3[0]!.Action).toBe('s3:GetObject');
     const objects = (s3[0]!.Resource as unknown[]).map(renderValue);
-    expect(objects).toHaveLength(2);
+    expect(objects).toHaveLength(3);
     for (const object of objects) {
       expect(object).toMatch(/^arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/[0-9a-f]{64}\.(zip|jar)$/);
     }
-    expect(objects.map((arn) => arn.slice(-4)).sort()).toEqual(['.jar', '.zip']);
+    expect(objects.map((arn) => arn.slice(-4)).sort()).toEqual(['.jar', '.zip', '.zip']);
   });
 
   test('writes deploy output only to the document log group', () => {
@@ -246,8 +248,10 @@ describe('instance role', () => {
     });
   });
 
-  test('signals only its own stack, and reads only its own first-release parameter', () => {
-    const parameter = onlyResource(template, 'AWS::SSM::Parameter').logicalId;
+  test('signals only its own stack, and reads only its own two parameters: the first release and the Jenkins settings', () => {
+    const parameters = ['HostFirstRelease', 'HostJenkinsSettings'].map(
+      (prefix) => `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/<${resourceById(template, 'AWS::SSM::Parameter', prefix).logicalId}>`,
+    );
     const statements = iamStatements().map((statement) => ({
       ...statement,
       Resource: Array.isArray(statement.Resource) ? statement.Resource.map(renderValue) : renderValue(statement.Resource),
@@ -255,18 +259,14 @@ describe('instance role', () => {
     expect(statements).toContainEqual(
       expect.objectContaining({ Action: 'cloudformation:SignalResource', Resource: '<AWS::StackId>' }),
     );
-    expect(statements).toContainEqual(
-      expect.objectContaining({
-        Action: expect.arrayContaining(['ssm:GetParameter']),
-        Resource: `arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/<${parameter}>`,
-      }),
-    );
+    const parameterReads = statements.filter((statement) => [statement.Action].flat().includes('ssm:GetParameter'));
+    expect(parameterReads.flatMap((statement) => [statement.Resource].flat()).sort()).toEqual(parameters.sort());
   });
 });
 
 describe('first release', () => {
   test('the parameter names the engine bundle, the artifact, its checksum, version and health timeout', () => {
-    const { properties } = onlyResource(template, 'AWS::SSM::Parameter');
+    const { properties } = resourceById(template, 'AWS::SSM::Parameter', 'HostFirstRelease');
     const lines = renderValue(properties.Value).split('\n');
     const artifact = stack.host.artifact;
     expect(lines).toEqual([
@@ -306,15 +306,6 @@ describe('outputs', () => {
     expect(renderValue(open.JenkinsAccess.Value)).toMatch(/^http:\/\/<HostInstance[0-9A-F]+\.PublicDnsName>:8080\/$/);
   });
 
-  test('the Jenkins password is read over Session Manager, never put in an output or in user data', () => {
-    expect(output('JenkinsInitialPasswordCommand')).toBe(
-      `aws ssm start-session --region <AWS::Region> --target <${instance}> --document-name AWS-StartInteractiveCommand ` +
-        `--parameters '{"command":["sudo cat /var/lib/jenkins/secrets/initialAdminPassword"]}'`,
-    );
-    const userData = renderValue(onlyResource(template, 'AWS::EC2::Instance').properties.UserData);
-    expect(userData).not.toContain('initialAdminPassword');
-  });
-
   test('document name and a ready send-command line for the document, with output to its log group', () => {
     expect(output('DeployDocumentName')).toBe(`<${documentId}>`);
     const artifact = stack.host.artifact;
@@ -326,5 +317,139 @@ describe('outputs', () => {
           `--cloud-watch-output-config CloudWatchOutputEnabled=true,CloudWatchLogGroupName=<DeployDocumentOutputLogGroup[0-9A-F]+>$`,
       ),
     );
+  });
+});
+
+describe('jenkins', () => {
+  const withJob = {
+    appRepositoryUrl: 'https://github.com/acme/shop.git',
+    appRepositoryBranch: 'release/1.x',
+    githubTokenSecret: 'ci/github-token',
+    jenkinsAllowedCidrs: '203.0.113.0/24',
+  };
+  const adminSecretId = () => resourceById(template, 'AWS::SecretsManager::Secret', 'HostJenkinsAdminPassword').logicalId;
+
+  /** The resources the instance role may call GetSecretValue on, rendered. */
+  function readableSecrets(t = template): string[] {
+    return iamStatements(t)
+      .filter((statement) => [statement.Action].flat().includes('secretsmanager:GetSecretValue'))
+      .flatMap((statement) => [statement.Resource].flat())
+      .map(renderValue)
+      .sort();
+  }
+
+  function settingsOf(t = template): Record<string, string> {
+    const text = renderValue(resourceById(t, 'AWS::SSM::Parameter', 'HostJenkinsSettings').properties.Value);
+    return Object.fromEntries(text.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  }
+
+  test('the stack generates the admin password in Secrets Manager, letters and digits, and deletes it with the stack', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    template.hasResource('AWS::SecretsManager::Secret', {
+      Properties: {
+        GenerateSecretString: { PasswordLength: 32, ExcludePunctuation: true },
+        SecretString: Match.absent(),
+      },
+      DeletionPolicy: 'Delete',
+    });
+  });
+
+  test('the instance may read exactly that secret in Secrets Manager, and nothing else there', () => {
+    expect(readableSecrets()).toEqual([`<${adminSecretId()}>`]);
+    const secretActions = iamStatements().flatMap((statement) => [statement.Action].flat()).filter((action) => action.startsWith('secretsmanager:'));
+    expect([...new Set(secretActions)].sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+  });
+
+  test('with a GitHub token secret, the instance may read that one secret too: by name (ARN suffix matched) or by ARN', () => {
+    expect(readableSecrets(synthesize(withJob).template)).toEqual([
+      `<${adminSecretId()}>`,
+      'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:ci/github-token-??????',
+    ]);
+    const arn = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ci/github-token-AbCdEf';
+    expect(readableSecrets(synthesize({ githubTokenSecret: arn }).template)).toEqual([arn, `<${adminSecretId()}>`].sort());
+  });
+
+  test('the settings parameter: every key configure-jenkins reads, secrets by ARN only, no job and port-forward by default', () => {
+    const settings = settingsOf();
+    expect(Object.keys(settings)).toEqual([...JENKINS_SETTINGS_KEYS]);
+    expect(settings).toEqual({
+      bundleUri: expect.stringMatching(/^s3:\/\/cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/[0-9a-f]{64}\.zip$/),
+      adminUser: 'admin',
+      adminPasswordSecret: `<${adminSecretId()}>`,
+      githubTokenSecret: '',
+      jobName: '',
+      repositoryUrl: '',
+      repositoryBranch: '',
+      jenkinsPort: '8080',
+      jenkinsReachedThrough: 'port-forward',
+    });
+  });
+
+  test('the settings parameter with a job: its name from the repository, the URL, the branch, the token secret, reachable by network', () => {
+    expect(settingsOf(synthesize(withJob).template)).toMatchObject({
+      githubTokenSecret: 'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:ci/github-token',
+      jobName: 'shop',
+      repositoryUrl: 'https://github.com/acme/shop.git',
+      repositoryBranch: 'release/1.x',
+      jenkinsReachedThrough: 'network',
+    });
+  });
+
+  test('the Jenkins tree is one zipped asset of assets/jenkins, and changing the settings does not change the user data', () => {
+    expect(stack.host.jenkinsAsset.isZipArchive).toBe(true);
+    expect(settingsOf().bundleUri).toContain(`${stack.host.jenkinsAsset.assetHash}.zip`);
+    const userData = (t: typeof template) => renderValue(onlyResource(t, 'AWS::EC2::Instance').properties.UserData);
+    expect(userData(synthesize(withJob).template)).toBe(userData(template));
+  });
+
+  test.each([
+    ['https://github.com/acme/shop.git', 'shop'],
+    ['https://github.com/acme/shop', 'shop'],
+    ['https://git.example.com/team/shop/', 'shop'],
+    ['git@github.com:acme/my.app.git', 'my.app'],
+    ['git@example.com:shop', 'shop'],
+    ['ssh://git@example.com:2222/team/.hidden.git', 'hidden'],
+  ])('names the job for %s %s', (url, name) => {
+    expect(jenkinsJobName(url)).toBe(name);
+  });
+});
+
+describe('jenkins outputs', () => {
+  const outputsOf = (t = template) => {
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+    return (name: string) => renderValue(outputs[name]?.Value);
+  };
+  const output = outputsOf();
+  const instance = onlyResource(template, 'AWS::EC2::Instance').logicalId;
+
+  test('the admin password is printed by a Secrets Manager command: the output holds the secret ARN, never the value', () => {
+    const secretId = resourceById(template, 'AWS::SecretsManager::Secret', 'HostJenkinsAdminPassword').logicalId;
+    expect(output('JenkinsAdminPasswordCommand')).toBe(
+      `aws secretsmanager get-secret-value --region <AWS::Region> --secret-id <${secretId}> --query SecretString --output text`,
+    );
+    expect(Object.keys(template.toJSON().Outputs)).not.toContain('JenkinsInitialPasswordCommand');
+  });
+
+  test('without an app repository, the job output says there is none and how to get one', () => {
+    expect(output('JenkinsJob')).toBe(
+      'none: deploy with -c appRepositoryUrl=https://github.com/OWNER/REPO (and -c appRepositoryBranch, default main) to create it',
+    );
+  });
+
+  test('with a job but Jenkins closed to the network, it says the job polls', () => {
+    expect(outputsOf(synthesize({ appRepositoryUrl: 'git@github.com:acme/shop.git' }).template)('JenkinsJob')).toBe(
+      "'shop' builds git@github.com:acme/shop.git (branch main) with its Jenkinsfile; GitHub cannot reach this Jenkins " +
+        '(jenkinsAllowedCidrs is empty), so the job looks for new commits every 2 minutes',
+    );
+  });
+
+  test('with a job and Jenkins reachable, it names the webhook URL: registered with a token, to add by hand without', () => {
+    const open = { appRepositoryUrl: 'https://github.com/acme/shop.git', jenkinsAllowedCidrs: '203.0.113.0/24' };
+    const webhook = `http://<${instance}.PublicDnsName>:8080/github-webhook/`;
+    expect(outputsOf(synthesize({ ...open, githubTokenSecret: 'ci/github-token' }).template)('JenkinsJob')).toBe(
+      `'shop' builds https://github.com/acme/shop.git (branch main) with its Jenkinsfile on each push; Jenkins registers the webhook ${webhook} ` +
+        "with the GitHub token (GitHub's hook addresses must be in jenkinsAllowedCidrs)",
+    );
+    expect(outputsOf(synthesize(open).template)('JenkinsJob')).toContain(`once the repository has the webhook ${webhook}`);
   });
 });

@@ -33,6 +33,7 @@ describe('defaults', () => {
     expect(config.healthTimeoutSeconds).toBe(120);
     expect(config.artifact).toMatchObject({ path: fakeJar(), version: SAMPLE_APP_VERSION });
     expect(config.artifact.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(config.jenkins).toEqual({ appRepository: undefined, githubTokenSecret: undefined });
   });
 
   test('no account or region is pinned unless an existing VPC must be looked up', () => {
@@ -75,6 +76,31 @@ describe('accepted forms', () => {
   });
 });
 
+describe('Jenkins: the app repository, its branch and the GitHub token secret', () => {
+  test.each([
+    ['https', 'https://github.com/acme/shop.git'],
+    ['https without .git, on a port, with a trailing slash', 'https://git.example.com:8443/team/shop/'],
+    ['scp-like ssh', 'git@github.com:acme/shop.git'],
+    ['ssh URL with a port', 'ssh://git@git.example.com:2222/team/shop.git'],
+  ])('accepts a %s repository URL, with branch main by default', (_form, url) => {
+    expect(configFrom({ appRepositoryUrl: url }).jenkins.appRepository).toEqual({ url, branch: 'main' });
+  });
+
+  test('takes the branch and the token secret, by name or by ARN', () => {
+    const byName = configFrom({ appRepositoryUrl: 'https://github.com/acme/shop', appRepositoryBranch: 'release/1.x', githubTokenSecret: 'ci/github-token' });
+    expect(byName.jenkins).toEqual({
+      appRepository: { url: 'https://github.com/acme/shop', branch: 'release/1.x' },
+      githubTokenSecret: 'ci/github-token',
+    });
+    const arn = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ci/github-token-AbCdEf';
+    expect(configFrom({ githubTokenSecret: arn }).jenkins.githubTokenSecret).toBe(arn);
+  });
+
+  test('no repository: no job, whatever the branch says', () => {
+    expect(configFrom({ appRepositoryBranch: 'develop' }).jenkins.appRepository).toBeUndefined();
+  });
+});
+
 describe('fails at synth, naming the key and the value', () => {
   test.each<[string, Record<string, unknown>, RegExp]>([
     ['an unknown instance size', { instanceType: 't3.gigantic' }, /'instanceType' = "t3.gigantic": not a known EC2 instance type/],
@@ -105,6 +131,20 @@ describe('fails at synth, naming the key and the value', () => {
     ['an artifact that is a directory', { artifact: scratch }, /'artifact' = ".*": .* is not a file; expected a .jar/],
     ['an artifact that is not a zip', { artifact: textFileNamedJar }, /'artifact' = ".*notes.jar": .* is not a jar: it does not start with a zip header/],
     ['an artifact not named .jar', { artifact: zipNotNamedJar }, /'artifact' = ".*app.zip": .* is not a .jar file/],
+    ['a repository over plain http', { appRepositoryUrl: 'http://github.com/acme/shop.git' }, /'appRepositoryUrl' = "http:\/\/github.com\/acme\/shop.git": plain http is not accepted: use the https:\/\/ URL/],
+    ['a repository URL with a token in it', { appRepositoryUrl: 'https://x:ghp_secret@github.com/acme/shop.git' }, /'appRepositoryUrl' = .*: credentials do not belong in the URL: name a secret with the token in githubTokenSecret/],
+    ['a repository URL with a shell command', { appRepositoryUrl: 'https://github.com/acme/shop.git;rm -rf /' }, /'appRepositoryUrl' = .*: expected https:\/\/HOST\/OWNER\/REPO\(\.git\), git@HOST:OWNER\/REPO/],
+    ['a repository URL with a quote', { appRepositoryUrl: "https://github.com/acme/sh'op" }, /'appRepositoryUrl' = /],
+    ['a repository URL with $(...)', { appRepositoryUrl: 'git@github.com:acme/$(id).git' }, /'appRepositoryUrl' = /],
+    ['a file path as repository', { appRepositoryUrl: '/srv/git/shop.git' }, /'appRepositoryUrl' = "\/srv\/git\/shop.git"/],
+    ['an ssh host that reads as an option', { appRepositoryUrl: 'ssh://-oProxyCommand=id/x' }, /'appRepositoryUrl' = /],
+    ['a branch with a blank', { appRepositoryUrl: 'https://github.com/acme/shop', appRepositoryBranch: 'main; rm -rf /' }, /'appRepositoryBranch' = "main; rm -rf \/": expected a plain branch name such as main or release\/1.x/],
+    ['a branch with $(...)', { appRepositoryUrl: 'https://github.com/acme/shop', appRepositoryBranch: '$(id)' }, /'appRepositoryBranch' = "\$\(id\)"/],
+    ['a branch with a backquote', { appRepositoryUrl: 'https://github.com/acme/shop', appRepositoryBranch: 'ma`id`in' }, /'appRepositoryBranch' = /],
+    ['a branch that reads as an option', { appRepositoryUrl: 'https://github.com/acme/shop', appRepositoryBranch: '--upload-pack=id' }, /'appRepositoryBranch' = /],
+    ['a branch with ..', { appRepositoryUrl: 'https://github.com/acme/shop', appRepositoryBranch: 'a..b' }, /'appRepositoryBranch' = "a..b"/],
+    ['a token secret that is a token', { githubTokenSecret: 'ghp 123 456' }, /'githubTokenSecret' = "ghp 123 456": expected the name or ARN of an existing Secrets Manager secret/],
+    ['a token secret ARN of another service', { githubTokenSecret: 'arn:aws:ssm:eu-west-1:111111111111:parameter/token' }, /'githubTokenSecret' = /],
   ])('fails if given %s', (_case, context, message) => {
     expect(() => configFrom(context)).toThrow(ConfigError);
     expect(() => configFrom(context)).toThrow(message);

@@ -33,6 +33,11 @@ const configurations: Array<[string, Record<string, unknown>, Record<string, str
   ['Jenkins explicitly open to anywhere', { jenkinsAllowedCidrs: '0.0.0.0/0', jenkinsAllowAnywhere: 'true' }],
   ['an existing VPC', existingVpcContext, { CDK_DEFAULT_ACCOUNT: '111111111111', CDK_DEFAULT_REGION: 'eu-west-1' }],
   ['an arm64 instance', { instanceType: 't4g.medium' }],
+  ['a Jenkins job with a GitHub token secret named', { appRepositoryUrl: 'https://github.com/acme/shop.git', githubTokenSecret: 'ci/github-token' }],
+  ['a Jenkins job with a GitHub token secret by ARN', {
+    appRepositoryUrl: 'git@github.com:acme/shop.git',
+    githubTokenSecret: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ci/github-token-AbCdEf',
+  }],
 ];
 
 /** Every acknowledgement in the tree: construct path, rule id and reason. */
@@ -76,6 +81,7 @@ describe('cdk-nag AwsSolutions', () => {
     expect(acknowledged.map(({ path, id }) => `${path} ${id}`).sort()).toEqual([
       'Ec2BlueGreen/Host/Instance AwsSolutions-EC29',
       'Ec2BlueGreen/Host/Instance CloudFormation-Validate::E1152',
+      'Ec2BlueGreen/Host/JenkinsAdminPassword AwsSolutions-SMG4',
       'Ec2BlueGreen/Host/Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       'Ec2BlueGreen/Host/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]',
       'Ec2BlueGreen/Host/SecurityGroup AwsSolutions-EC23',

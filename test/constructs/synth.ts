@@ -68,3 +68,11 @@ export function onlyResource(template: Template, type: string): { logicalId: str
   const [logicalId, resource] = resources[0]!;
   return { logicalId, properties: resource.Properties };
 }
+
+/** The single resource of `type` whose logical id starts with `idPrefix` (a construct path, e.g. `HostFirstRelease`). */
+export function resourceById(template: Template, type: string, idPrefix: string): { logicalId: string; properties: Record<string, any> } {
+  const resources = Object.entries(template.findResources(type)).filter(([logicalId]) => logicalId.startsWith(idPrefix));
+  if (resources.length !== 1) throw new Error(`expected one ${type} with a logical id starting ${idPrefix}, found ${resources.length}`);
+  const [logicalId, resource] = resources[0]!;
+  return { logicalId, properties: resource.Properties };
+}
