@@ -169,6 +169,8 @@ export interface SlotStatus {
   readonly running: boolean;
   readonly healthy: boolean;
   readonly pid: number | null;
+  /** The last bake of this slot's release: `passed: …` or `failed: …`. */
+  readonly bake: string | null;
 }
 
 export interface HistoryEntry {
@@ -178,7 +180,7 @@ export interface HistoryEntry {
   readonly to: string | null;
   readonly version: string | null;
   readonly sha256: string | null;
-  readonly result: 'ok' | 'failed' | 'noop' | 'interrupted';
+  readonly result: 'ok' | 'failed' | 'rolled-back' | 'noop' | 'interrupted';
   readonly seconds: number | null;
   readonly appSeconds: number | null;
   readonly message: string;
