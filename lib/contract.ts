@@ -26,8 +26,24 @@ export const SLOTS = { blue: 8081, green: 8082 } as const;
 export type Slot = keyof typeof SLOTS;
 
 /** Actions the SSM document accepts. */
-export const DOCUMENT_ACTIONS = ['deploy', 'rollback', 'status'] as const;
+export const DOCUMENT_ACTIONS = ['deploy', 'rollback', 'status', 'history'] as const;
 export type DocumentAction = (typeof DOCUMENT_ACTIONS)[number];
+
+/** How many history entries the document's `history` action returns: they fit in SSM's 24,000 characters. */
+export const DOCUMENT_HISTORY_LIMIT = 30;
+
+/**
+ * The stack's outputs that tools read (the operator command in cli/, the README). Renaming one
+ * breaks every checkout of the command that reads it.
+ */
+export const STACK_OUTPUTS = {
+  instanceId: 'InstanceId',
+  documentName: 'DeployDocumentName',
+  outputLogGroup: 'DeployOutputLogGroup',
+  /** `s3://BUCKET/PREFIX/`: where `ec2-bluegreen deploy JAR` uploads jars; the instance role reads them. */
+  artifactUploadLocation: 'ArtifactUploadLocation',
+  siteUrl: 'SiteUrl',
+} as const;
 
 /**
  * Parameters of the SSM Command document. With `interpolationType: ENV_VAR` each reaches the

@@ -1,10 +1,12 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { BlueGreenConfig } from './config.js';
-import { DOCUMENT_PARAMS } from './contract.js';
+import { DOCUMENT_PARAMS, STACK_OUTPUTS } from './contract.js';
 import { BlueGreenDeployment } from './constructs/bluegreen-deployment.js';
 import { BlueGreenHost, HOST_PORTS, JENKINS_ADMIN_USER, JENKINS_POLL_MINUTES } from './constructs/bluegreen-host.js';
 import { DeployDocument } from './constructs/deploy-document.js';
@@ -22,6 +24,8 @@ export class Ec2BlueGreenStack extends Stack {
   public readonly host: BlueGreenHost;
   public readonly deployDocument: DeployDocument;
   public readonly deployment: BlueGreenDeployment;
+  /** Jars deployed outside CloudFormation (`npx ec2-bluegreen deploy JAR`), under `CLI_UPLOAD_PREFIX`. */
+  public readonly artifactBucket: s3.Bucket;
 
   constructor(scope: Construct, id: string, props: Ec2BlueGreenStackProps) {
     super(scope, id, props);
@@ -76,7 +80,35 @@ export class Ec2BlueGreenStack extends Stack {
       healthTimeout: Duration.seconds(config.healthTimeoutSeconds),
     });
 
+    this.artifactBucket = this.newArtifactBucket();
+
     this.addOutputs(config);
+  }
+
+  /**
+   * Where `npx ec2-bluegreen deploy JAR` uploads jars (cli/); the host reads objects under
+   * `CLI_UPLOAD_PREFIX` and nothing else in it.
+   */
+  private newArtifactBucket(): s3.Bucket {
+    const bucket = new s3.Bucket(this, 'ArtifactBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      // The host keeps its own copy of every release it ran: an upload is only read while it deploys.
+      lifecycleRules: [{ prefix: CLI_UPLOAD_PREFIX, expiration: Duration.days(90) }],
+      // Emptying it on delete would take another Lambda function; it empties itself within 90 days.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    iam.Grant.addToPrincipal({ grantee: this.host.role, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${CLI_UPLOAD_PREFIX}*`)] });
+    Validations.of(this.host.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${CLI_UPLOAD_PREFIX}*]`,
+      reason: 'The host reads the jars the operator command uploads; their keys (their sha256) are only known at deploy time.',
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Holds only jars uploaded by the operator command, under their sha256; who deployed what is in the Run Command history and CloudTrail.',
+    });
+    return bucket;
   }
 
   /** An existing secret by ARN (complete or partial) or by name. */
@@ -109,7 +141,7 @@ export class Ec2BlueGreenStack extends Stack {
     const instanceId = this.host.instance.instanceId;
     const startSession = `aws ssm start-session --region ${this.region} --target ${instanceId}`;
 
-    new CfnOutput(this, 'SiteUrl', { description: 'The app, through Nginx', value: this.host.siteUrl });
+    new CfnOutput(this, STACK_OUTPUTS.siteUrl, { description: 'The app, through Nginx', value: this.host.siteUrl });
     new CfnOutput(this, 'JenkinsAccess', {
       description: 'How to reach Jenkins',
       value:
@@ -129,14 +161,18 @@ export class Ec2BlueGreenStack extends Stack {
       description: 'The pipeline job Jenkins runs for the app repository, and how pushes reach it',
       value: this.jenkinsJobSummary(config),
     });
-    new CfnOutput(this, 'InstanceId', { value: instanceId });
-    new CfnOutput(this, 'DeployDocumentName', {
-      description: 'SSM Command document: deploy, rollback or status',
+    new CfnOutput(this, STACK_OUTPUTS.instanceId, { value: instanceId });
+    new CfnOutput(this, STACK_OUTPUTS.documentName, {
+      description: 'SSM Command document: deploy, rollback, status or history',
       value: this.deployDocument.documentName,
     });
-    new CfnOutput(this, 'DeployOutputLogGroup', {
+    new CfnOutput(this, STACK_OUTPUTS.outputLogGroup, {
       description: 'CloudWatch log group for the document\'s command output',
       value: this.deployDocument.outputLogGroup.logGroupName,
+    });
+    new CfnOutput(this, STACK_OUTPUTS.artifactUploadLocation, {
+      description: "Where 'npx ec2-bluegreen deploy JAR' uploads jars (the instance role reads them)",
+      value: this.artifactBucket.s3UrlForObject(CLI_UPLOAD_PREFIX),
     });
     new CfnOutput(this, 'DeployCommand', {
       description:
@@ -170,6 +206,9 @@ export class Ec2BlueGreenStack extends Stack {
           "(GitHub's hook addresses must be in jenkinsAllowedCidrs)";
   }
 }
+
+/** The key prefix of jars uploaded by the operator command (cli/). */
+const CLI_UPLOAD_PREFIX = 'cli-releases/';
 
 /** A complete secret ARN ends in '-' and six random characters; a partial one does not. */
 function secretArnAttributes(arn: string): secretsmanager.SecretAttributes {

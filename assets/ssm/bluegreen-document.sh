@@ -12,6 +12,8 @@
 set -Eeuo pipefail
 
 readonly CLOUD_INIT_WAIT_SECONDS='@@CLOUD_INIT_WAIT_SECONDS@@'
+# The last entries only: SSM returns the first 24,000 characters of a command's output.
+readonly HISTORY_LIMIT='@@HISTORY_LIMIT@@'
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
 
@@ -104,12 +106,13 @@ main() {
     deploy) prepare_deploy ;;
     rollback) BLUEGREEN_ARGUMENTS=(rollback) ;;
     status) BLUEGREEN_ARGUMENTS=(status --json) ;;
-    *) die "$EXIT_USAGE" "unknown action '${action}': expected deploy, rollback or status." ;;
+    history) BLUEGREEN_ARGUMENTS=(history --json --limit "$HISTORY_LIMIT") ;;
+    *) die "$EXIT_USAGE" "unknown action '${action}': expected deploy, rollback, status or history." ;;
   esac
   command -v bluegreen >/dev/null 2>&1 ||
     die "$EXIT_UNEXPECTED" "the bluegreen engine is not on PATH (normally /usr/local/bin/bluegreen): the first boot has not installed it. Nothing was changed."
-  # A status during boot is still useful; a change waits until the first boot has finished.
-  if [[ $action != status ]]; then
+  # A status or history during boot is still useful; a change waits until the first boot has finished.
+  if [[ $action == deploy || $action == rollback ]]; then
     wait_for_cloud_init
   fi
 
@@ -121,8 +124,8 @@ main() {
     exit "$status"
   fi
   # The last stdout line is the host's state as JSON: what the custom resource reports as the
-  # live slot and version (a status action has printed it already).
-  if [[ $action != status ]]; then
+  # live slot and version (status and history only read).
+  if [[ $action == deploy || $action == rollback ]]; then
     bluegreen status --json || true
   fi
   exit 0

@@ -147,6 +147,11 @@ export interface FailedDeploy {
   readonly instanceId: string;
   readonly version?: string;
   readonly outputLogGroupName?: string;
+  /**
+   * What failed, as the message's subject: "SUBJECT failed: ...".
+   * @default - "Deploy of VERSION to INSTANCE"
+   */
+  readonly subject?: string;
 }
 
 /**
@@ -163,7 +168,7 @@ export function failureMessage(failure: FailedDeploy): string {
       ? `aws ssm get-command-invocation --command-id ${failure.commandId} --instance-id ${failure.instanceId}`
       : `CloudWatch log group ${failure.outputLogGroupName}, streams ${failure.commandId}/${failure.instanceId}/*`;
   const parts = [
-    `Deploy of ${failure.version ?? 'the artifact'} to ${failure.instanceId} failed: ${failure.summary}.`,
+    `${failure.subject ?? `Deploy of ${failure.version ?? 'the artifact'} to ${failure.instanceId}`} failed: ${failure.summary}.`,
     hostSaid === '' ? '' : ` Host: ${hostSaid}`,
     progress === '' ? '' : ` Last progress: ${progress}`,
     ` Full output: ${where}.`,

@@ -5,6 +5,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import {
   DOCUMENT_ACTIONS,
+  DOCUMENT_HISTORY_LIMIT,
   DOCUMENT_PARAM_PATTERNS,
   DOCUMENT_PARAMS,
   MAX_HEALTH_TIMEOUT_SECONDS,
@@ -85,6 +86,7 @@ export class DeployDocument extends Construct {
     const scriptPath = props.scriptPath ?? projectPath('assets', 'ssm', 'bluegreen-document.sh');
     const script = renderScript(scriptPath, {
       CLOUD_INIT_WAIT_SECONDS: String(cloudInitWait.toSeconds()),
+      HISTORY_LIMIT: String(DOCUMENT_HISTORY_LIMIT),
     });
     const unread = Object.values(DOCUMENT_PARAMS).filter((name) => !script.includes(documentParamEnvVar(name)));
     if (unread.length > 0) {
@@ -107,8 +109,9 @@ export class DeployDocument extends Construct {
         description:
           'Blue/green deploy on this stack\'s host: action "deploy" starts artifactUri in the idle slot and ' +
           'switches Nginx once it is healthy; "rollback" makes the standby slot live again; "status" prints ' +
-          'the slots as JSON. The exit code is bluegreen\'s (0 ok, 3 bad artifact, 4 locked, 5 unhealthy, ' +
-          '6 Nginx rejected, 7 nothing to switch to).',
+          `the slots as JSON; "history" the last ${DOCUMENT_HISTORY_LIMIT} deploys, switches and rollbacks as JSON. ` +
+          'The exit code is bluegreen\'s (0 ok, 3 bad artifact, 4 locked, 5 unhealthy, ' +
+          '6 Nginx rejected, 7 nothing to switch to, 8 rolled back after the switch).',
         parameters: documentParameters(healthTimeoutSeconds),
         mainSteps: [
           {
@@ -182,7 +185,7 @@ function documentParameters(healthTimeoutSeconds: number): Record<DocumentParam,
   });
   return {
     [DOCUMENT_PARAMS.action]: {
-      ...stringParameter('deploy, rollback or status.', DOCUMENT_PARAM_PATTERNS.action, 'status'),
+      ...stringParameter('deploy, rollback, status or history.', DOCUMENT_PARAM_PATTERNS.action, 'status'),
       allowedValues: [...DOCUMENT_ACTIONS],
     },
     [DOCUMENT_PARAMS.artifactUri]: stringParameter(

@@ -127,8 +127,8 @@ describe('parameter patterns', () => {
     expect(['0', '1000', '', '-1', '1e3'].map((value) => accepts('healthTimeout', value))).toEqual([false, false, false, false, false]);
   });
 
-  test('action takes deploy, rollback or status', () => {
-    expect(DOCUMENT_ACTIONS.map((action) => accepts('action', action))).toEqual([true, true, true]);
+  test('action takes deploy, rollback, status or history', () => {
+    expect(DOCUMENT_ACTIONS.map((action) => accepts('action', action))).toEqual([true, true, true, true]);
     expect(accepts('action', 'deploy; reboot')).toBe(false);
   });
 });
@@ -144,7 +144,7 @@ describe('misuse', () => {
   test('fails if the script does not read every parameter', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bluegreen-doc-'));
     const script = join(dir, 'script.sh');
-    writeFileSync(script, "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\necho \"$SSM_action\"\n");
+    writeFileSync(script, "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\nreadonly LIMIT='@@HISTORY_LIMIT@@'\necho \"$SSM_action\"\n");
     const stack = new Stack(new App(), 'Test');
     expect(() => new DeployDocument(stack, 'Document', { scriptPath: script })).toThrow(
       /never reads SSM_artifactUri, SSM_sha256, SSM_version, SSM_healthTimeout/,

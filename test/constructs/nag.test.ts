@@ -83,6 +83,7 @@ describe('cdk-nag AwsSolutions', () => {
       'Ec2BlueGreen/Host/Instance CloudFormation-Validate::E1152',
       'Ec2BlueGreen/Host/JenkinsAdminPassword AwsSolutions-SMG4',
       'Ec2BlueGreen/Host/Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'Ec2BlueGreen/Host/Role AwsSolutions-IAM5[Resource::<ArtifactBucket7410C9EF.Arn>/cli-releases/*]',
       'Ec2BlueGreen/Host/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]',
       'Ec2BlueGreen/Host/SecurityGroup AwsSolutions-EC23',
     ]);

@@ -5,7 +5,9 @@
  * SSM Agent does: the script text as given, run by `sh` (bash, as on Amazon Linux 2023), every
  * parameter as the environment variable `SSM_<name>` (`interpolationType: ENV_VAR`), values
  * checked against `allowedPattern`/`allowedValues` first, output kept to SSM's first 24,000
- * (stdout) and 8,000 (stderr) characters, the step stopped at its execution timeout.
+ * (stdout) and 8,000 (stderr) characters, the step stopped at its execution timeout. A command
+ * sent with `CloudWatchOutputConfig` also has its output written, while it runs, to the
+ * `cloudWatchOutput` sink (test/support/logs-server.ts), as SSM Agent streams it to CloudWatch Logs.
  *
  * What the protocol looks like on the wire (FIELD-NOTES "CDK, SDK, SSM"): POST / with
  * `X-Amz-Target: AmazonSSM.<Operation>`; timestamps such as `RequestedDateTime` are epoch
@@ -45,6 +47,14 @@ export interface CommandDocumentContent {
 
 export type PingStatus = 'Online' | 'ConnectionLost' | 'Inactive';
 
+/** Where a command's output goes while it runs, when it was sent with `CloudWatchOutputConfig`. */
+export interface CommandOutputSink {
+  /** More output of one stream (`COMMAND/INSTANCE/STEP/stdout` or `.../stderr`). */
+  write(logGroupName: string, logStreamName: string, text: string): void;
+  /** The stream has ended. */
+  end(logGroupName: string, logStreamName: string): void;
+}
+
 export interface LoopbackSsmOptions {
   /** Host to listen on: loopback only. @default 127.0.0.1 */
   readonly host?: string;
@@ -64,6 +74,11 @@ export interface LoopbackSsmOptions {
    * as it does on SSM for a moment after SendCommand. @default 0
    */
   readonly invocationLagMs?: number;
+  /**
+   * Receives the output of commands sent with `CloudWatchOutputConfig` while they run.
+   * @default - such output is kept only for GetCommandInvocation
+   */
+  readonly cloudWatchOutput?: CommandOutputSink;
 }
 
 export type InvocationStatus = 'Pending' | 'InProgress' | 'Delayed' | 'Success' | 'Cancelled' | 'TimedOut' | 'Failed' | 'Cancelling';
@@ -77,6 +92,8 @@ export interface Invocation {
   readonly comment: string;
   readonly requestedAt: Date;
   readonly deliveryTimeoutSeconds: number;
+  /** The `CloudWatchOutputConfig` log group, when output goes to CloudWatch Logs. */
+  readonly cloudWatchLogGroupName?: string;
   status: InvocationStatus;
   statusDetails: string;
   responseCode: number;
@@ -231,6 +248,9 @@ export class LoopbackSsm {
       throw new SsmError('ValidationException', `1 validation error detected: Value '${input.TimeoutSeconds}' at 'timeoutSeconds' failed to satisfy constraint`);
     }
     const parameters = resolveParameters(document, (input.Parameters ?? {}) as Record<string, unknown>);
+    const cloudWatch = (input.CloudWatchOutputConfig ?? {}) as { CloudWatchOutputEnabled?: boolean; CloudWatchLogGroupName?: string };
+    // SSM's default group is aws/ssm/DOCUMENT.
+    const cloudWatchLogGroupName = cloudWatch.CloudWatchOutputEnabled === true ? (cloudWatch.CloudWatchLogGroupName ?? `aws/ssm/${documentName}`) : undefined;
     const commandId = randomUUID();
     const requestedAt = new Date();
     for (const instanceId of instanceIds) {
@@ -242,6 +262,7 @@ export class LoopbackSsm {
         comment: String(input.Comment ?? ''),
         requestedAt,
         deliveryTimeoutSeconds: timeoutSeconds,
+        ...(cloudWatchLogGroupName === undefined ? {} : { cloudWatchLogGroupName }),
         status: 'Pending',
         statusDetails: 'Pending',
         responseCode: -1,
@@ -303,7 +324,7 @@ export class LoopbackSsm {
       StandardOutputUrl: '',
       StandardErrorContent: finished ? invocation.stderr.slice(0, SSM_OUTPUT_LIMITS.stderr) : '',
       StandardErrorUrl: '',
-      CloudWatchOutputConfig: { CloudWatchLogGroupName: '', CloudWatchOutputEnabled: false },
+      CloudWatchOutputConfig: { CloudWatchLogGroupName: invocation.cloudWatchLogGroupName ?? '', CloudWatchOutputEnabled: invocation.cloudWatchLogGroupName !== undefined },
     };
   }
 
@@ -383,8 +404,16 @@ export class LoopbackSsm {
     // Amazon Linux's /bin/sh is bash in POSIX mode; argv0 "sh" makes bash behave the same here.
     const child = spawn('bash', [scriptFile], { argv0: 'sh', env: environment, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.running.set(invocation.commandId + invocation.instanceId, child);
-    child.stdout!.on('data', (data: Buffer) => (invocation.stdout += data.toString('utf8')));
-    child.stderr!.on('data', (data: Buffer) => (invocation.stderr += data.toString('utf8')));
+    const sink = invocation.cloudWatchLogGroupName === undefined ? undefined : this.options.cloudWatchOutput;
+    const streamName = (output: 'stdout' | 'stderr') => `${invocation.commandId}/${invocation.instanceId}/${step.name}/${output}`;
+    child.stdout!.on('data', (data: Buffer) => {
+      invocation.stdout += data.toString('utf8');
+      sink?.write(invocation.cloudWatchLogGroupName!, streamName('stdout'), data.toString('utf8'));
+    });
+    child.stderr!.on('data', (data: Buffer) => {
+      invocation.stderr += data.toString('utf8');
+      sink?.write(invocation.cloudWatchLogGroupName!, streamName('stderr'), data.toString('utf8'));
+    });
     const timeoutSeconds = this.executionTimeoutOverride ?? Number(step.inputs.timeoutSeconds ?? 3600);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -393,6 +422,8 @@ export class LoopbackSsm {
     }, timeoutSeconds * 1000);
     child.on('close', (code) => {
       clearTimeout(timer);
+      sink?.end(invocation.cloudWatchLogGroupName!, streamName('stdout'));
+      sink?.end(invocation.cloudWatchLogGroupName!, streamName('stderr'));
       this.running.delete(invocation.commandId + invocation.instanceId);
       invocation.endedAt = new Date();
       if (timedOut) {
