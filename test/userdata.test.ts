@@ -81,7 +81,7 @@ describe('rendered user data', () => {
     expect(userData).toMatch(/rpm --import "\$JENKINS_KEY_URL"/);
   });
 
-  test('main runs the steps in order: signal helpers first, engine init before Nginx, the app before Jenkins, Jenkins configured before it starts and verified before the signal', () => {
+  test('main runs the steps in order: signal helpers first, the TLS certificate and engine init before Nginx, the app before Jenkins, Jenkins configured before it starts and verified before the signal', () => {
     const main = /\nmain\(\) \{\n([\s\S]*?)\n\}\n/.exec(userData)![1]!;
     const steps = main
       .split('\n')
@@ -94,6 +94,7 @@ describe('rendered user data', () => {
       'select_java',
       'read_first_release',
       'install_engine',
+      'install_tls_certificate',
       'start_nginx',
       'deploy_first_release',
       'configure_jenkins',
@@ -127,6 +128,48 @@ describe('behaviour of its functions', () => {
     expect(sha256).toBe(stack.host.artifact.sha256);
     expect(version).toBe(stack.host.artifact.version);
     expect(healthTimeout).toBe('120');
+  });
+
+  test('installs the TLS certificate and key from the secret the first-release parameter names, the key readable by root only', () => {
+    // GIVEN a secret holding a certificate chain and a key, and scratch paths for /etc
+    const dir = mkdtempSync(join(scratch, 'tls-'));
+    const config = join(dir, 'bluegreen.conf');
+    writeFileSync(config, 'BLUEGREEN_RUNNER=systemd\n');
+    const pem = [
+      '-----BEGIN CERTIFICATE-----', 'TEAFCERT', '-----END CERTIFICATE-----',
+      '-----BEGIN CERTIFICATE-----', 'CHAINCERT', '-----END CERTIFICATE-----',
+      '-----BEGIN PRIVATE KEY-----', 'SECRETKEYMATERIAL', '-----END PRIVATE KEY-----',
+    ].join('\n');
+    writeFileSync(join(dir, 'secret.txt'), pem);
+    const script = userData
+      .replace('readonly TLS_DIR=/etc/bluegreen/tls', `readonly TLS_DIR=${dir}/tls`)
+      .replace(/readonly ENGINE_CONFIG='[^']*'/, `readonly ENGINE_CONFIG='${config}'`);
+
+    // WHEN
+    const result = withUserData(
+      `aws() { [[ "$*" == *"--secret-id arn:tls"* ]] && cat ${JSON.stringify(join(dir, 'secret.txt'))}; }; TLS_SECRET=arn:tls; install_tls_certificate`,
+      script,
+    );
+
+    // THEN
+    expect(result.status, result.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'tls', 'cert.pem'), 'utf8')).toBe(pem.split('\n').slice(0, 6).join('\n') + '\n');
+    expect(readFileSync(join(dir, 'tls', 'key.pem'), 'utf8')).toContain('SECRETKEYMATERIAL');
+    expect(statSync(join(dir, 'tls', 'key.pem')).mode & 0o777).toBe(0o600);
+    expect(result.stdout + result.stderr).not.toContain('SECRETKEYMATERIAL');
+    expect(readFileSync(config, 'utf8')).toContain(`BLUEGREEN_NGINX_TLS_CERT=${dir}/tls/cert.pem\nBLUEGREEN_NGINX_TLS_KEY=${dir}/tls/key.pem\n`);
+  });
+
+  test('refuses a TLS secret without a private key, leaving no files', () => {
+    const dir = mkdtempSync(join(scratch, 'tls-bad-'));
+    const script = userData.replace('readonly TLS_DIR=/etc/bluegreen/tls', `readonly TLS_DIR=${dir}/tls`);
+    const result = withUserData(
+      `aws() { printf -- '-----BEGIN CERTIFICATE-----\\nX\\n-----END CERTIFICATE-----\\n'; }; TLS_SECRET=arn:tls; install_tls_certificate`,
+      script,
+    );
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toContain('must hold a PEM certificate and a PEM private key');
+    expect(spawnSync('ls', ['-A', join(dir, 'tls')], { encoding: 'utf8' }).stdout).toBe('');
   });
 
   test('refuses a first-release parameter with a value missing', () => {

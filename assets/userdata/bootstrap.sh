@@ -44,6 +44,9 @@ ARTIFACT_URI=''
 ARTIFACT_SHA256=''
 ARTIFACT_VERSION=''
 HEALTH_TIMEOUT=''
+# Optional: the Secrets Manager secret holding Nginx's TLS certificate and key.
+TLS_SECRET=''
+readonly TLS_DIR=/etc/bluegreen/tls
 
 log() {
   printf '%s bluegreen-bootstrap: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"
@@ -120,6 +123,7 @@ read_first_release() {
       sha256) ARTIFACT_SHA256=$value ;;
       version) ARTIFACT_VERSION=$value ;;
       healthTimeout) HEALTH_TIMEOUT=$value ;;
+      tlsSecret) TLS_SECRET=$value ;;
       '') ;;
       *) log "ignoring unknown key '${key}' in ${FIRST_RELEASE_PARAMETER}" ;;
     esac
@@ -164,6 +168,36 @@ install_engine() {
   fi
   install -m 0644 "${ENGINE_DIR}/systemd/${SLOT_UNIT}" "/etc/systemd/system/${SLOT_UNIT}"
   systemctl daemon-reload
+}
+
+# The secret's value is the PEM certificate (with its chain) and the PEM private key, one
+# after the other. They go to root-owned files, the key readable by root only (Nginx's master
+# reads it before dropping privileges); the engine renders a TLS server for them.
+install_tls_certificate() {
+  [[ -n $TLS_SECRET ]] || return 0
+  install -d -m 0755 "$TLS_DIR"
+  aws secretsmanager get-secret-value --region "$REGION" --secret-id "$TLS_SECRET" \
+    --query SecretString --output text |
+    awk -v cert="${TLS_DIR}/cert.pem.new" -v key="${TLS_DIR}/key.pem.new" '
+      BEGIN { system("umask 077; : > \"" key "\""); out = "" }
+      /^-----BEGIN CERTIFICATE-----/ { out = cert }
+      /^-----BEGIN [A-Z ]*PRIVATE KEY-----/ { out = key }
+      out != "" { print > out }
+      /^-----END / { out = "" }'
+  if ! grep -q 'BEGIN CERTIFICATE' "${TLS_DIR}/cert.pem.new" 2>/dev/null ||
+    ! grep -q 'PRIVATE KEY' "${TLS_DIR}/key.pem.new"; then
+    rm -f "${TLS_DIR}"/*.new
+    log "error: the TLS secret ${TLS_SECRET} must hold a PEM certificate and a PEM private key"
+    return 1
+  fi
+  chmod 0644 "${TLS_DIR}/cert.pem.new"
+  chmod 0600 "${TLS_DIR}/key.pem.new"
+  mv -f "${TLS_DIR}/cert.pem.new" "${TLS_DIR}/cert.pem"
+  mv -f "${TLS_DIR}/key.pem.new" "${TLS_DIR}/key.pem"
+  if ! grep -q '^BLUEGREEN_NGINX_TLS_CERT=' "$ENGINE_CONFIG"; then
+    printf 'BLUEGREEN_NGINX_TLS_CERT=%s\nBLUEGREEN_NGINX_TLS_KEY=%s\n' "${TLS_DIR}/cert.pem" "${TLS_DIR}/key.pem" >>"$ENGINE_CONFIG"
+  fi
+  log "TLS certificate from ${TLS_SECRET} installed for Nginx"
 }
 
 start_nginx() {
@@ -225,6 +259,7 @@ main() {
   select_java
   read_first_release
   install_engine
+  install_tls_certificate
   start_nginx
   # The app goes first: Jenkins' first start would eat the CPU credits its health check needs.
   deploy_first_release

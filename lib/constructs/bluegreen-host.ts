@@ -249,6 +249,7 @@ export class BlueGreenHost extends Construct {
         `sha256=${props.artifact.sha256}`,
         `version=${props.artifact.version}`,
         `healthTimeout=${props.healthTimeoutSeconds ?? 120}`,
+        ...(props.tlsCertificateSecret === undefined ? [] : [`tlsSecret=${props.tlsCertificateSecret.secretArn}`]),
       ].join('\n'),
     });
     this.firstReleaseParameter.grantRead(this.role);
