@@ -10,8 +10,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
 import { describe, expect, test } from 'vitest';
+import { acknowledgements } from './synth.js';
 import { BlueGreenDeployment, type BlueGreenDeploymentProps } from '../../lib/constructs/bluegreen-deployment.js';
 import { DeployDocument } from '../../lib/constructs/deploy-document.js';
 import { DEPLOY_FUNCTION_ENV, DEPLOY_HANDLERS, DEPLOYMENT_PROPERTIES as P } from '../../lib/contract.js';
@@ -335,17 +335,3 @@ describe('BlueGreenDeployment', () => {
   });
 });
 
-/** Every acknowledgement under `root`: construct path, rule id and reason. */
-function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
-  return root.node.findAll().flatMap((construct) =>
-    construct.node.metadata
-      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-      .flatMap((entry) =>
-        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
-          path: construct.node.path,
-          id: id.replace(/^annotation::/i, ''),
-          reason,
-        })),
-      ),
-  );
-}

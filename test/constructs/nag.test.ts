@@ -1,8 +1,7 @@
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
 import { describe, expect, test } from 'vitest';
-import { synthesize } from './synth.js';
+import { acknowledgements, synthesize } from './synth.js';
 
 const existingVpcContext = {
   vpcId: 'vpc-0123456789abcdef0',
@@ -40,21 +39,6 @@ const configurations: Array<[string, Record<string, unknown>, Record<string, str
   }],
 ];
 
-/** Every acknowledgement in the tree: construct path, rule id and reason. */
-function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
-  return root.node.findAll().flatMap((construct) =>
-    construct.node.metadata
-      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-      .flatMap((entry) =>
-        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
-          path: construct.node.path,
-          // aws-cdk-lib stores acknowledgements of plugin findings with an 'Annotation::' prefix.
-          id: id.replace(/^annotation::/i, ''),
-          reason,
-        })),
-      ),
-  );
-}
 
 describe('cdk-nag AwsSolutions', () => {
   test.each(configurations)('no unacknowledged finding with %s', (_name, context, processEnv) => {

@@ -6,8 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
 import { lookupEnvironment, readConfig } from '../../lib/config.js';
 import { Ec2BlueGreenStack } from '../../lib/ec2-bluegreen-stack.js';
 import { projectPath } from '../../lib/paths.js';
@@ -75,4 +76,20 @@ export function resourceById(template: Template, type: string, idPrefix: string)
   if (resources.length !== 1) throw new Error(`expected one ${type} with a logical id starting ${idPrefix}, found ${resources.length}`);
   const [logicalId, resource] = resources[0]!;
   return { logicalId, properties: resource.Properties };
+}
+
+/** Every cdk-nag acknowledgement under `root`: construct path, rule id and reason. */
+export function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
+  return root.node.findAll().flatMap((construct) =>
+    construct.node.metadata
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) =>
+        Object.entries(entry.data as Record<string, string>).map(([id, reason]) => ({
+          path: construct.node.path,
+          // aws-cdk-lib stores acknowledgements of plugin findings with an 'Annotation::' prefix.
+          id: id.replace(/^annotation::/i, ''),
+          reason,
+        })),
+      ),
+  );
 }
