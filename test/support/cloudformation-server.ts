@@ -5,8 +5,9 @@
  * as CloudFormation answers.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenLoopback } from './loopback.js';
 
 export interface LoopbackStack {
   readonly outputs: Readonly<Record<string, string>>;
@@ -37,11 +38,7 @@ export class LoopbackCloudFormation {
 
   static async start(options: LoopbackCloudFormationOptions): Promise<LoopbackCloudFormation> {
     let cloudFormation: LoopbackCloudFormation | undefined;
-    const server = createServer((request, response) => void cloudFormation!.handle(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
+    const server = await listenLoopback(() => (request, response) => cloudFormation!.handle(request, response), options.port ?? 0);
     cloudFormation = new LoopbackCloudFormation(server, options);
     return cloudFormation;
   }

@@ -5,10 +5,10 @@
  * into it while the script runs (`CommandOutputSink`), as SSM Agent does when the command is
  * sent with `CloudWatchOutputConfig`: one stream per step and output, one event per line.
  */
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CommandOutputSink } from './ssm-server.js';
+import { listenLoopback, replyAwsJson } from './loopback.js';
 
 interface LogEvent {
   readonly timestamp: number;
@@ -55,11 +55,7 @@ export class LoopbackLogs implements CommandOutputSink {
 
   static async start(options: LoopbackLogsOptions): Promise<LoopbackLogs> {
     let logs: LoopbackLogs | undefined;
-    const server = createServer((request, response) => void logs!.handle(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
+    const server = await listenLoopback(() => (request, response) => logs!.handle(request, response), options.port ?? 0);
     logs = new LoopbackLogs(server, options);
     return logs;
   }
@@ -123,10 +119,10 @@ export class LoopbackLogs implements CommandOutputSink {
       }
       if (this.denied !== undefined) throw new LogsError(this.denied.type, this.denied.message);
       const input = chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
-      reply(response, 200, this.dispatch(operation, input));
+      replyAwsJson(response, 200, this.dispatch(operation, input));
     } catch (error) {
-      if (error instanceof LogsError) reply(response, 400, { __type: error.type, message: error.message });
-      else reply(response, 500, { __type: 'ServiceUnavailableException', message: String(error) });
+      if (error instanceof LogsError) replyAwsJson(response, 400, { __type: error.type, message: error.message });
+      else replyAwsJson(response, 500, { __type: 'ServiceUnavailableException', message: String(error) });
     }
   }
 
@@ -161,12 +157,3 @@ export class LoopbackLogs implements CommandOutputSink {
   }
 }
 
-function reply(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.1',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-  });
-  response.end(text);
-}

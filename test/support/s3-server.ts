@@ -6,8 +6,9 @@
  * instance role.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenLoopback } from './loopback.js';
 
 export interface StoredObject {
   readonly body: Buffer;
@@ -38,11 +39,7 @@ export class LoopbackS3 {
 
   static async start(options: LoopbackS3Options): Promise<LoopbackS3> {
     let s3: LoopbackS3 | undefined;
-    const server = createServer((request, response) => void s3!.handle(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
+    const server = await listenLoopback(() => (request, response) => s3!.handle(request, response), options.port ?? 0);
     s3 = new LoopbackS3(server, options);
     return s3;
   }

@@ -17,10 +17,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listenLoopback, replyAwsJson } from './loopback.js';
 
 /** SSM's limits on the output GetCommandInvocation returns. */
 export const SSM_OUTPUT_LIMITS = { stdout: 24_000, stderr: 8_000 } as const;
@@ -139,11 +140,7 @@ export class LoopbackSsm {
   static async start(options: LoopbackSsmOptions): Promise<LoopbackSsm> {
     for (const [name, document] of Object.entries(options.documents)) scriptOf(name, document);
     let ssm: LoopbackSsm | undefined;
-    const server = createServer((request, response) => void ssm!.handle(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
+    const server = await listenLoopback(() => (request, response) => ssm!.handle(request, response), options.port ?? 0, options.host);
     ssm = new LoopbackSsm(server, options);
     return ssm;
   }
@@ -208,12 +205,12 @@ export class LoopbackSsm {
       }
       const input = chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
       const output = this.dispatch(operation, input);
-      reply(response, 200, output);
+      replyAwsJson(response, 200, output);
     } catch (error) {
       if (error instanceof SsmError) {
-        reply(response, 400, { __type: error.type, message: error.message });
+        replyAwsJson(response, 400, { __type: error.type, message: error.message });
       } else {
-        reply(response, 500, { __type: 'InternalServerError', message: String(error) });
+        replyAwsJson(response, 500, { __type: 'InternalServerError', message: String(error) });
       }
     }
   }
@@ -476,15 +473,6 @@ function resolveParameters(document: CommandDocumentContent, given: Record<strin
   return values;
 }
 
-function reply(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.1',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-  });
-  response.end(text);
-}
 
 /** SSM's JSON protocol sends timestamps as epoch seconds (numbers, with a fraction). */
 function epochSeconds(date: Date): number {
