@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   const statusText = spawnSync(BLUEGREEN, ['status'], { env: host.env(), encoding: 'utf8' }).stdout;
   console.log(`\n${statusText}`);
   console.log(formatSummary(report));
-  console.log('\n| step | time to switch | requests from its start to the next step | failed | raw resets (resent ok) |');
+  console.log('\n| step | command time (a deploy includes its 3 s bake) | requests from its start to the next step | failed | raw resets (resent ok) |');
   console.log('|---|---|---|---|---|');
   for (const [i, swap] of swaps.entries()) {
     const during = samplesBetween(report, swap.before, swaps[i + 1]?.before);
