@@ -32,7 +32,12 @@ export function buildJar(version: string, opts: JarOptions = {}): string {
   const key = `${version}|${behaviour}|${delay}`;
   const cached = jarCache.get(key);
   if (cached) return cached;
-  jarDir ??= mkdtempSync(join(tmpdir(), 'bluegreen-jars-'));
+  if (jarDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'bluegreen-jars-'));
+    // Built jars live as long as the process that built them.
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    jarDir = dir;
+  }
   const out = join(jarDir, `${version}-${behaviour.replace(/[^a-z0-9.-]/gi, '_')}-${delay}.jar`);
   const result = spawnSync(
     'bash',
