@@ -32,12 +32,10 @@ export function buildJar(version: string, opts: JarOptions = {}): string {
   const key = `${version}|${behaviour}|${delay}`;
   const cached = jarCache.get(key);
   if (cached) return cached;
-  if (jarDir === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'bluegreen-jars-'));
-    // Built jars live as long as the process that built them.
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    jarDir = dir;
-  }
+  // One place in the (git-ignored) build directory: each process rebuilds what it uses, and the
+  // build script renames a finished jar into place, so processes never see half a jar.
+  jarDir ??= join(PROJECT_DIR, '.build', 'jars');
+  mkdirSync(jarDir, { recursive: true });
   const out = join(jarDir, `${version}-${behaviour.replace(/[^a-z0-9.-]/gi, '_')}-${delay}.jar`);
   const result = spawnSync(
     'bash',
