@@ -173,17 +173,11 @@ nginx_master_pid() {
 # "127.0.0.1:8082 green" (the label comes from the include the answering worker loaded), or
 # nothing when Nginx does not answer. New connections land on new workers once a reload took.
 served_answer() {
-  curl -sS -o /dev/null -D - --max-time 2 "$NGINX_URL/__bluegreen/upstream" 2>/dev/null |
-    tr -d '\r' | awk '
-      {
-        i = index($0, ":")
-        name = tolower(substr($0, 1, i - 1))
-        value = substr($0, i + 1)
-        sub(/^ +/, "", value)
-      }
-      name == "x-bluegreen-upstream" { upstream = value }
-      name == "x-bluegreen-slot" { label = value }
-      END { if (upstream != "") print upstream, label }'
+  local answer
+  # One process: curl itself picks the two headers out (curl 7.84 and later).
+  answer=$(curl -s -o /dev/null --max-time 2 \
+    -w '%header{x-bluegreen-upstream} %header{x-bluegreen-slot}' "$NGINX_URL/__bluegreen/upstream" 2>/dev/null) || true
+  [[ $answer == " " || -z $answer ]] || printf '%s' "$answer"
 }
 
 served_upstream() {

@@ -94,9 +94,11 @@ op_end() {
 }
 
 # Called with the lock held: a journal left behind belongs to an operation that was killed.
+INTERRUPTED_OPERATION=
 record_interrupted_operation() {
   local file=$STATE_DIR/operation pid started action detail
   [[ -f $file ]] || return 0
+  INTERRUPTED_OPERATION=1
   IFS=$'\t' read -r pid started action detail <"$file" || true
   warn "the previous ${action:-operation} (pid ${pid:-?}, started ${started:-?}) was interrupted before it finished; checking that Nginx and the slots agree before going on."
   history_append "${action:-unknown}" "" "" "${detail:-}" "" interrupted 0 0 \
