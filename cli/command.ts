@@ -1,10 +1,10 @@
 /**
- * The SendCommand request for each action, and the checks before it is sent. The deploy's
- * request is the custom resource's own (lambda/deploy/send-command.ts), with this command's comment.
+ * The SendCommand request for each action, and the checks before it is sent. The request is
+ * built like the custom resource's own (lambda/deploy/send-command.ts), with this command's comment.
  */
 import { DescribeInstanceInformationCommand, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
 import { DOCUMENT_PARAMS } from '../lib/contract.js';
-import { COMMENT_MAX_CHARS, sendCommandInput } from '../lambda/deploy/send-command.js';
+import { deployParameters, documentRunInput } from '../lambda/deploy/send-command.js';
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
@@ -23,45 +23,36 @@ export interface SendSettings {
   readonly requestedBy: string;
 }
 
-function comment(text: string): string {
-  return text.length > COMMENT_MAX_CHARS ? `${text.slice(0, COMMENT_MAX_CHARS - 1)}…` : text;
-}
-
 /** The SendCommand input that runs `request` through the stack's document on its instance. */
 export function documentCommandInput(target: StackTarget, request: DocumentRequest, settings: SendSettings): SendCommandCommandInput {
-  const outputLogGroupName = target.outputLogGroupName;
+  let parameters: Record<string, string[]>;
+  let what: string;
   if (request.command === 'deploy') {
     const { artifact } = request;
-    const input = sendCommandInput(
-      {
-        instanceId: target.instanceId,
-        documentName: target.documentName,
-        artifactUri: artifact.uri,
-        sha256: artifact.sha256,
-        version: artifact.version,
-        healthTimeoutSeconds: request.healthTimeoutSeconds,
-      },
-      { deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds, outputLogGroupName },
-      // Only the comment depends on the origin, and it is replaced below.
-      { requestType: 'Update', logicalResourceId: 'Deployment' },
-    );
-    return { ...input, Comment: comment(`ec2-bluegreen deploy ${artifact.version} by ${settings.requestedBy}`) };
+    parameters = deployParameters({
+      artifactUri: artifact.uri,
+      sha256: artifact.sha256,
+      version: artifact.version,
+      healthTimeoutSeconds: request.healthTimeoutSeconds,
+    });
+    what = `deploy ${artifact.version}`;
+  } else {
+    parameters = { [DOCUMENT_PARAMS.action]: [request.command] };
+    if (request.command === 'rollback' && request.healthTimeoutSeconds !== undefined) {
+      parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
+    }
+    what = request.command;
   }
-  const parameters: Record<string, string[]> = { [DOCUMENT_PARAMS.action]: [request.command] };
-  if (request.command === 'rollback' && request.healthTimeoutSeconds !== undefined) {
-    parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
-  }
-  return {
-    DocumentName: target.documentName,
-    DocumentVersion: '$LATEST',
-    InstanceIds: [target.instanceId],
-    Parameters: parameters,
-    TimeoutSeconds: Math.round(settings.deliveryTimeoutSeconds),
-    Comment: comment(`ec2-bluegreen ${request.command} by ${settings.requestedBy}`),
-    ...(outputLogGroupName === undefined
-      ? {}
-      : { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: outputLogGroupName } }),
-  };
+  return documentRunInput(
+    {
+      documentName: target.documentName,
+      instanceId: target.instanceId,
+      deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds,
+      outputLogGroupName: target.outputLogGroupName,
+      comment: `ec2-bluegreen ${what} by ${settings.requestedBy}`,
+    },
+    parameters,
+  );
 }
 
 /**

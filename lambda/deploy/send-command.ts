@@ -74,12 +74,39 @@ export interface CommandOrigin {
   readonly logicalResourceId: string;
 }
 
-/** The SendCommand request: the document with `action=deploy`, on this one instance. */
-export function sendCommandInput(
-  request: DeploymentRequest,
-  settings: { readonly deliveryTimeoutSeconds: number; readonly outputLogGroupName?: string },
-  origin: CommandOrigin,
-): SendCommandCommandInput {
+/** Where and how a document run is sent: the same for the custom resource and the operator command. */
+export interface DocumentRun {
+  readonly documentName: string;
+  readonly instanceId: string;
+  /** SendCommand's `TimeoutSeconds`: how long the command may wait for the instance to pick it up. */
+  readonly deliveryTimeoutSeconds: number;
+  /** Stream the command's output to this CloudWatch log group. @default - output stays in SSM */
+  readonly outputLogGroupName?: string;
+  /** Why it was sent, as the Run Command console shows it (cut to SSM's limit). */
+  readonly comment: string;
+}
+
+/** The SendCommand request that runs the document with these parameters on one instance. */
+export function documentRunInput(run: DocumentRun, parameters: Record<string, string[]>): SendCommandCommandInput {
+  return {
+    DocumentName: run.documentName,
+    // The version the stack just wrote: a stack update that changes the script and the jar
+    // together deploys the jar with the new script.
+    DocumentVersion: '$LATEST',
+    InstanceIds: [run.instanceId],
+    Parameters: parameters,
+    TimeoutSeconds: Math.round(run.deliveryTimeoutSeconds),
+    Comment: run.comment.length > COMMENT_MAX_CHARS ? `${run.comment.slice(0, COMMENT_MAX_CHARS - 1)}…` : run.comment,
+    ...(run.outputLogGroupName === undefined
+      ? {}
+      : { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: run.outputLogGroupName } }),
+  };
+}
+
+/** The document's parameters for `action=deploy` of this artifact. */
+export function deployParameters(
+  request: Pick<DeploymentRequest, 'artifactUri' | 'sha256' | 'version' | 'healthTimeoutSeconds'>,
+): Record<string, string[]> {
   const parameters: Record<string, string[]> = {
     [DOCUMENT_PARAMS.action]: ['deploy'],
     [DOCUMENT_PARAMS.artifactUri]: [request.artifactUri],
@@ -89,18 +116,23 @@ export function sendCommandInput(
   if (request.healthTimeoutSeconds !== undefined) {
     parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
   }
-  const comment = `CloudFormation ${origin.requestType} ${origin.logicalResourceId}: deploy ${request.version ?? request.sha256.slice(0, 12)}`;
-  return {
-    DocumentName: request.documentName,
-    // The version the stack just wrote: a stack update that changes the script and the jar
-    // together deploys the jar with the new script.
-    DocumentVersion: '$LATEST',
-    InstanceIds: [request.instanceId],
-    Parameters: parameters,
-    TimeoutSeconds: Math.round(settings.deliveryTimeoutSeconds),
-    Comment: comment.length > COMMENT_MAX_CHARS ? `${comment.slice(0, COMMENT_MAX_CHARS - 1)}…` : comment,
-    ...(settings.outputLogGroupName === undefined
-      ? {}
-      : { CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: settings.outputLogGroupName } }),
-  };
+  return parameters;
+}
+
+/** The custom resource's SendCommand request: the document with `action=deploy`, on this one instance. */
+export function sendCommandInput(
+  request: DeploymentRequest,
+  settings: { readonly deliveryTimeoutSeconds: number; readonly outputLogGroupName?: string },
+  origin: CommandOrigin,
+): SendCommandCommandInput {
+  return documentRunInput(
+    {
+      documentName: request.documentName,
+      instanceId: request.instanceId,
+      deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds,
+      outputLogGroupName: settings.outputLogGroupName,
+      comment: `CloudFormation ${origin.requestType} ${origin.logicalResourceId}: deploy ${request.version ?? request.sha256.slice(0, 12)}`,
+    },
+    deployParameters(request),
+  );
 }
