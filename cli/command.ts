@@ -46,7 +46,7 @@ export function documentCommandInput(target: StackTarget, request: DocumentReque
   return documentRunInput(
     {
       documentName: target.documentName,
-      instanceId: target.instanceId,
+      instanceIds: [target.instanceId],
       deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds,
       outputLogGroupName: target.outputLogGroupName,
       comment: `ec2-bluegreen ${what} by ${settings.requestedBy}`,

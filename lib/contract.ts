@@ -43,7 +43,49 @@ export const STACK_OUTPUTS = {
   /** `s3://BUCKET/PREFIX/`: where `ec2-bluegreen deploy JAR` uploads jars; the instance role reads them. */
   artifactUploadLocation: 'ArtifactUploadLocation',
   siteUrl: 'SiteUrl',
+  /** Fleet mode only: `tag:KEY=VALUE`, the SSM target that names every app host. */
+  fleetTarget: 'FleetTarget',
+  /** Fleet mode only: the SSM parameter holding the release the fleet runs (`FLEET_RELEASE_KEYS`). */
+  fleetReleaseParameter: 'FleetReleaseParameter',
+  /** Fleet mode only: how many hosts swap at once (SSM `MaxConcurrency`). */
+  fleetMaxConcurrency: 'FleetMaxConcurrency',
 } as const;
+
+/**
+ * Fleet mode (context `hosts` > 1): the app hosts carry this tag (value: one per stack), and
+ * every deploy targets them by it, so a host the Auto Scaling group adds is a target at once.
+ */
+export const FLEET_TAG_KEY = 'BlueGreenFleet';
+
+/** SSM's `MaxConcurrency` syntax: a number of hosts or a percentage of them. */
+export const MAX_CONCURRENCY_PATTERN = '^([1-9][0-9]{0,3}|[1-9][0-9]?%|100%)$';
+
+/**
+ * Keys of the fleet release parameter (`KEY=VALUE` lines): what a host the Auto Scaling group
+ * adds deploys at boot. Written only after a deploy succeeded on every host; until the first one,
+ * it holds `FLEET_RELEASE_UNSET` and hosts boot the stack's first release.
+ */
+export const FLEET_RELEASE_KEYS = {
+  artifactUri: 'artifactUri',
+  sha256: 'sha256',
+  version: 'version',
+  /** The command that deployed it (or `-` when written by hand). */
+  commandId: 'commandId',
+  /** ISO 8601 time it was recorded. */
+  recordedAt: 'recordedAt',
+  /** Who recorded it: `cloudformation`, `cli` or `jenkins`. */
+  recordedBy: 'recordedBy',
+  /**
+   * The release recorded before this one (empty when none): what every host keeps as its warm
+   * standby, so a fleet-wide `rollback` records it back.
+   */
+  previousArtifactUri: 'previousArtifactUri',
+  previousSha256: 'previousSha256',
+  previousVersion: 'previousVersion',
+} as const;
+
+/** The fleet release parameter's value before any deploy has succeeded (SSM refuses an empty value). */
+export const FLEET_RELEASE_UNSET = '# no release recorded yet: hosts boot the stack first release';
 
 /**
  * Parameters of the SSM Command document. With `interpolationType: ENV_VAR` each reaches the
@@ -116,10 +158,17 @@ export const DEPLOYMENT_PROPERTIES = {
   sha256: 'Sha256',
   version: 'Version',
   healthTimeout: 'HealthTimeoutSeconds',
+  /** Fleet mode, instead of `InstanceId`: the tag key and value SSM targets. */
+  targetTagKey: 'TargetTagKey',
+  targetTagValue: 'TargetTagValue',
+  /** Fleet mode: SSM `MaxConcurrency` (a number or a percentage). `MaxErrors` is always 0. */
+  maxConcurrency: 'MaxConcurrency',
+  /** Fleet mode: the SSM parameter the release is recorded in after every host succeeded. */
+  releaseParameterName: 'ReleaseParameterName',
 } as const;
 
 /** Attributes of a successful deploy (`Fn::GetAtt`), well under CloudFormation's 4 KB. */
-export const DEPLOYMENT_ATTRIBUTES = { liveSlot: 'LiveSlot', version: 'Version', commandId: 'CommandId' } as const;
+export const DEPLOYMENT_ATTRIBUTES = { liveSlot: 'LiveSlot', version: 'Version', commandId: 'CommandId', hosts: 'Hosts' } as const;
 
 /** Environment variables of the deploy functions; a change to them never triggers a deploy. */
 export const DEPLOY_FUNCTION_ENV = {

@@ -46,7 +46,7 @@ describe('readDeploymentRequest', () => {
         [P.healthTimeout]: '0',
       }),
     ).toThrow(
-      "the deployment's properties are not usable: InstanceId is missing (an instance id such as i-0123456789abcdef0); " +
+      "the deployment's properties are not usable: InstanceId is missing (an instance id such as i-0123456789abcdef0, or TargetTagKey and TargetTagValue for a fleet); " +
         'ArtifactUri = "s3://bucket/key; rm -rf /" is not an s3://BUCKET/KEY, https:// URL or absolute path that the document accepts; ' +
         'Sha256 = "ABC" is not 64 lower-case hex digits; HealthTimeoutSeconds = "0" is not a whole number of seconds from 1 to 999. ' +
         'Nothing was sent to the instance.',
