@@ -3,7 +3,7 @@
  * checked before any construct is built. Every error names the context key and the bad value.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { DOCUMENT_PARAM_PATTERNS, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
+import { DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
 import { type ArtifactFile, type ArtifactSource, resolveArtifact } from './artifact.js';
 
 /** The context keys this app reads. */
@@ -22,12 +22,20 @@ export const CONTEXT_KEYS = {
   appRepositoryUrl: 'appRepositoryUrl',
   appRepositoryBranch: 'appRepositoryBranch',
   githubTokenSecret: 'githubTokenSecret',
+  hosts: 'hosts',
+  maxConcurrency: 'maxConcurrency',
+  certificateArn: 'certificateArn',
+  jenkinsInstanceType: 'jenkinsInstanceType',
 } as const;
 type ContextKey = (typeof CONTEXT_KEYS)[keyof typeof CONTEXT_KEYS];
 
 export const DEFAULT_INSTANCE_TYPE = 't3.small';
 export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 120;
 export const DEFAULT_APP_REPOSITORY_BRANCH = 'main';
+/** One host per Availability Zone is the floor of a fleet; this is its ceiling for one deploy document run. */
+export const MAX_HOSTS = 50;
+export const DEFAULT_MAX_CONCURRENCY = '1';
+export const DEFAULT_JENKINS_INSTANCE_TYPE = 't3.small';
 const ANYWHERE_IPV4 = '0.0.0.0/0';
 
 /** Settings of the stack, validated. */
@@ -49,6 +57,19 @@ export interface BlueGreenConfig {
   readonly artifact: ArtifactFile;
   /** What Jenkins builds, and how it reaches GitHub. */
   readonly jenkins: JenkinsConfig;
+  /** Several hosts behind a load balancer (context `hosts` > 1); absent for the single host. */
+  readonly fleet?: FleetConfig;
+}
+
+/** The fleet: how many hosts, how fast a deploy rolls across them, and the load balancer's certificate. */
+export interface FleetConfig {
+  readonly hosts: number;
+  /** SSM `MaxConcurrency`: hosts swapping at once, a number or a percentage. */
+  readonly maxConcurrency: string;
+  /** ACM certificate for the load balancer's HTTPS listener; HTTP only when absent. */
+  readonly certificateArn?: string;
+  /** Jenkins' own instance. */
+  readonly jenkinsInstanceType: ec2.InstanceType;
 }
 
 /** Jenkins' pipeline job and its GitHub access. */
@@ -114,6 +135,80 @@ export function readConfig(context: (key: string) => unknown, options: ReadConfi
     healthTimeoutSeconds,
     artifact: readArtifact(context, artifactVersion, options.artifactSource),
     jenkins: readJenkins(context),
+    fleet: readFleet(context),
+  };
+}
+
+/** `hosts` (default 1) and the settings that only mean something with more than one. */
+function readFleet(context: (key: string) => unknown): FleetConfig | undefined {
+  const raw = context(CONTEXT_KEYS.hosts);
+  const text = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : raw;
+  const hosts = raw === undefined ? 1 : typeof text === 'string' && /^[1-9][0-9]*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(hosts) || hosts > MAX_HOSTS) {
+    throw new ConfigError(
+      CONTEXT_KEYS.hosts,
+      raw,
+      `expected a whole number of hosts from 1 (one instance, no load balancer) to ${MAX_HOSTS} (an Auto Scaling group behind a load balancer).`,
+    );
+  }
+  const fleetOnly = [CONTEXT_KEYS.maxConcurrency, CONTEXT_KEYS.certificateArn, CONTEXT_KEYS.jenkinsInstanceType] as const;
+  if (hosts === 1) {
+    const misplaced = fleetOnly.find((key) => context(key) !== undefined);
+    if (misplaced !== undefined) {
+      throw new ConfigError(
+        misplaced,
+        context(misplaced),
+        `only applies to a fleet: set '${CONTEXT_KEYS.hosts}' to 2 or more, or drop it (the single host terminates TLS itself with '${CONTEXT_KEYS.tlsCertificateSecretArn}').`,
+      );
+    }
+    return undefined;
+  }
+  if (context(CONTEXT_KEYS.tlsCertificateSecretArn) !== undefined) {
+    throw new ConfigError(
+      CONTEXT_KEYS.tlsCertificateSecretArn,
+      context(CONTEXT_KEYS.tlsCertificateSecretArn),
+      `with '${CONTEXT_KEYS.hosts}' > 1 the load balancer terminates TLS: give an ACM certificate in '${CONTEXT_KEYS.certificateArn}' instead.`,
+    );
+  }
+  const maxConcurrencyRaw = context(CONTEXT_KEYS.maxConcurrency);
+  const maxConcurrency =
+    maxConcurrencyRaw === undefined
+      ? DEFAULT_MAX_CONCURRENCY
+      : typeof maxConcurrencyRaw === 'number'
+        ? String(maxConcurrencyRaw)
+        : typeof maxConcurrencyRaw === 'string'
+          ? maxConcurrencyRaw.trim()
+          : '';
+  if (!new RegExp(MAX_CONCURRENCY_PATTERN).test(maxConcurrency)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.maxConcurrency,
+      maxConcurrencyRaw,
+      "expected how many hosts swap at once: a number such as 1 or 2, or a percentage such as '25%' (SSM's MaxConcurrency).",
+    );
+  }
+  if (!maxConcurrency.endsWith('%') && Number(maxConcurrency) >= hosts) {
+    throw new ConfigError(
+      CONTEXT_KEYS.maxConcurrency,
+      maxConcurrencyRaw,
+      `would swap all ${hosts} hosts at once, so the load balancer would have no host on the old release to fall back on; use at most ${hosts - 1}.`,
+    );
+  }
+  if (maxConcurrency === '100%') {
+    throw new ConfigError(CONTEXT_KEYS.maxConcurrency, maxConcurrencyRaw, 'would swap every host at once; use a smaller percentage or a number of hosts.');
+  }
+  const certificateArn = readOptionalString(context, CONTEXT_KEYS.certificateArn);
+  if (certificateArn !== undefined && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate\/[0-9a-f-]{36}$/.test(certificateArn)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.certificateArn,
+      certificateArn,
+      'expected the ARN of an ACM certificate in the stack\'s region (arn:aws:acm:REGION:ACCOUNT:certificate/UUID).',
+    );
+  }
+  return {
+    hosts,
+    maxConcurrency,
+    certificateArn,
+    jenkinsInstanceType: readInstanceType(context, CONTEXT_KEYS.jenkinsInstanceType, DEFAULT_JENKINS_INSTANCE_TYPE),
   };
 }
 
@@ -187,18 +282,18 @@ const KNOWN_INSTANCE_CLASSES: ReadonlySet<string> = new Set(
 );
 const KNOWN_INSTANCE_SIZES: ReadonlySet<string> = new Set(Object.values(ec2.InstanceSize));
 
-function readInstanceType(context: (key: string) => unknown): ec2.InstanceType {
-  const name = readOptionalString(context, CONTEXT_KEYS.instanceType) ?? DEFAULT_INSTANCE_TYPE;
+function readInstanceType(
+  context: (key: string) => unknown,
+  key: typeof CONTEXT_KEYS.instanceType | typeof CONTEXT_KEYS.jenkinsInstanceType = CONTEXT_KEYS.instanceType,
+  fallback = DEFAULT_INSTANCE_TYPE,
+): ec2.InstanceType {
+  const name = readOptionalString(context, key) ?? fallback;
   const [instanceClass, size, ...rest] = name.split('.');
   if (rest.length > 0 || !KNOWN_INSTANCE_CLASSES.has(instanceClass ?? '') || !KNOWN_INSTANCE_SIZES.has(size ?? '')) {
-    throw new ConfigError(
-      CONTEXT_KEYS.instanceType,
-      name,
-      `not a known EC2 instance type (class.size, e.g. '${DEFAULT_INSTANCE_TYPE}' or 't4g.medium').`,
-    );
+    throw new ConfigError(key, name, `not a known EC2 instance type (class.size, e.g. '${DEFAULT_INSTANCE_TYPE}' or 't4g.medium').`);
   }
   if (instanceClass?.startsWith('mac')) {
-    throw new ConfigError(CONTEXT_KEYS.instanceType, name, 'Mac instances cannot run Amazon Linux 2023.');
+    throw new ConfigError(key, name, 'Mac instances cannot run Amazon Linux 2023.');
   }
   return new ec2.InstanceType(name);
 }

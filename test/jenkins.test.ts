@@ -2,17 +2,24 @@
  * Jenkins on the host, as far as it runs here: the JCasC configuration that configure-jenkins
  * renders from the stack's settings, the plugin list, the sudoers rule, the secrets' path from
  * Secrets Manager to Jenkins, and the Jenkinsfile's shell steps (bluegreen-pipeline) deploying
- * to a real local host (real Nginx, real JVMs, the real engine).
+ * to a real local host (real Nginx, real JVMs, the real engine), and to a fleet through a
+ * stand-in for the AWS CLI that answers as SSM and S3 would.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { HOST_PATHS } from '../lib/contract.js';
-import { JENKINS_ADMIN_USER, JENKINS_POLL_MINUTES, JENKINS_SETTINGS_KEYS, JENKINS_TOOLS_DIR } from '../lib/constructs/bluegreen-host.js';
+import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, HOST_PATHS, MAX_CONCURRENCY_PATTERN } from '../lib/contract.js';
+import {
+  JENKINS_ADMIN_USER,
+  JENKINS_FLEET_SETTINGS_KEYS,
+  JENKINS_POLL_MINUTES,
+  JENKINS_SETTINGS_KEYS,
+  JENKINS_TOOLS_DIR,
+} from '../lib/constructs/bluegreen-host.js';
 import { projectPath } from '../lib/paths.js';
 import { renderValue, resourceById, synthesize } from './constructs/synth.js';
 import { BLUEGREEN, LocalHost } from './support/host.js';
@@ -43,7 +50,8 @@ function withConfigureJenkins(snippet: string, env: NodeJS.ProcessEnv = process.
   return run('bash', ['-c', `set -Eeuo pipefail; source ${JSON.stringify(CONFIGURE_JENKINS)}; ${snippet}`], { env });
 }
 
-type Settings = Record<(typeof JENKINS_SETTINGS_KEYS)[number], string>;
+type Settings = Record<(typeof JENKINS_SETTINGS_KEYS)[number], string> &
+  Partial<Record<(typeof JENKINS_FLEET_SETTINGS_KEYS)[number], string>>;
 
 const ADMIN_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:HostJenkinsAdminPassword-AbCdEf';
 
@@ -63,11 +71,25 @@ function settings(overrides: Partial<Settings> = {}): Settings {
   };
 }
 
+/** The fleet's Jenkins: on its own instance, deploying through the SSM document. */
+const fleetSettings: Record<(typeof JENKINS_FLEET_SETTINGS_KEYS)[number], string> = {
+  deployMode: 'fleet',
+  region: 'eu-west-1',
+  documentName: 'Ec2BlueGreen-DeployDocument-AbC123',
+  fleetTarget: `tag:${FLEET_TAG_KEY}=Ec2BlueGreen`,
+  maxConcurrency: '1',
+  releaseParameter: '/ec2-bluegreen/fleet-release',
+  uploadLocation: 's3://cdk-hnb659fds-assets-111111111111-eu-west-1/cli-releases/',
+  outputLogGroup: 'Ec2BlueGreen-DeployOutput',
+};
+
 const httpsJob = { jobName: 'shop', repositoryUrl: 'https://github.com/acme/shop.git', repositoryBranch: 'main' };
 const sshJob = { jobName: 'shop', repositoryUrl: 'git@github.com:acme/shop.git', repositoryBranch: 'release/1.x' };
 
+/** The settings file as the stack writes it: the fleet's keys only when there are any (as on the fleet's Jenkins). */
 function settingsFile(values: Settings): string {
-  return scratchFile('settings', JENKINS_SETTINGS_KEYS.map((key) => `${key}=${values[key]}`).join('\n'));
+  const keys = [...JENKINS_SETTINGS_KEYS, ...JENKINS_FLEET_SETTINGS_KEYS.filter((key) => values[key] !== undefined)];
+  return scratchFile('settings', keys.map((key) => `${key}=${values[key]}`).join('\n'));
 }
 
 function render(values: Settings, jenkinsUrl = 'http://localhost:8080/') {
@@ -242,6 +264,8 @@ describe('the JCasC configuration configure-jenkins renders', () => {
     const script = readFileSync(CONFIGURE_JENKINS, 'utf8');
     const declared = /readonly SETTING_KEYS=\(([^)]*)\)/.exec(script)![1]!.split(/\s+/).filter(Boolean);
     expect(declared).toEqual([...JENKINS_SETTINGS_KEYS]);
+    const fleetDeclared = /readonly FLEET_SETTING_KEYS=\(([^)]*)\)/.exec(script)![1]!.split(/\s+/).filter(Boolean);
+    expect(fleetDeclared).toEqual([...JENKINS_FLEET_SETTINGS_KEYS]);
   });
 });
 
@@ -434,8 +458,8 @@ describe('secrets', () => {
 describe('the Jenkinsfile', () => {
   const jenkinsfile = readFileSync(join(JENKINS_DIR, 'Jenkinsfile'), 'utf8');
 
-  test('builds and tests, then deploys the way DEPLOY_MODE says (host by default), through bluegreen-pipeline on the host', () => {
-    expect(jenkinsfile).toContain("choice(name: 'DEPLOY_MODE', choices: ['host', 'stack']");
+  test('builds and tests, then deploys the way DEPLOY_MODE says (as configured by default), through bluegreen-pipeline on the host', () => {
+    expect(jenkinsfile).toContain("choice(name: 'DEPLOY_MODE', choices: ['configured', 'host', 'fleet', 'stack']");
     expect(jenkinsfile).toContain(`BLUEGREEN_PIPELINE = '${JENKINS_TOOLS_DIR}/bluegreen-pipeline'`);
     const steps = [...jenkinsfile.matchAll(/sh '([^']*)'/g)].map((match) => match[1]);
     expect(steps).toEqual(['"$BLUEGREEN_PIPELINE" build', '"$BLUEGREEN_PIPELINE" deploy']);
@@ -498,7 +522,7 @@ describe('bluegreen-pipeline, the Jenkinsfile steps, against a real local host',
       // THEN
       expect(build.code, build.stderr).toBe(0);
       expect(deploy.code, `round ${round}: ${deploy.stderr}`).toBe(0);
-      expect(deploy.stderr).toContain(`deploying ${join(workspace, 'build', 'libs', 'app.jar')} as ${version} on this host`);
+      expect(deploy.stdout).toContain(`deploying ${join(workspace, 'build', 'libs', 'app.jar')} as ${version} on this host`);
       expect(await host.servedVersion()).toBe(version);
       expect(host.status()).toMatchObject({ live: slot, slots: { [slot]: { version, running: true, healthy: true } } });
     }
@@ -581,5 +605,419 @@ describe('bluegreen-pipeline, the Jenkinsfile steps, against a real local host',
     const result = pipeline('build', workspace);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no executable ./gradlew');
+  });
+});
+
+/** Jenkins' global environment variables, as the rendered JCasC sets them. */
+function globalEnv(configuration: any): Record<string, string> {
+  const properties = configuration.jenkins.globalNodeProperties as Array<{ envVars: { env: Array<{ key: string; value: string }> } }>;
+  expect(properties).toHaveLength(1);
+  return Object.fromEntries(properties[0]!.envVars.env.map(({ key, value }) => [key, value]));
+}
+
+describe('the deploy mode in the settings: host on the single host, fleet on the fleet’s own Jenkins', () => {
+  test('host mode: the pipeline learns only that it deploys on this host', () => {
+    expect(globalEnv(casc(settings({ ...httpsJob })))).toEqual({ BLUEGREEN_DEPLOY_MODE: 'host' });
+  });
+
+  test('fleet mode: every fleet setting reaches the pipeline as a Jenkins global environment variable', () => {
+    expect(globalEnv(casc(settings({ ...httpsJob, ...fleetSettings })))).toEqual({
+      BLUEGREEN_DEPLOY_MODE: 'fleet',
+      FLEET_REGION: 'eu-west-1',
+      FLEET_DOCUMENT: fleetSettings.documentName,
+      FLEET_TARGET: `tag:${FLEET_TAG_KEY}=Ec2BlueGreen`,
+      FLEET_MAX_CONCURRENCY: '1',
+      FLEET_RELEASE_PARAMETER: fleetSettings.releaseParameter,
+      FLEET_UPLOAD_LOCATION: fleetSettings.uploadLocation,
+      FLEET_OUTPUT_LOG_GROUP: fleetSettings.outputLogGroup,
+    });
+    const withoutLogGroup = globalEnv(casc(settings({ ...fleetSettings, outputLogGroup: '', maxConcurrency: '25%' })));
+    expect(withoutLogGroup).not.toHaveProperty('FLEET_OUTPUT_LOG_GROUP');
+    expect(withoutLogGroup.FLEET_MAX_CONCURRENCY).toBe('25%');
+  });
+
+  test.each<[string, Partial<Settings>, RegExp]>([
+    ['an unknown deploy mode', { deployMode: 'ssh' }, /setting deployMode must be 'host' or 'fleet', not 'ssh'/],
+    ['fleet mode without a document', { ...fleetSettings, documentName: '' }, /setting documentName is empty, and deployMode=fleet needs it/],
+    ['fleet mode without a release parameter', { ...fleetSettings, releaseParameter: '' }, /setting releaseParameter is empty/],
+    ['a fleet target that is not tag:KEY=VALUE', { ...fleetSettings, fleetTarget: 'i-0123456789abcdef0' }, /setting fleetTarget must be tag:KEY=VALUE/],
+    ['a max concurrency of 0', { ...fleetSettings, maxConcurrency: '0' }, /setting maxConcurrency must be a number of hosts/],
+    ['a max concurrency over 100%', { ...fleetSettings, maxConcurrency: '101%' }, /setting maxConcurrency must be a number of hosts/],
+    ['an upload location that is not in S3', { ...fleetSettings, uploadLocation: 'https://example.com/jars/' }, /setting uploadLocation must be s3:\/\/BUCKET\/PREFIX\//],
+  ])('refuses settings with %s', (_case, overrides, message) => {
+    const result = render(settings(overrides));
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(message);
+  });
+
+  test('the scripts check MaxConcurrency with the contract’s pattern', () => {
+    for (const file of [CONFIGURE_JENKINS, PIPELINE]) {
+      expect(readFileSync(file, 'utf8')).toContain(`readonly MAX_CONCURRENCY_PATTERN='${MAX_CONCURRENCY_PATTERN}'`);
+    }
+  });
+
+  test.each([
+    ['host', true],
+    ['fleet', false],
+  ])('install in %s mode installs the sudoers rule: %s (a fleet’s Jenkins has no engine to run as root)', (mode, installsRule) => {
+    // GIVEN configure-jenkins with every step that touches the machine replaced by a recorder
+    const values = settings(mode === 'fleet' ? fleetSettings : {});
+    const stubs = ['install', 'install_sudoers_rule', 'install_plugins', 'fetch_secrets', 'write_casc', 'write_service_drop_in']
+      .map((step) => `${step}() { printf '%s\\n' ${step}; }`)
+      .join('; ');
+
+    // WHEN
+    const result = withConfigureJenkins(`${stubs}; read_settings ${JSON.stringify(settingsFile(values))}; cmd_install`);
+
+    // THEN
+    expect(result.code, result.stderr).toBe(0);
+    const steps = result.stdout.trim().split('\n');
+    expect(steps).toEqual(['install', ...(installsRule ? ['install_sudoers_rule'] : []), 'install_plugins', 'fetch_secrets', 'write_casc', 'write_service_drop_in']);
+    if (!installsRule) expect(result.stderr).toContain('deployMode=fleet: no sudoers rule');
+  });
+});
+
+/**
+ * A stand-in for the AWS CLI: records each call (argv as a JSON line in FAKE_AWS_LOG) and
+ * answers as the AWS CLI does with `--output json`, from the scenario in FAKE_AWS_SCENARIO. Each
+ * `list-commands` moves the roll-out one round on; `list-command-invocations` shows that round.
+ */
+const FAKE_AWS = `#!/usr/bin/env node
+const fs = require('node:fs');
+const args = process.argv.slice(2);
+fs.appendFileSync(process.env.FAKE_AWS_LOG, JSON.stringify(args) + '\\n');
+const scenario = JSON.parse(fs.readFileSync(process.env.FAKE_AWS_SCENARIO, 'utf8'));
+const fail = (message, code) => { process.stderr.write(message + '\\n'); process.exit(code); };
+const globals = {};
+let rest = args;
+while (rest.length > 0 && rest[0].startsWith('--')) { globals[rest[0].slice(2)] = rest[1]; rest = rest.slice(2); }
+if (globals.output !== 'json') fail('aws (stand-in): answers JSON only; call it with --output json', 2);
+if (globals.region !== scenario.region) fail('aws (stand-in): expected --region ' + scenario.region, 2);
+const [service, operation, ...options] = rest;
+const option = (name) => { const at = options.indexOf(name); return at < 0 ? undefined : options[at + 1]; };
+const answer = (value) => process.stdout.write(JSON.stringify(value, null, 4) + '\\n');
+const roundFile = process.env.FAKE_AWS_SCENARIO + '.round';
+const round = () => (fs.existsSync(roundFile) ? Number(fs.readFileSync(roundFile, 'utf8')) : 0);
+const current = () => scenario.rounds[Math.max(round() - 1, 0)];
+const commandId = () => {
+  if (option('--command-id') !== scenario.commandId) fail('An error occurred (InvalidCommandId) when calling the operation: ', 254);
+  return scenario.commandId;
+};
+switch (service + ' ' + operation) {
+  case 's3 cp': {
+    const positional = [];
+    for (let at = 0; at < options.length; at++) {
+      if (options[at] === '--content-type') at++;
+      else if (!options[at].startsWith('--')) positional.push(options[at]);
+    }
+    fs.copyFileSync(positional[0], scenario.uploadedTo);
+    break;
+  }
+  case 'ssm send-command':
+    if (scenario.sendFails) fail('An error occurred (AccessDeniedException) when calling the SendCommand operation: not authorized', 254);
+    answer({ Command: { CommandId: scenario.commandId, DocumentName: option('--document-name'), DocumentVersion: option('--document-version'),
+      Comment: option('--comment'), Parameters: JSON.parse(option('--parameters')), InstanceIds: [], Targets: [],
+      Status: 'Pending', StatusDetails: 'Pending', MaxConcurrency: option('--max-concurrency'), MaxErrors: option('--max-errors'),
+      TimeoutSeconds: Number(option('--timeout-seconds')), TargetCount: 0, CompletedCount: 0, ErrorCount: 0, DeliveryTimedOutCount: 0 } });
+    break;
+  case 'ssm list-commands': {
+    commandId();
+    fs.writeFileSync(roundFile, String(Math.min(round() + 1, scenario.rounds.length)));
+    const { status, hosts } = current();
+    const statuses = Object.values(hosts);
+    answer({ Commands: [{ CommandId: scenario.commandId, Status: status, StatusDetails: status, TargetCount: statuses.length,
+      CompletedCount: statuses.filter((s) => !['Pending', 'InProgress'].includes(s)).length,
+      ErrorCount: statuses.filter((s) => s === 'Failed').length }] });
+    break;
+  }
+  case 'ssm list-command-invocations':
+    commandId();
+    answer({ CommandInvocations: Object.entries(current().hosts).map(([id, status]) => ({ CommandId: scenario.commandId,
+      InstanceId: id, InstanceName: '', DocumentName: 'doc', DocumentVersion: '$LATEST', Status: status, StatusDetails: status,
+      StandardOutputUrl: '', StandardErrorUrl: '', CommandPlugins: [] })) });
+    break;
+  case 'ssm get-command-invocation': {
+    commandId();
+    const id = option('--instance-id');
+    answer({ CommandId: scenario.commandId, InstanceId: id, PluginName: 'deploy', ResponseCode: 0, Status: 'Success',
+      StatusDetails: 'Success', StandardOutputContent: '', StandardErrorContent: '', ...(scenario.details[id] ?? {}) });
+    break;
+  }
+  case 'ssm get-parameter':
+    if (option('--name') !== scenario.releaseParameter) fail('An error occurred (ParameterNotFound) when calling the GetParameter operation: ', 254);
+    answer({ Parameter: { Name: scenario.releaseParameter, Type: 'String', Value: scenario.currentRecord, Version: 1,
+      LastModifiedDate: '2026-11-25T10:00:00.000000+00:00', ARN: 'arn:aws:ssm:eu-west-1:111111111111:parameter' + scenario.releaseParameter, DataType: 'text' } });
+    break;
+  case 'ssm put-parameter':
+    answer({ Version: 2, Tier: 'Standard' });
+    break;
+  default:
+    fail('aws (stand-in): unexpected call: ' + args.join(' '), 2);
+}
+`;
+
+describe('bluegreen-pipeline deploy to a fleet, against a stand-in AWS CLI', () => {
+  const fleetBin = mkdtempSync(join(scratch, 'fleet-bin-'));
+  writeFileSync(join(fleetBin, 'aws'), FAKE_AWS);
+  chmodSync(join(fleetBin, 'aws'), 0o755);
+  const COMMAND_ID = '0b9a3c1e-5d2f-4e6a-9c8b-7f1e2d3c4b5a';
+  const VERSION = '2.7.0';
+  const OLD_SHA256 = 'e'.repeat(64);
+  const OLD_URI = `${fleetSettings.uploadLocation}${OLD_SHA256}.jar`;
+
+  /** A release record (FLEET_RELEASE_KEYS lines) for `sha256`, with its previous release. */
+  function recordOf(sha256: string, version: string, commandId: string, previous: [string, string, string]): string {
+    const values: Record<keyof typeof FLEET_RELEASE_KEYS, string> = {
+      artifactUri: `${fleetSettings.uploadLocation}${sha256}.jar`,
+      sha256,
+      version,
+      commandId,
+      recordedAt: '2026-11-20T09:00:00Z',
+      recordedBy: 'cloudformation',
+      previousArtifactUri: previous[0],
+      previousSha256: previous[1],
+      previousVersion: previous[2],
+    };
+    return (Object.keys(FLEET_RELEASE_KEYS) as Array<keyof typeof FLEET_RELEASE_KEYS>).map((key) => `${FLEET_RELEASE_KEYS[key]}=${values[key]}`).join('\n');
+  }
+
+  type Round = [status: string, hosts: Record<string, string>];
+  interface Scenario {
+    readonly rounds: Round[];
+    readonly details?: Record<string, object>;
+    readonly sendFails?: boolean;
+    /** What the release parameter holds before the deploy. @default FLEET_RELEASE_UNSET */
+    readonly currentRecord?: string | ((sha256: string) => string);
+  }
+
+  /** A checkout with a built jar; the deploy with Jenkins' global variables from the fleet's JCasC. */
+  function deployToFleet(scenario: Scenario, env: Record<string, string> = {}, abortAfterMs?: number) {
+    const dir = mkdtempSync(join(scratch, 'fleet-'));
+    const workspace = join(dir, 'workspace');
+    mkdirSync(join(workspace, 'build', 'libs'), { recursive: true });
+    const jar = join(workspace, 'build', 'libs', 'app.jar');
+    writeFileSync(jar, `jar ${randomBytes(8).toString('hex')}`);
+    const sha256 = createHash('sha256').update(readFileSync(jar)).digest('hex');
+    const log = join(dir, 'aws-calls');
+    writeFileSync(log, '');
+    const scenarioFile = join(dir, 'scenario.json');
+    writeFileSync(
+      scenarioFile,
+      JSON.stringify({
+        region: fleetSettings.region,
+        commandId: COMMAND_ID,
+        uploadedTo: join(dir, 'uploaded.jar'),
+        rounds: scenario.rounds.map(([status, hosts]) => ({ status, hosts })),
+        details: scenario.details ?? {},
+        sendFails: scenario.sendFails ?? false,
+        releaseParameter: fleetSettings.releaseParameter,
+        currentRecord:
+          typeof scenario.currentRecord === 'function' ? scenario.currentRecord(sha256) : (scenario.currentRecord ?? FLEET_RELEASE_UNSET),
+      }),
+    );
+    const jenkinsEnv = globalEnv(casc(settings({ ...httpsJob, ...fleetSettings })));
+    // An abort is what Jenkins does to a build's shell step: SIGTERM, then it waits for the exit.
+    const [command, args] =
+      abortAfterMs === undefined
+        ? [PIPELINE, ['deploy']]
+        : ['bash', ['-c', `${JSON.stringify(PIPELINE)} deploy & pid=$!; sleep ${abortAfterMs / 1000}; kill -TERM $pid; wait $pid`]];
+    const result = run(command, args, {
+      cwd: workspace,
+      env: {
+        ...process.env,
+        PATH: `${fleetBin}:${process.env.PATH}`,
+        FAKE_AWS_LOG: log,
+        FAKE_AWS_SCENARIO: scenarioFile,
+        ...jenkinsEnv,
+        // What Jenkins sets for a build of the job that a push triggered.
+        DEPLOY_MODE: 'configured',
+        JOB_NAME: 'shop',
+        BUILD_NUMBER: '42',
+        APP_VERSION: VERSION,
+        FLEET_POLL_SECONDS: '0',
+        ...env,
+      },
+    });
+    const calls = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as string[]);
+    const uploaded = existsSync(join(dir, 'uploaded.jar')) ? readFileSync(join(dir, 'uploaded.jar')) : undefined;
+    return { ...result, calls, jarPath: jar, jar: readFileSync(jar), sha256, uploaded };
+  }
+
+  /** The operation of a call, after the global options (`ssm send-command`). */
+  const operationOf = (call: string[]) => call.slice(4, 6).join(' ');
+  const optionOf = (call: string[], name: string) => call[call.indexOf(name) + 1];
+  const hostLines = (stdout: string) => stdout.split('\n').filter((line) => line.startsWith('bluegreen-pipeline: host '));
+
+  const rolling: Round[] = [
+    ['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending', 'i-0ccc': 'Pending' }],
+    ['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending', 'i-0ccc': 'Pending' }],
+    ['InProgress', { 'i-0aaa': 'Success', 'i-0bbb': 'InProgress', 'i-0ccc': 'Pending' }],
+    ['InProgress', { 'i-0aaa': 'Success', 'i-0bbb': 'Success', 'i-0ccc': 'InProgress' }],
+    ['Success', { 'i-0aaa': 'Success', 'i-0bbb': 'Success', 'i-0ccc': 'Success' }],
+  ];
+
+  test('uploads the jar by its sha256, sends the document to the fleet tag one host at a time with MaxErrors 0, follows each host, then records the release', () => {
+    // WHEN a push-triggered build deploys on the fleet's Jenkins (DEPLOY_MODE=configured), over 2.6.0
+    const result = deployToFleet({ rounds: rolling, currentRecord: recordOf(OLD_SHA256, '2.6.0', 'cmd-0', ['', '', '']) });
+
+    // THEN
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const uri = `${fleetSettings.uploadLocation}${result.sha256}.jar`;
+    for (const call of result.calls) expect(call.slice(0, 4)).toEqual(['--region', fleetSettings.region, '--output', 'json']);
+    expect(result.calls.map(operationOf)).toEqual([
+      's3 cp',
+      'ssm send-command',
+      ...rolling.flatMap(() => ['ssm list-commands', 'ssm list-command-invocations']),
+      'ssm get-parameter',
+      'ssm put-parameter',
+    ]);
+    // AND the jar went to the upload location under its sha256, as the operator command uploads it
+    const [upload, send] = result.calls;
+    expect(upload!.slice(-2)).toEqual([result.jarPath, uri]);
+    expect(result.uploaded?.equals(result.jar)).toBe(true);
+    // AND the document went to the tag, not a list of instances, with the release as parameters
+    expect(optionOf(send!, '--document-name')).toBe(fleetSettings.documentName);
+    expect(optionOf(send!, '--document-version')).toBe('$LATEST');
+    expect(optionOf(send!, '--targets')).toBe(`Key=tag:${FLEET_TAG_KEY},Values=Ec2BlueGreen`);
+    expect(send).not.toContain('--instance-ids');
+    expect(optionOf(send!, '--max-concurrency')).toBe('1');
+    expect(optionOf(send!, '--max-errors')).toBe('0');
+    expect(JSON.parse(optionOf(send!, '--parameters')!)).toEqual({
+      action: ['deploy'],
+      artifactUri: [uri],
+      sha256: [result.sha256],
+      version: [VERSION],
+    });
+    expect(optionOf(send!, '--cloud-watch-output-config')).toBe(
+      `CloudWatchOutputEnabled=true,CloudWatchLogGroupName=${fleetSettings.outputLogGroup}`,
+    );
+    expect(optionOf(send!, '--comment')).toBe(`Jenkins shop #42: deploy ${VERSION}`);
+    // AND a line for each host as it starts and as it finishes
+    expect(hostLines(result.stdout)).toEqual([
+      'bluegreen-pipeline: host i-0aaa: InProgress (0 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0bbb: Pending (0 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0ccc: Pending (0 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0aaa: Success (1 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0bbb: InProgress (1 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0bbb: Success (2 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0ccc: InProgress (2 of 3 hosts deployed)',
+      'bluegreen-pipeline: host i-0ccc: Success (3 of 3 hosts deployed)',
+    ]);
+    // AND the release is recorded for the hosts the group adds, in the contract's keys
+    const put = result.calls.at(-1)!;
+    expect(optionOf(put, '--name')).toBe(fleetSettings.releaseParameter);
+    expect(put).toContain('--overwrite');
+    const record = optionOf(put, '--value')!.split('\n');
+    expect(record.map((line) => line.split('=')[0])).toEqual(Object.values(FLEET_RELEASE_KEYS));
+    expect(record).toEqual([
+      `artifactUri=${uri}`,
+      `sha256=${result.sha256}`,
+      `version=${VERSION}`,
+      `commandId=${COMMAND_ID}`,
+      expect.stringMatching(/^recordedAt=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      'recordedBy=jenkins',
+      // AND the release it replaced, every host's warm standby now
+      `previousArtifactUri=${OLD_URI}`,
+      `previousSha256=${OLD_SHA256}`,
+      'previousVersion=2.6.0',
+    ]);
+    expect(result.stdout).toContain(`every host runs ${VERSION} (command ${COMMAND_ID})`);
+  });
+
+  test.each<[string, Scenario['currentRecord'], string[]]>([
+    ['nothing was recorded yet (FLEET_RELEASE_UNSET)', FLEET_RELEASE_UNSET, ['', '', '']],
+    [
+      'the same jar is recorded already (a rebuild): the record keeps its previous release',
+      (sha256) => recordOf(sha256, VERSION, 'cmd-1', [OLD_URI, OLD_SHA256, '2.6.0']),
+      [OLD_URI, OLD_SHA256, '2.6.0'],
+    ],
+  ])('the previous release it records when %s', (_case, currentRecord, previous) => {
+    const result = deployToFleet({ rounds: rolling, currentRecord });
+    expect(result.code, result.stderr).toBe(0);
+    const record = optionOf(result.calls.at(-1)!, '--value')!.split('\n');
+    expect(record.slice(-3)).toEqual([`previousArtifactUri=${previous[0]}`, `previousSha256=${previous[1]}`, `previousVersion=${previous[2]}`]);
+  });
+
+  test('when host 2 fails: names it with its status and output tail, names the host never reached and the one that took it, records nothing, and exits with its code', () => {
+    // GIVEN a roll-out that SSM stops at the second host (MaxErrors 0)
+    const output = Array.from({ length: 30 }, (_, line) => `engine line ${line + 1}`).join('\n');
+    const result = deployToFleet({
+      rounds: [
+        ['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending', 'i-0ccc': 'Pending' }],
+        ['InProgress', { 'i-0aaa': 'Success', 'i-0bbb': 'InProgress', 'i-0ccc': 'Pending' }],
+        ['Failed', { 'i-0aaa': 'Success', 'i-0bbb': 'Failed', 'i-0ccc': 'Cancelled' }],
+      ],
+      details: {
+        'i-0bbb': {
+          Status: 'Failed',
+          StatusDetails: 'Failed',
+          ResponseCode: 5,
+          StandardOutputContent: output,
+          StandardErrorContent: 'bluegreen: error: the new release did not become healthy within 120s',
+        },
+        'i-0ccc': { Status: 'Cancelled', StatusDetails: 'Terminated', ResponseCode: -1 },
+      },
+    });
+
+    // THEN
+    expect(result.code).toBe(5);
+    expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
+    expect(hostLines(result.stdout)).toContain('bluegreen-pipeline: host i-0bbb: Failed (1 of 3 hosts deployed)');
+    const details = result.calls.filter((call) => operationOf(call) === 'ssm get-command-invocation');
+    expect(details.map((call) => optionOf(call, '--instance-id'))).toEqual(['i-0bbb', 'i-0ccc']);
+    expect(result.stderr).toContain(`the roll-out of ${VERSION} ended Failed (command ${COMMAND_ID})`);
+    expect(result.stderr).toContain('host i-0bbb failed: Failed, exit code 5');
+    expect(result.stderr).toContain('    | bluegreen: error: the new release did not become healthy within 120s');
+    expect(result.stderr).toContain('    | engine line 30');
+    expect(result.stderr).not.toContain('engine line 10\n');
+    expect(result.stderr).not.toContain('host i-0ccc failed');
+    expect(result.stderr).toContain('never reached, still on the previous release: i-0ccc');
+    expect(result.stderr).toContain(`took ${VERSION}: i-0aaa`);
+    expect(result.stderr).toContain(`${fleetSettings.releaseParameter} still records the previous release`);
+    expect(result.stderr).toContain(`CloudWatch log group ${fleetSettings.outputLogGroup}, streams ${COMMAND_ID}/INSTANCE_ID/*`);
+  });
+
+  test('a command that SSM calls a success without any host is a failure: nothing was deployed, nothing recorded', () => {
+    const result = deployToFleet({ rounds: [['Success', {}]] });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`no host carries tag:${FLEET_TAG_KEY}=Ec2BlueGreen, so nothing was deployed`);
+    expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
+  });
+
+  test('a refused send-command fails the build before anything is deployed or recorded', () => {
+    const result = deployToFleet({ rounds: rolling, sendFails: true });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('AccessDeniedException');
+    expect(result.stderr).toMatch(/sending .* to tag:BlueGreenFleet=Ec2BlueGreen failed .*; nothing was deployed/);
+    expect(result.calls.map(operationOf)).toEqual(['s3 cp', 'ssm send-command']);
+  });
+
+  test('an aborted build stops following the roll-out, says it goes on in SSM, and records nothing', () => {
+    // GIVEN a roll-out that does not end before Jenkins aborts the build (SIGTERM)
+    const endless: Round[] = [['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending' }]];
+    const started = Date.now();
+
+    // WHEN
+    const result = deployToFleet({ rounds: endless }, { FLEET_POLL_SECONDS: '1' }, 3000);
+
+    // THEN
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(result.code).toBe(143);
+    expect(result.stderr).toContain(`stopped following command ${COMMAND_ID} (the build was aborted). The roll-out goes on in SSM, but its release is not recorded`);
+    expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
+  });
+
+  test.each<[string, Record<string, string>, RegExp]>([
+    ['no fleet settings (not the fleet’s Jenkins)', { FLEET_DOCUMENT: '' }, /DEPLOY_MODE=fleet needs FLEET_DOCUMENT/],
+    ['a target that is not a tag', { FLEET_TARGET: 'i-0123456789abcdef0' }, /FLEET_TARGET='i-0123456789abcdef0' is not tag:KEY=VALUE/],
+    ['a max concurrency SSM would refuse', { FLEET_MAX_CONCURRENCY: '0' }, /FLEET_MAX_CONCURRENCY='0' is not a number of hosts/],
+    ['DEPLOY_MODE=host on the fleet’s Jenkins', { DEPLOY_MODE: 'host' }, /this is the fleet's Jenkins, on an instance without the engine/],
+  ])('fails with exit 2 before any AWS call on %s', (_case, env, message) => {
+    const result = deployToFleet({ rounds: rolling }, env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.calls).toEqual([]);
   });
 });

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { HOST_PATHS } from '../lib/contract.js';
+import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, HOST_PATHS } from '../lib/contract.js';
 import { JENKINS_TOOLS_DIR } from '../lib/constructs/bluegreen-host.js';
 import { projectPath } from '../lib/paths.js';
 import { onlyResource, renderValue, resourceById, synthesize } from './constructs/synth.js';
@@ -66,10 +66,12 @@ describe('rendered user data', () => {
     const jenkinsSettingsId = resourceById(template, 'AWS::SSM::Parameter', 'HostJenkinsSettings').logicalId;
     expect(userData).toContain(`readonly JENKINS_SETTINGS_PARAMETER='<${jenkinsSettingsId}>'`);
     expect(userData).toContain(`readonly JENKINS_TOOLS_DIR='${JENKINS_TOOLS_DIR}'`);
+    expect(userData).toContain("readonly HOST_ROLE='single'");
+    expect(userData).toContain("readonly FLEET_RELEASE_PARAMETER=''");
   });
 
   test('holds nothing that changes with a release, so a new artifact or engine never reboots the host', () => {
-    expect(userData).not.toContain(stack.host.artifact.sha256);
+    expect(userData).not.toContain(stack.host!.artifact.sha256);
     expect(userData).not.toMatch(/[0-9a-f]{64}\.(zip|jar)/);
   });
 
@@ -82,11 +84,16 @@ describe('rendered user data', () => {
   });
 
   test('main runs the steps in order: signal helpers first, the TLS certificate and engine init before Nginx, the app before Jenkins, Jenkins configured before it starts and verified before the signal', () => {
-    const main = /\nmain\(\) \{\n([\s\S]*?)\n\}\n/.exec(userData)![1]!;
-    const steps = main
-      .split('\n')
-      .map((line) => line.trim())
-      .filter((line) => /^[a-z_]+$/.test(line) || line.startsWith('signal_cloudformation'));
+    // The single host's steps: main's own, then those of boot_single_host, which main runs for HOST_ROLE=single.
+    const body = (name: string) => new RegExp(`\\n${name}\\(\\) \\{\\n([\\s\\S]*?)\\n\\}\\n`).exec(userData)![1]!;
+    const stepsOf = (name: string) =>
+      body(name)
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => /^[a-z_]+$/.test(line) || line.startsWith('signal_cloudformation'))
+        .filter((line) => line !== 'esac');
+    expect(body('main')).toContain('    single) boot_single_host ;;\n');
+    const steps = [...stepsOf('main'), ...stepsOf('boot_single_host')];
     expect(steps).toEqual([
       'install_cfn_bootstrap',
       'install_packages',
@@ -96,7 +103,7 @@ describe('rendered user data', () => {
       'install_engine',
       'install_tls_certificate',
       'start_nginx',
-      'deploy_first_release',
+      'deploy_release',
       'configure_jenkins',
       'start_jenkins',
       'verify_jenkins',
@@ -125,8 +132,8 @@ describe('behaviour of its functions', () => {
     const [engineUri, artifactUri, sha256, version, healthTimeout] = result.stdout.trim().split('\n');
     expect(engineUri).toMatch(/^s3:\/\/cdk-.*\.zip$/);
     expect(artifactUri).toMatch(/^s3:\/\/cdk-.*\.jar$/);
-    expect(sha256).toBe(stack.host.artifact.sha256);
-    expect(version).toBe(stack.host.artifact.version);
+    expect(sha256).toBe(stack.host!.artifact.sha256);
+    expect(version).toBe(stack.host!.artifact.version);
     expect(healthTimeout).toBe('120');
   });
 
@@ -254,5 +261,241 @@ describe('behaviour of its functions', () => {
   ])('the site check through Nginx treats HTTP %s as exit %i', (status, exitCode) => {
     const result = withUserData(`curl() { printf '${status}'; }; check_site`);
     expect(result.status).toBe(exitCode);
+  });
+});
+
+describe('the roles of a fleet: its app hosts and its Jenkins, from the script with placeholders filled by hand', () => {
+  const SHA_FIRST = 'a'.repeat(64);
+  const SHA_RECORDED = 'b'.repeat(64);
+  const SHA_NEWER = 'c'.repeat(64);
+  const FIRST_RELEASE = [
+    'engineUri=s3://assets/engine.zip',
+    `artifactUri=s3://assets/${SHA_FIRST}.jar`,
+    `sha256=${SHA_FIRST}`,
+    'version=1.0.0',
+    'healthTimeout=90',
+  ].join('\n');
+
+  /** The fleet release parameter's value, as a roll-out records it (FLEET_RELEASE_KEYS). */
+  function recorded(sha256: string, version: string, commandId = 'cmd-1'): string {
+    const values: Record<keyof typeof FLEET_RELEASE_KEYS, string> = {
+      artifactUri: `s3://uploads/cli-releases/${sha256}.jar`,
+      sha256,
+      version,
+      commandId,
+      recordedAt: '2026-11-25T10:00:00Z',
+      recordedBy: 'jenkins',
+      previousArtifactUri: `s3://assets/${SHA_FIRST}.jar`,
+      previousSha256: SHA_FIRST,
+      previousVersion: '1.0.0',
+    };
+    return (Object.keys(FLEET_RELEASE_KEYS) as Array<keyof typeof FLEET_RELEASE_KEYS>)
+      .map((key) => `${FLEET_RELEASE_KEYS[key]}=${values[key]}`)
+      .join('\n');
+  }
+
+  /** The source script with every placeholder filled as the stack would for `role`. */
+  function scriptFor(role: 'single' | 'fleet' | 'jenkins', engine = '/usr/local/bin/bluegreen'): string {
+    const values: Record<string, string> = {
+      STACK_NAME: 'Ec2BlueGreen',
+      REGION: 'eu-west-1',
+      SIGNAL_RESOURCE: role === 'fleet' ? 'FleetGroupAbc123' : 'HostInstanceAbc123',
+      FIRST_RELEASE_PARAMETER: role === 'jenkins' ? '' : 'FirstRelease',
+      ENGINE_DIR: HOST_PATHS.libDir,
+      ENGINE_COMMAND: engine,
+      ENGINE_CONFIG: HOST_PATHS.configFile,
+      SLOT_UNIT: HOST_PATHS.slotUnit,
+      SITE_PORT: '80',
+      JENKINS_SETTINGS_PARAMETER: role === 'fleet' ? '' : 'JenkinsSettings',
+      JENKINS_TOOLS_DIR,
+      HOST_ROLE: role,
+      FLEET_RELEASE_PARAMETER: role === 'fleet' ? 'FleetRelease' : '',
+    };
+    const script = readFileSync(projectPath('assets', 'userdata', 'bootstrap.sh'), 'utf8').replace(/@@([A-Z0-9_]+)@@/g, (_match, name: string) => {
+      expect(values, `a value for @@${name}@@`).toHaveProperty(name);
+      return values[name]!;
+    });
+    return script;
+  }
+
+  /**
+   * A fleet host's deploy against stand-ins: `aws ssm get-parameter` answers from files named
+   * by the parameter, and the engine records each deploy; the Nth deploy first puts
+   * `changesDuringDeploy[N-1]` (if any) into the fleet release parameter, as a roll-out that
+   * records a release while this host deploys would.
+   */
+  function fleetDeploy(fleetRelease: string, changesDuringDeploy: string[] = []) {
+    const dir = mkdtempSync(join(scratch, 'fleet-'));
+    const bin = join(dir, 'bin');
+    const parameters = join(dir, 'parameters');
+    const changes = join(dir, 'changes');
+    for (const sub of [bin, parameters, changes]) mkdirSync(sub);
+    writeFileSync(join(parameters, 'FirstRelease'), FIRST_RELEASE);
+    writeFileSync(join(parameters, 'FleetRelease'), fleetRelease);
+    changesDuringDeploy.forEach((value, index) => writeFileSync(join(changes, String(index + 1)), value));
+    writeFileSync(
+      join(bin, 'aws'),
+      [
+        '#!/bin/bash',
+        '# Stand-in: aws ssm get-parameter --region R --name NAME --query Parameter.Value --output text',
+        `[[ "$1 $2 $3 $4 $5 $7 $8 $9 \${10}" == "ssm get-parameter --region eu-west-1 --name --query Parameter.Value --output text" ]] || { echo "aws (stand-in): unexpected: $*" >&2; exit 64; }`,
+        `cat ${JSON.stringify(parameters)}/"$6"`,
+        '',
+      ].join('\n'),
+    );
+    const deploys = join(dir, 'deploys');
+    writeFileSync(
+      join(bin, 'bluegreen'),
+      [
+        '#!/bin/bash',
+        `n=$(( $(cat ${JSON.stringify(deploys)} 2>/dev/null | wc -l) + 1 ))`,
+        `printf '%s %s\\n' "BLUEGREEN_HEALTH_TIMEOUT=$BLUEGREEN_HEALTH_TIMEOUT" "$*" >> ${JSON.stringify(deploys)}`,
+        `if [[ -f ${JSON.stringify(changes)}/$n ]]; then mv ${JSON.stringify(changes)}/$n ${JSON.stringify(parameters)}/FleetRelease; fi`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(join(bin, 'aws'), 0o755);
+    chmodSync(join(bin, 'bluegreen'), 0o755);
+    const script = scriptFor('fleet', join(bin, 'bluegreen'));
+    const result = withUserData(
+      `PATH=${JSON.stringify(bin)}:$PATH; read_first_release; deploy_fleet_release; printf 'serving %s\\n' "$ARTIFACT_VERSION"`,
+      script,
+    );
+    const deployed = existsSync(deploys) ? readFileSync(deploys, 'utf8').trim().split('\n') : [];
+    return { ...result, deployed };
+  }
+
+  const deployOf = (sha256: string, version: string, uri = `s3://uploads/cli-releases/${sha256}.jar`) =>
+    `BLUEGREEN_HEALTH_TIMEOUT=90 deploy ${uri} --version ${version} --sha256 ${sha256}`;
+
+  test('a fleet host deploys the release the fleet recorded, with the health timeout of the first release', () => {
+    const result = fleetDeploy(recorded(SHA_RECORDED, '2.0.0'));
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.deployed).toEqual([deployOf(SHA_RECORDED, '2.0.0')]);
+    expect(result.stdout).toContain('serving 2.0.0\n');
+  });
+
+  test('a fleet host deploys the stack first release while the parameter holds FLEET_RELEASE_UNSET', () => {
+    const result = fleetDeploy(FLEET_RELEASE_UNSET);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.deployed).toEqual([deployOf(SHA_FIRST, '1.0.0', `s3://assets/${SHA_FIRST}.jar`)]);
+    expect(result.stdout).toContain("FleetRelease records no release yet: deploying the stack's first release");
+  });
+
+  test('a record without an artifact and its checksum names no release: the first release it is', () => {
+    const result = fleetDeploy(`# written by hand\nversion=9.9.9\nsha256=${SHA_RECORDED}\n`);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.deployed).toEqual([deployOf(SHA_FIRST, '1.0.0', `s3://assets/${SHA_FIRST}.jar`)]);
+  });
+
+  test('a release recorded without a version is labelled as the engine labels it: the first 12 digits of its sha256', () => {
+    const record = recorded(SHA_RECORDED, '2.0.0').replace('version=2.0.0', 'version=');
+    const result = fleetDeploy(record);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.deployed).toEqual([deployOf(SHA_RECORDED, SHA_RECORDED.slice(0, 12))]);
+  });
+
+  test('a roll-out that records a new release while the host deploys: the host deploys that one too, and serves it', () => {
+    const result = fleetDeploy(recorded(SHA_RECORDED, '2.0.0'), [recorded(SHA_NEWER, '3.0.0', 'cmd-2')]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.deployed).toEqual([deployOf(SHA_RECORDED, '2.0.0'), deployOf(SHA_NEWER, '3.0.0')]);
+    expect(result.stdout).toContain(`a roll-out recorded s3://uploads/cli-releases/${SHA_NEWER}.jar while this host deployed 2.0.0: deploying it too`);
+    expect(result.stdout).toContain('serving 3.0.0\n');
+  });
+
+  test('the same during the first release: the host moves on to what the roll-out recorded', () => {
+    const result = fleetDeploy(FLEET_RELEASE_UNSET, [recorded(SHA_NEWER, '3.0.0', 'cmd-2')]);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.deployed).toEqual([deployOf(SHA_FIRST, '1.0.0', `s3://assets/${SHA_FIRST}.jar`), deployOf(SHA_NEWER, '3.0.0')]);
+  });
+
+  test('follows a changing release a bounded number of times, then keeps what it has', () => {
+    // GIVEN a release recorded anew during each of the host's deploys
+    const changes = [3, 4, 5, 6, 7].map((major) => recorded(String(major).repeat(64), `${major}.0.0`, `cmd-${major}`));
+    const result = fleetDeploy(recorded(SHA_RECORDED, '2.0.0'), changes);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.deployed).toHaveLength(4);
+    expect(result.stdout).toContain('warning: the fleet release changed 4 times during this boot; keeping 5.0.0');
+  });
+
+  /** Runs main with every step replaced by one that prints its name. */
+  function stepsOfMain(role: string) {
+    const steps = [
+      'install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine',
+      'install_tls_certificate', 'start_nginx', 'deploy_release', 'deploy_fleet_release', 'configure_jenkins',
+      'start_jenkins', 'verify_jenkins', 'check_site',
+    ];
+    const stubs = steps.map((step) => `${step}() { echo ${step}; }`).join('; ');
+    const result = withUserData(
+      `${stubs}; signal_cloudformation() { echo "signal $1"; }; ARTIFACT_VERSION=2.0.0; main`,
+      scriptFor('single')
+        .replace("readonly HOST_ROLE='single'", `readonly HOST_ROLE='${role}'`)
+        // on_error signals only where cfn-signal is installed.
+        .replace('readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal', 'readonly CFN_SIGNAL=/bin/true'),
+    );
+    return { ...result, steps: result.stdout.split('\n').filter((line) => /^[a-z_]+$|^signal /.test(line)) };
+  }
+
+  test.each([
+    ['single', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'install_tls_certificate', 'start_nginx', 'deploy_release', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'check_site', 'signal 0']],
+    ['fleet', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'install_tls_certificate', 'start_nginx', 'deploy_fleet_release', 'check_site', 'signal 0']],
+    ['jenkins', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'signal 0']],
+  ])('HOST_ROLE=%s boots with these steps, in this order', (role, expected) => {
+    const result = stepsOfMain(role);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.steps).toEqual(expected);
+  });
+
+  test('an unknown HOST_ROLE fails the boot and tells CloudFormation', () => {
+    const result = stepsOfMain('bogus');
+    expect(result.status).toBe(1);
+    expect(result.steps).toEqual(['install_cfn_bootstrap', 'signal 1']);
+    expect(result.stdout).toContain("error: HOST_ROLE is 'bogus', not single, fleet or jenkins");
+  });
+
+  /** What install_packages asks of curl, rpm and dnf (stand-ins that record their arguments). */
+  function packagesFor(role: 'single' | 'fleet' | 'jenkins'): string[] {
+    const result = withUserData(
+      `curl() { echo "curl $*"; }; rpm() { echo "rpm $*"; }; dnf() { echo "dnf $*"; }; install_packages`,
+      scriptFor(role),
+    );
+    expect(result.status, result.stderr).toBe(0);
+    return result.stdout.trim().split('\n');
+  }
+
+  test('packages: a fleet host gets Nginx and the app’s Java, no Jenkins and no Jenkins repository', () => {
+    expect(packagesFor('fleet')).toEqual(['dnf install -y nginx unzip java-17-amazon-corretto-headless']);
+  });
+
+  test('packages: the fleet’s Jenkins gets Jenkins on Java 21, the build packages and jq, no Nginx', () => {
+    const calls = packagesFor('jenkins');
+    expect(calls[0]).toMatch(/^curl .*--output \/etc\/yum\.repos\.d\/jenkins\.repo https:\/\/pkg\.jenkins\.io\/rpm-stable\/jenkins\.repo$/);
+    expect(calls[1]).toMatch(/^rpm --import https:\/\/pkg\.jenkins\.io\/rpm-stable\//);
+    expect(calls[2]).toBe(
+      'dnf install -y unzip fontconfig jq java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins git java-17-amazon-corretto-devel',
+    );
+    expect(calls).toHaveLength(3);
+  });
+
+  test('packages: the single host installs what it always did', () => {
+    expect(packagesFor('single').at(-1)).toBe(
+      'dnf install -y nginx unzip fontconfig java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins git java-17-amazon-corretto-devel',
+    );
+  });
+
+  test('a fleet host makes Java 17 the default and looks for no Jenkins Java, which it does not have', () => {
+    const result = withUserData(
+      [
+        `rpm() { [[ "$*" == "-ql java-17-amazon-corretto-headless" ]] && echo /usr/lib/jvm/java-17/bin/java; }`,
+        'alternatives() { echo "alternatives $*"; }',
+        'mkdir() { echo "mkdir $*"; }',
+        'select_java',
+      ].join('; '),
+      scriptFor('fleet'),
+    );
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('alternatives --set java /usr/lib/jvm/java-17/bin/java');
   });
 });

@@ -1,10 +1,10 @@
 #!/bin/bash
-# First boot of the blue/green host (Amazon Linux 2023), run once by cloud-init as root.
+# First boot of a blue/green host (Amazon Linux 2023), run once by cloud-init as root.
 #
-# Installs Nginx, Java, Jenkins and the bluegreen engine, deploys the first release, configures
-# Jenkins as code (assets/jenkins/configure-jenkins), starts everything, then tells
-# CloudFormation (cfn-signal) whether it worked: the stack fails instead of leaving a half-built
-# host. Output goes to /var/log/cloud-init-output.log; no secret value is ever written there.
+# HOST_ROLE: single (Nginx, the engine, the first release, Jenkins as code), fleet (an Auto
+# Scaling group host: no Jenkins; deploys the release the fleet runs) or jenkins (the fleet's
+# Jenkins alone: no engine, Nginx or app). Then it tells CloudFormation (cfn-signal) whether it
+# worked. Output goes to /var/log/cloud-init-output.log; no secret value is written there.
 #
 # The stack fills the @@...@@ placeholders at synth time (lib/constructs/bluegreen-host.ts).
 # What changes from release to release (the engine bundle, the first artifact) is not in here
@@ -23,6 +23,8 @@ readonly SLOT_UNIT='@@SLOT_UNIT@@'
 readonly SITE_PORT='@@SITE_PORT@@'
 readonly JENKINS_SETTINGS_PARAMETER='@@JENKINS_SETTINGS_PARAMETER@@'
 readonly JENKINS_TOOLS_DIR='@@JENKINS_TOOLS_DIR@@'
+readonly HOST_ROLE='@@HOST_ROLE@@'
+readonly FLEET_RELEASE_PARAMETER='@@FLEET_RELEASE_PARAMETER@@'
 
 readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal
 # Jenkins' LTS line and its signing key; Jenkins itself needs Java 21, the app runs on Java 17.
@@ -37,6 +39,9 @@ readonly JENKINS_SETTINGS_FILE=/etc/bluegreen-jenkins/settings
 # t3.small has 2 GiB: Jenkins plus two app JVMs during a switch need somewhere to spill.
 readonly SWAP_FILE=/swapfile
 readonly SWAP_MIB=1024
+# How many releases recorded during its own deploys a fleet host follows; past that the
+# roll-out's catch-up deploy reaches it.
+readonly FLEET_CATCH_UP_DEPLOYS=3
 
 # Set from FIRST_RELEASE_PARAMETER by read_first_release.
 ENGINE_URI=''
@@ -76,8 +81,17 @@ install_cfn_bootstrap() {
 }
 
 install_packages() {
+  if [[ $HOST_ROLE == fleet ]]; then
+    dnf install -y nginx unzip "$APP_JAVA_PACKAGE"
+    return 0
+  fi
   curl -fsSL --retry 5 --output /etc/yum.repos.d/jenkins.repo "$JENKINS_REPO_FILE_URL"
   rpm --import "$JENKINS_KEY_URL"
+  if [[ $HOST_ROLE == jenkins ]]; then
+    # jq: the pipeline reads the AWS CLI's JSON answers while it follows a roll-out.
+    dnf install -y unzip fontconfig jq "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
+    return 0
+  fi
   dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
 }
 
@@ -103,9 +117,10 @@ java_of_package() {
 select_java() {
   local app_java jenkins_java
   app_java=$(java_of_package "$APP_JAVA_PACKAGE")
-  jenkins_java=$(java_of_package "$JENKINS_JAVA_PACKAGE")
   # Java 21 registers the higher priority; failing here would only mean the app runs on 21.
   alternatives --set java "$app_java" || log "warning: could not make ${app_java} the default java"
+  [[ $HOST_ROLE != fleet ]] || return 0
+  jenkins_java=$(java_of_package "$JENKINS_JAVA_PACKAGE")
   mkdir -p /etc/systemd/system/jenkins.service.d
   # A first start on a small burstable instance can take minutes.
   printf '[Service]\nEnvironment="JENKINS_JAVA_CMD=%s"\nTimeoutStartSec=600\n' "$jenkins_java" \
@@ -205,10 +220,60 @@ start_nginx() {
   systemctl enable --now nginx
 }
 
-deploy_first_release() {
+deploy_release() {
   log "deploying ${ARTIFACT_URI} as version ${ARTIFACT_VERSION}"
   AWS_DEFAULT_REGION=$REGION BLUEGREEN_HEALTH_TIMEOUT=$HEALTH_TIMEOUT \
     "$ENGINE_COMMAND" deploy "$ARTIFACT_URI" --version "$ARTIFACT_VERSION" --sha256 "$ARTIFACT_SHA256"
+}
+
+# What the last successful roll-out recorded (FLEET_RELEASE_KEYS in lib/contract.ts); empty
+# while none has ('#' lines, as FLEET_RELEASE_UNSET, are comments).
+RECORDED_URI=''
+RECORDED_SHA256=''
+RECORDED_VERSION=''
+read_fleet_release() {
+  local record key value
+  record=$(aws ssm get-parameter --region "$REGION" --name "$FLEET_RELEASE_PARAMETER" \
+    --query Parameter.Value --output text)
+  RECORDED_URI='' RECORDED_SHA256='' RECORDED_VERSION=''
+  while IFS='=' read -r key value; do
+    case $key in
+      artifactUri) RECORDED_URI=$value ;;
+      sha256) RECORDED_SHA256=$value ;;
+      version) RECORDED_VERSION=$value ;;
+    esac
+  done <<<"$record"
+  [[ -n $RECORDED_URI && -n $RECORDED_SHA256 ]] || RECORDED_URI='' RECORDED_SHA256=''
+}
+
+# A release recorded without a label gets the engine's own: its sha256's first 12 digits.
+use_recorded_release() {
+  ARTIFACT_URI=$RECORDED_URI
+  ARTIFACT_SHA256=$RECORDED_SHA256
+  ARTIFACT_VERSION=${RECORDED_VERSION:-${RECORDED_SHA256:0:12}}
+}
+
+# A host the group adds runs what the fleet runs. A roll-out that recorded a release while
+# this host deployed may not have counted it as a target, so it deploys that one too.
+deploy_fleet_release() {
+  local deploys=0
+  read_fleet_release
+  if [[ -n $RECORDED_SHA256 ]]; then
+    use_recorded_release
+  else
+    log "${FLEET_RELEASE_PARAMETER} records no release yet: deploying the stack's first release"
+  fi
+  while :; do
+    deploy_release
+    read_fleet_release
+    [[ -n $RECORDED_SHA256 && $RECORDED_SHA256 != "$ARTIFACT_SHA256" ]] || return 0
+    if ((++deploys > FLEET_CATCH_UP_DEPLOYS)); then
+      log "warning: the fleet release changed ${deploys} times during this boot; keeping ${ARTIFACT_VERSION}"
+      return 0
+    fi
+    log "a roll-out recorded ${RECORDED_URI} while this host deployed ${ARTIFACT_VERSION}: deploying it too"
+    use_recorded_release
+  done
 }
 
 # The settings name the Jenkins bundle (assets/jenkins/); its configure-jenkins installs the
@@ -250,10 +315,7 @@ check_site() {
   log "Nginx on port ${SITE_PORT} serves the app (HTTP ${status})"
 }
 
-main() {
-  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
-  log "first boot of stack ${STACK_NAME} in ${REGION}"
-  install_cfn_bootstrap
+boot_single_host() {
   install_packages
   ensure_swap
   select_java
@@ -262,12 +324,48 @@ main() {
   install_tls_certificate
   start_nginx
   # The app goes first: Jenkins' first start would eat the CPU credits its health check needs.
-  deploy_first_release
+  deploy_release
   configure_jenkins
   start_jenkins
   verify_jenkins
   check_site
   signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx; Jenkins configured as code"
+}
+
+# Nginx answers the load balancer's health check 502 until the first deploy starts a slot.
+boot_fleet_host() {
+  install_packages
+  ensure_swap
+  select_java
+  read_first_release
+  install_engine
+  install_tls_certificate
+  start_nginx
+  deploy_fleet_release
+  check_site
+  signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx"
+}
+
+boot_jenkins_host() {
+  install_packages
+  ensure_swap
+  select_java
+  configure_jenkins
+  start_jenkins
+  verify_jenkins
+  signal_cloudformation 0 "Jenkins configured as code; it deploys to the fleet through the SSM document"
+}
+
+main() {
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
+  log "first boot of stack ${STACK_NAME} in ${REGION} as a ${HOST_ROLE} host"
+  install_cfn_bootstrap
+  case $HOST_ROLE in
+    single) boot_single_host ;;
+    fleet) boot_fleet_host ;;
+    jenkins) boot_jenkins_host ;;
+    *) log "error: HOST_ROLE is '${HOST_ROLE}', not single, fleet or jenkins"; false ;;
+  esac
   log "done"
 }
 

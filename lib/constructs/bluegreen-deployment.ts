@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct, type IDependable } from 'constructs';
@@ -16,6 +17,7 @@ import {
   DEPLOYMENT_ATTRIBUTES,
   DEPLOYMENT_PROPERTIES,
   DOCUMENT_PARAM_PATTERNS,
+  MAX_CONCURRENCY_PATTERN,
   MAX_HEALTH_TIMEOUT_SECONDS,
 } from '../contract.js';
 import { projectPath } from '../paths.js';
@@ -49,12 +51,35 @@ export interface DeploymentArtifact {
   readonly version?: string;
 }
 
+/** A fleet of hosts named by a tag: one command rolls the deploy across them. */
+export interface DeploymentFleet {
+  /** The tag every host carries, and its value. */
+  readonly tagKey: string;
+  readonly tagValue: string;
+  /**
+   * How many hosts swap at once (SSM `MaxConcurrency`): a number or a percentage. `MaxErrors` is
+   * always 0: the first failing host stops the roll-out and the rest keep the previous release.
+   * @default '1'
+   */
+  readonly maxConcurrency?: string;
+  /** Where the release is recorded after it succeeded on every host; new hosts boot it. */
+  readonly releaseParameter: ssm.IStringParameter;
+}
+
 export interface BlueGreenDeploymentProps {
   /**
    * The instance to deploy to, or the id of one that is not part of this app. Given as a
    * construct, the first deploy waits for it, including its creation signal.
+   * @default - none: `fleet` must be given instead
    */
-  readonly instance: ec2.IInstance | string;
+  readonly instance?: ec2.IInstance | string;
+
+  /**
+   * A fleet to roll the deploy across instead of one instance (give exactly one of the two).
+   * Make the deployment wait for the fleet's creation with `waitFor`.
+   * @default - none: `instance` must be given instead
+   */
+  readonly fleet?: DeploymentFleet;
 
   /** The deploy document. */
   readonly document: DeploymentDocument;
@@ -75,8 +100,11 @@ export interface BlueGreenDeploymentProps {
   readonly onlineWait?: Duration;
 
   /**
-   * How long the command may wait to start on the instance (SendCommand's `TimeoutSeconds`).
-   * @default Duration.minutes(5)
+   * How long the command may wait to start on the instance (SendCommand's `TimeoutSeconds`). For a
+   * fleet, hosts wait their turn under `MaxConcurrency` inside this window, so the last host of a
+   * roll-out must start within it.
+   * @default Duration.minutes(5) for one instance; for a fleet, as long as the timeouts nest:
+   * totalTimeout minus the document's execution timeout minus one query interval (about 13 minutes)
    */
   readonly deliveryTimeout?: Duration;
 
@@ -120,18 +148,25 @@ export class BlueGreenDeployment extends Construct {
   public readonly provider: Provider;
   public readonly onEventFunction: NodejsFunction;
   public readonly isCompleteFunction: NodejsFunction;
+  /** What SendCommand may reach, for the acknowledgements' reasons. */
+  private readonly sendScope: string;
 
   constructor(scope: Construct, id: string, props: BlueGreenDeploymentProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const instanceId = typeof props.instance === 'string' ? props.instance : props.instance.instanceId;
+    if ((props.instance === undefined) === (props.fleet === undefined)) {
+      throw new Error('BlueGreenDeployment: give exactly one of instance (one host) and fleet (hosts named by a tag)');
+    }
+    const instanceId = props.instance === undefined ? undefined : typeof props.instance === 'string' ? props.instance : props.instance.instanceId;
+    const maxConcurrency = props.fleet === undefined ? undefined : checkMaxConcurrency(props.fleet.maxConcurrency ?? '1');
+    this.sendScope = props.fleet === undefined ? 'this instance' : "the instances carrying the fleet's tag";
     checkArtifact(props.artifact);
     const healthTimeoutSeconds = props.healthTimeout === undefined ? undefined : checkHealthTimeout(props.healthTimeout);
 
     const onlineWait = props.onlineWait ?? Duration.seconds(DEFAULT_DEPLOY_SETTINGS.onlineWaitSeconds);
-    const deliveryTimeout = props.deliveryTimeout ?? Duration.seconds(DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds);
     const queryInterval = props.queryInterval ?? Duration.seconds(5);
     const totalTimeout = props.totalTimeout ?? Duration.minutes(50);
+    const deliveryTimeout = props.deliveryTimeout ?? defaultDeliveryTimeout(props.fleet !== undefined, totalTimeout, props.document.executionTimeout, queryInterval);
     const serviceTimeout = props.serviceTimeout ?? Duration.hours(1);
     checkTimeouts({
       executionTimeout: props.document.executionTimeout,
@@ -164,22 +199,24 @@ export class BlueGreenDeployment extends Construct {
       retention,
     });
 
-    // Sending is the one write: this document, this instance, nothing else.
-    this.onEventFunction.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ssm:SendCommand'],
-        resources: [
-          stack.formatArn({ service: 'ssm', resource: 'document', resourceName: props.document.documentName }),
-          stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId }),
-        ],
-      }),
-    );
-    this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], 'tells whether the instance is Online');
-    this.addReadPolicy(
-      this.isCompleteFunction,
-      ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
-      "reads the deploy command's status and output",
-    );
+    const documentArn = stack.formatArn({ service: 'ssm', resource: 'document', resourceName: props.document.documentName });
+    if (instanceId !== undefined) {
+      // Sending is the one write: this document, this instance, nothing else.
+      this.onEventFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['ssm:SendCommand'],
+          resources: [documentArn, stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId })],
+        }),
+      );
+      this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], 'tells whether the instance is Online');
+      this.addReadPolicy(
+        this.isCompleteFunction,
+        ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
+        "reads the deploy command's status and output",
+      );
+    } else {
+      this.grantFleet(props.fleet!, documentArn);
+    }
 
     const frameworkLogs = new logs.LogGroup(this, 'ProviderLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
     this.provider = new Provider(this, 'Provider', {
@@ -202,8 +239,17 @@ export class BlueGreenDeployment extends Construct {
     });
     this.acknowledgeProviderFindings();
 
+    const target: Record<string, string> =
+      props.fleet === undefined
+        ? { [DEPLOYMENT_PROPERTIES.instanceId]: instanceId! }
+        : {
+            [DEPLOYMENT_PROPERTIES.targetTagKey]: props.fleet.tagKey,
+            [DEPLOYMENT_PROPERTIES.targetTagValue]: props.fleet.tagValue,
+            [DEPLOYMENT_PROPERTIES.maxConcurrency]: maxConcurrency!,
+            [DEPLOYMENT_PROPERTIES.releaseParameterName]: props.fleet.releaseParameter.parameterName,
+          };
     const properties: Record<string, string> = {
-      [DEPLOYMENT_PROPERTIES.instanceId]: instanceId,
+      ...target,
       [DEPLOYMENT_PROPERTIES.documentName]: props.document.documentName,
       [DEPLOYMENT_PROPERTIES.artifactUri]: props.artifact.uri,
       [DEPLOYMENT_PROPERTIES.sha256]: props.artifact.sha256,
@@ -216,7 +262,39 @@ export class BlueGreenDeployment extends Construct {
       properties,
       serviceTimeout,
     });
-    if (typeof props.instance !== 'string') this.waitFor(props.instance);
+    if (props.instance !== undefined && typeof props.instance !== 'string') this.waitFor(props.instance);
+  }
+
+  /**
+   * A fleet roll-out: both functions send (onEvent the roll-out, isComplete the catch-up to hosts
+   * that joined meanwhile), only this document, only to instances carrying the fleet's tag;
+   * isComplete records the release in the one parameter.
+   */
+  private grantFleet(fleet: DeploymentFleet, documentArn: string): void {
+    const stack = Stack.of(this);
+    const instancesArn = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    for (const fn of [this.onEventFunction, this.isCompleteFunction]) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ssm:SendCommand'], resources: [documentArn] }));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['ssm:SendCommand'],
+          resources: [instancesArn],
+          conditions: { StringEquals: { [`ssm:resourceTag/${fleet.tagKey}`]: fleet.tagValue } },
+        }),
+      );
+      Validations.of(fn.role!).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+        reason: `ssm:SendCommand on instances only when they carry the fleet's tag (condition ssm:resourceTag/${fleet.tagKey}); the Auto Scaling group's instance ids are not known in advance.`,
+      });
+    }
+    this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], "tells which of the fleet's hosts are Online");
+    this.addReadPolicy(
+      this.isCompleteFunction,
+      ['ssm:ListCommands', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:DescribeInstanceInformation'],
+      'follow the roll-out on every host and find hosts that joined during it',
+    );
+    fleet.releaseParameter.grantRead(this.isCompleteFunction);
+    fleet.releaseParameter.grantWrite(this.isCompleteFunction);
   }
 
   /** The slot serving after the last deploy: `blue`, `green`, or `unknown` when the host's output did not say. */
@@ -300,7 +378,7 @@ export class BlueGreenDeployment extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         `${actions.join(' and ')} (which ${purpose}) support no resource-level permissions: IAM only matches them on ` +
-        "'*'. They read; the one write, ssm:SendCommand, is limited to this document and this instance.",
+        `'*'. They read; the one write, ssm:SendCommand, is limited to this document and ${this.sendScope}.`,
     });
   }
 
@@ -337,6 +415,24 @@ export class BlueGreenDeployment extends Construct {
         'full (level ALL) and the deploy functions log every step as JSON. The framework offers no X-Ray option.',
     });
   }
+}
+
+/**
+ * One instance starts its command at once; a fleet's last host starts only after the others, so
+ * its window is everything the provider's wait leaves once the execution timeout is counted.
+ */
+function defaultDeliveryTimeout(fleet: boolean, total: Duration, execution: Duration, query: Duration): Duration {
+  const single = Duration.seconds(DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds);
+  if (!fleet || [total, execution, query].some((duration) => duration.isUnresolved())) return single;
+  const room = total.toSeconds() - execution.toSeconds() - query.toSeconds() - 1;
+  return room > single.toSeconds() ? Duration.seconds(room) : single;
+}
+
+function checkMaxConcurrency(value: string): string {
+  if (!Token.isUnresolved(value) && !new RegExp(MAX_CONCURRENCY_PATTERN).test(value)) {
+    throw new Error(`BlueGreenDeployment: fleet.maxConcurrency ${JSON.stringify(value)} is not a number of hosts or a percentage (${MAX_CONCURRENCY_PATTERN})`);
+  }
+  return value;
 }
 
 /** Refuses an artifact the document's patterns would refuse at deploy time, naming the prop. */

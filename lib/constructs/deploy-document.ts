@@ -160,15 +160,23 @@ export class DeployDocument extends Construct {
     }
   }
 
-  /** A ready `aws ssm send-command` line that runs this document on `instanceId`. */
-  public sendCommandCli(instanceId: string, values: DocumentParameterValues): string {
+  /**
+   * A ready `aws ssm send-command` line that runs this document on `instanceId`, or across the
+   * hosts carrying a tag, `maxConcurrency` at a time, stopping at the first failure.
+   */
+  public sendCommandCli(
+    target: string | { readonly tagKey: string; readonly tagValue: string; readonly maxConcurrency: string },
+    values: DocumentParameterValues,
+  ): string {
     // JSON rather than the CLI's shorthand: presigned URLs contain '=' and ','.
     const parameters = JSON.stringify(Object.fromEntries(Object.entries(values).map(([name, value]) => [name, [value]])));
     return [
       'aws ssm send-command',
       `--region ${Aws.REGION}`,
       `--document-name ${this.documentName}`,
-      `--targets Key=InstanceIds,Values=${instanceId}`,
+      ...(typeof target === 'string'
+        ? [`--targets Key=InstanceIds,Values=${target}`]
+        : [`--targets Key=tag:${target.tagKey},Values=${target.tagValue}`, `--max-concurrency ${target.maxConcurrency}`, '--max-errors 0']),
       `--parameters '${parameters}'`,
       `--cloud-watch-output-config CloudWatchOutputEnabled=true,CloudWatchLogGroupName=${this.outputLogGroup.logGroupName}`,
     ].join(' ');

@@ -270,7 +270,7 @@ describe('first release', () => {
   test('the parameter names the engine bundle, the artifact, its checksum, version and health timeout', () => {
     const { properties } = resourceById(template, 'AWS::SSM::Parameter', 'HostFirstRelease');
     const lines = renderValue(properties.Value).split('\n');
-    const artifact = stack.host.artifact;
+    const artifact = stack.host!.artifact;
     expect(lines).toEqual([
       expect.stringMatching(/^engineUri=s3:\/\/cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/[0-9a-f]{64}\.zip$/),
       expect.stringMatching(/^artifactUri=s3:\/\/cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/[0-9a-f]{64}\.jar$/),
@@ -283,8 +283,8 @@ describe('first release', () => {
   test('the engine is one zipped asset of assets/instance, the artifact one file asset', () => {
     const assets = stack.node.findAll().filter((node) => node.node.id === 'EngineBundle' || node.node.id === 'Artifact');
     expect(assets.map((node) => node.node.path).sort()).toEqual(['Ec2BlueGreen/Host/Artifact', 'Ec2BlueGreen/Host/EngineBundle']);
-    expect(stack.host.engineAsset.isZipArchive).toBe(true);
-    expect(stack.host.artifactAsset.isFile).toBe(true);
+    expect(stack.host!.engineAsset.isZipArchive).toBe(true);
+    expect(stack.host!.artifactAsset.isFile).toBe(true);
   });
 });
 
@@ -310,7 +310,7 @@ describe('outputs', () => {
 
   test('document name and a ready send-command line for the document, with output to its log group', () => {
     expect(output('DeployDocumentName')).toBe(`<${documentId}>`);
-    const artifact = stack.host.artifact;
+    const artifact = stack.host!.artifact;
     expect(output('DeployCommand')).toMatch(
       new RegExp(
         `^aws ssm send-command --region <AWS::Region> --document-name <${documentId}> --targets Key=InstanceIds,Values=<${instance}> ` +
@@ -398,8 +398,8 @@ describe('jenkins', () => {
   });
 
   test('the Jenkins tree is one zipped asset of assets/jenkins, and changing the settings does not change the user data', () => {
-    expect(stack.host.jenkinsAsset.isZipArchive).toBe(true);
-    expect(settingsOf().bundleUri).toContain(`${stack.host.jenkinsAsset.assetHash}.zip`);
+    expect(stack.host!.jenkinsAsset.isZipArchive).toBe(true);
+    expect(settingsOf().bundleUri).toContain(`${stack.host!.jenkinsAsset.assetHash}.zip`);
     const userData = (t: typeof template) => renderValue(onlyResource(t, 'AWS::EC2::Instance').properties.UserData);
     expect(userData(synthesize(withJob).template)).toBe(userData(template));
   });

@@ -37,6 +37,17 @@ const configurations: Array<[string, Record<string, unknown>, Record<string, str
     appRepositoryUrl: 'git@github.com:acme/shop.git',
     githubTokenSecret: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ci/github-token-AbCdEf',
   }],
+  ['a fleet of three hosts', { hosts: 3 }],
+  ['a fleet with HTTPS, Jenkins reachable, SSH and a GitHub token', {
+    hosts: 4,
+    maxConcurrency: '25%',
+    certificateArn: 'arn:aws:acm:eu-west-1:111111111111:certificate/0f2a5a1e-1111-2222-3333-444455556666',
+    jenkinsAllowedCidrs: '203.0.113.0/24',
+    sshKeyPairName: 'ops',
+    sshAllowedCidrs: '192.0.2.0/24',
+    appRepositoryUrl: 'https://github.com/acme/shop.git',
+    githubTokenSecret: 'ci/github-token',
+  }],
 ];
 
 
@@ -53,8 +64,11 @@ describe('cdk-nag AwsSolutions', () => {
     expect(report.success).toBe(true);
   });
 
-  test('synth with the checks registered, as bin/app.ts does, passes (CloudFormation validation included)', () => {
-    const { app } = synthesize();
+  test.each([
+    ['one host', {}],
+    ['a fleet', { hosts: 3 }],
+  ])('synth with the checks registered, as bin/app.ts does, passes for %s (CloudFormation validation included)', (_name, context) => {
+    const { app } = synthesize(context);
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     expect(() => app.synth({ force: true })).not.toThrow();
   });

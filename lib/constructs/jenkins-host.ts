@@ -1,0 +1,269 @@
+import { Aws, Duration, Stack, Validations, type Size } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { HOST_PATHS } from '../contract.js';
+import {
+  al2023Image,
+  bootScript,
+  emptyUserData,
+  HOST_PORTS,
+  JENKINS_ADMIN_USER,
+  JENKINS_TOOLS_DIR,
+  newHostRole,
+  newJenkinsParts,
+  rootVolume,
+  type JenkinsPartsProps,
+} from './host-parts.js';
+
+/** The fleet Jenkins deploys to, through the SSM document. */
+export interface JenkinsFleetTarget {
+  /** The deploy document's name. */
+  readonly documentName: string;
+  /** The SSM tag that names every app host. */
+  readonly tagKey: string;
+  readonly tagValue: string;
+  /** SSM `MaxConcurrency` for the pipeline's roll-outs. */
+  readonly maxConcurrency: string;
+  /** Where the pipeline records the release after a roll-out succeeded. */
+  readonly releaseParameter: ssm.IStringParameter;
+  /** The deploy document's output log group, which the pipeline follows. */
+  readonly outputLogGroupName: string;
+}
+
+export interface JenkinsHostProps {
+  readonly vpc: ec2.IVpc;
+
+  /** What the pipeline deploys to. */
+  readonly fleet: JenkinsFleetTarget;
+
+  /** Where the pipeline uploads the jars it builds; the fleet hosts read them from there. */
+  readonly uploadBucket: s3.IBucket;
+
+  /** Key prefix of the uploads in `uploadBucket`, ending in `/`. */
+  readonly uploadPrefix: string;
+
+  /**
+   * @default - the VPC's public subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * @default t3.small
+   */
+  readonly instanceType?: ec2.InstanceType;
+
+  /**
+   * Sources allowed on Jenkins' port 8080.
+   * @default - none: Jenkins is reached through a Session Manager port-forwarding session
+   */
+  readonly jenkinsAllowedCidrs?: readonly string[];
+
+  /**
+   * SSH access.
+   * @default - no key pair and no port 22
+   */
+  readonly ssh?: { readonly keyPair: ec2.IKeyPair; readonly allowedCidrs: readonly string[] };
+
+  /**
+   * Jenkins' job and GitHub access.
+   * @default - Jenkins with its admin user, no job and no GitHub credentials
+   */
+  readonly jenkins?: JenkinsPartsProps;
+
+  /**
+   * How long CloudFormation waits for the first boot to signal success.
+   * @default Duration.minutes(30)
+   */
+  readonly bootTimeout?: Duration;
+
+  /**
+   * Size of the encrypted gp3 root volume (Jenkins workspaces).
+   * @default Size.gibibytes(20)
+   */
+  readonly rootVolumeSize?: Size;
+
+  /**
+   * The first-boot script (with `@@...@@` placeholders).
+   * @default - `assets/userdata/bootstrap.sh` from this repository
+   */
+  readonly userDataPath?: string;
+}
+
+/**
+ * Jenkins on an instance of its own, for a fleet: app hosts come and go with the Auto Scaling
+ * group, Jenkins and its workspaces must not. Its pipeline builds the app and deploys it by
+ * sending the deploy document to the fleet (the same roll-out as `cdk deploy`), then records
+ * the release for hosts that join later.
+ */
+export class JenkinsHost extends Construct {
+  public readonly instance: ec2.Instance;
+  public readonly role: iam.Role;
+  public readonly securityGroup: ec2.SecurityGroup;
+  /** The zipped `assets/jenkins/` tree. */
+  public readonly jenkinsAsset: s3assets.Asset;
+  /** Generated password of Jenkins' admin user. */
+  public readonly adminPassword: secretsmanager.Secret;
+  public readonly settingsParameter: ssm.StringParameter;
+  /** The pipeline job's name, when there is a job. */
+  public readonly jobName?: string;
+  public readonly reachedThrough: 'network' | 'port-forward';
+
+  constructor(scope: Construct, id: string, props: JenkinsHostProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.SMALL);
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Blue/green Jenkins: port 8080 only where allowed, no SSH unless configured',
+      // Git, package registries, S3 and the SSM endpoints.
+      allowAllOutbound: true,
+    });
+    for (const cidr of props.jenkinsAllowedCidrs ?? []) {
+      this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(HOST_PORTS.jenkins), `Jenkins from ${cidr}`);
+    }
+    for (const cidr of props.ssh?.allowedCidrs ?? []) {
+      this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(HOST_PORTS.ssh), `SSH from ${cidr}`);
+    }
+    if ((props.jenkinsAllowedCidrs ?? []).some((cidr) => cidr.endsWith('/0'))) {
+      Validations.of(this.securityGroup).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason: 'Jenkins is open to anywhere only because jenkinsAllowAnywhere was set explicitly (lib/config.ts refuses it otherwise).',
+      });
+    }
+
+    this.role = newHostRole(this, 'Blue/green Jenkins: SSM agent, its bundle, deploys to the fleet through the SSM document');
+    const fleet = props.fleet;
+    const jenkins = newJenkinsParts(this, this.role, {
+      ...props.jenkins,
+      jenkinsAllowedCidrs: props.jenkinsAllowedCidrs,
+      fleet: {
+        deployMode: 'fleet',
+        region: Aws.REGION,
+        documentName: fleet.documentName,
+        fleetTarget: `tag:${fleet.tagKey}=${fleet.tagValue}`,
+        maxConcurrency: fleet.maxConcurrency,
+        releaseParameter: fleet.releaseParameter.parameterName,
+        uploadLocation: props.uploadBucket.s3UrlForObject(props.uploadPrefix),
+        outputLogGroup: fleet.outputLogGroupName,
+      },
+      passwordDescription: `Password of Jenkins' '${JENKINS_ADMIN_USER}' user on the blue/green fleet's Jenkins (generated; the host reads it at boot)`,
+      settingsDescription: "Jenkins settings the fleet's Jenkins applies on first boot (KEY=VALUE lines; names of secrets, not their values)",
+    });
+    this.jenkinsAsset = jenkins.jenkinsAsset;
+    this.adminPassword = jenkins.adminPassword;
+    this.settingsParameter = jenkins.settingsParameter;
+    this.jobName = jenkins.jobName;
+    this.reachedThrough = jenkins.reachedThrough;
+    this.grantFleetDeploy(props);
+
+    this.instance = new ec2.Instance(this, 'Instance', {
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
+      instanceType,
+      machineImage: al2023Image(instanceType, 'JenkinsHost'),
+      securityGroup: this.securityGroup,
+      role: this.role,
+      keyPair: props.ssh?.keyPair,
+      userData: emptyUserData(),
+      httpTokens: ec2.HttpTokens.REQUIRED,
+      httpEndpoint: true,
+      detailedMonitoring: true,
+      blockDevices: [rootVolume(props.rootVolumeSize)],
+    });
+    Validations.of(this.instance).acknowledge({
+      id: 'AwsSolutions-EC29',
+      reason:
+        'Jenkins\' instance lives and dies with the stack: `cdk destroy` must be able to remove it, and a replacement is ' +
+        'rebuilt by its user data (jobs are configuration as code).',
+    });
+    Validations.of(this.instance).acknowledge({
+      id: 'AwsSolutions-EC26',
+      reason:
+        "cdk-nag 3.0.2's EBS encryption rule throws for an instance without a launch template in a stack that has one " +
+        '(the fleet\'s); the root volume is encrypted gp3 (host-parts rootVolume), which the fleet template test asserts.',
+    });
+    Validations.of(this.instance).acknowledge({
+      id: 'CloudFormation-Validate::E1152',
+      reason:
+        'ImageId is `resolve:ssm:<public AL2023 parameter>`, which EC2 resolves at launch; the linter only knows literal ami- ids.',
+    });
+    const cfnInstance = this.instance.instance;
+    cfnInstance.cfnOptions.creationPolicy = {
+      resourceSignal: { count: 1, timeout: (props.bootTimeout ?? Duration.minutes(30)).toIsoString() },
+    };
+    this.instance.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudformation:SignalResource'], resources: [Aws.STACK_ID] }));
+    this.instance.userData.addCommands(
+      bootScript(
+        props.userDataPath,
+        {
+          STACK_NAME: Aws.STACK_NAME,
+          REGION: Aws.REGION,
+          SIGNAL_RESOURCE: stack.getLogicalId(cfnInstance),
+          FIRST_RELEASE_PARAMETER: '',
+          ENGINE_DIR: HOST_PATHS.libDir,
+          ENGINE_COMMAND: HOST_PATHS.command,
+          ENGINE_CONFIG: HOST_PATHS.configFile,
+          SLOT_UNIT: HOST_PATHS.slotUnit,
+          SITE_PORT: String(HOST_PORTS.http),
+          JENKINS_SETTINGS_PARAMETER: this.settingsParameter.parameterName,
+          JENKINS_TOOLS_DIR,
+          HOST_ROLE: 'jenkins',
+          FLEET_RELEASE_PARAMETER: '',
+        },
+        'JenkinsHost',
+      ),
+    );
+  }
+
+  /**
+   * What the pipeline's fleet deploy needs: upload a jar, send the document to the tagged hosts,
+   * follow the command and its output, record the release. Nothing on any other instance.
+   */
+  private grantFleetDeploy(props: JenkinsHostProps): void {
+    const stack = Stack.of(this);
+    const fleet = props.fleet;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [stack.formatArn({ service: 'ssm', resource: 'document', resourceName: fleet.documentName })],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+        conditions: { StringEquals: { [`ssm:resourceTag/${fleet.tagKey}`]: fleet.tagValue } },
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'],
+        resources: ['*'],
+      }),
+    );
+    fleet.releaseParameter.grantRead(this.role);
+    fleet.releaseParameter.grantWrite(this.role);
+    const uploads = props.uploadBucket.arnForObjects(`${props.uploadPrefix}*`);
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [uploads] }));
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(props.uploadBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${props.uploadPrefix}*]`,
+      reason: 'The pipeline uploads each jar it builds under its sha256, known only at build time, and only under the upload prefix.',
+    });
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ssm:ListCommands, ssm:ListCommandInvocations and ssm:GetCommandInvocation (following a roll-out) support no ' +
+        "resource-level permissions. SendCommand is limited to the deploy document and to instances carrying the fleet's tag.",
+    });
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]`,
+      reason: `ssm:SendCommand on instances only when they carry the fleet's tag (condition ssm:resourceTag/${fleet.tagKey}); the Auto Scaling group's instance ids are not known in advance.`,
+    });
+  }
+}
