@@ -1,13 +1,30 @@
 /**
  * A loopback stand-in for AWS Systems Manager that speaks SSM's JSON protocol (awsJson1_1) well
- * enough for the real AWS SDK v3: SendCommand, GetCommandInvocation, ListCommandInvocations and
- * DescribeInstanceInformation. It runs a Command document's `aws:runShellScript` step the way
- * SSM Agent does: the script text as given, run by `sh` (bash, as on Amazon Linux 2023), every
- * parameter as the environment variable `SSM_<name>` (`interpolationType: ENV_VAR`), values
- * checked against `allowedPattern`/`allowedValues` first, output kept to SSM's first 24,000
- * (stdout) and 8,000 (stderr) characters, the step stopped at its execution timeout. A command
- * sent with `CloudWatchOutputConfig` also has its output written, while it runs, to the
- * `cloudWatchOutput` sink (test/support/logs-server.ts), as SSM Agent streams it to CloudWatch Logs.
+ * enough for the real AWS SDK v3: Run Command (SendCommand, ListCommands, GetCommandInvocation,
+ * ListCommandInvocations), DescribeInstanceInformation, and String parameters (GetParameter,
+ * PutParameter). It runs a Command document's `aws:runShellScript` step the way SSM Agent does:
+ * the script text as given, run by `sh` (bash, as on Amazon Linux 2023), every parameter as the
+ * environment variable `SSM_<name>` (`interpolationType: ENV_VAR`), values checked against
+ * `allowedPattern`/`allowedValues` first, output kept to SSM's first 24,000 (stdout) and 8,000
+ * (stderr) characters, the step stopped at its execution timeout. A command sent with
+ * `CloudWatchOutputConfig` also has its output written, while it runs, to the `cloudWatchOutput`
+ * sink (test/support/logs-server.ts), as SSM Agent streams it to CloudWatch Logs.
+ *
+ * A fleet, as the Systems Manager User Guide describes it ("Understanding command statuses",
+ * "Using targets and rate controls to send commands to a fleet"):
+ * - `Targets: [{Key: 'tag:NAME', Values}]` resolve when the command is sent, to every registered
+ *   instance with the tag, Online or not (one that is not Online goes Delayed). An instance that
+ *   registers later is not a target of that command. No match: the command has no invocations
+ *   and ends `Success` with StatusDetails `NoInstancesInTag`.
+ * - `MaxConcurrency` (default 50): at most that many invocations run at once, in instance-id
+ *   order. The queue sends to one instance first and widens exponentially (1, 2, 4, ...) as
+ *   invocations complete, up to MaxConcurrency.
+ * - `MaxErrors` (default 0): once more invocations than that ended Failed or ExecutionTimedOut,
+ *   no further invocation starts; those not started end `Cancelled` with StatusDetails
+ *   `Terminated`. Invocations already running finish. DeliveryTimedOut does not count.
+ * - The command's own status follows from its invocations once all ended: Success; Failed (too
+ *   many errors); TimedOut (every invocation timed out); otherwise Failed with StatusDetails
+ *   `Incomplete`.
  *
  * What the protocol looks like on the wire (FIELD-NOTES "CDK, SDK, SSM"): POST / with
  * `X-Amz-Target: AmazonSSM.<Operation>`; timestamps such as `RequestedDateTime` are epoch
@@ -25,6 +42,19 @@ import { listenLoopback, replyAwsJson } from './loopback.js';
 
 /** SSM's limits on the output GetCommandInvocation returns. */
 export const SSM_OUTPUT_LIMITS = { stdout: 24_000, stderr: 8_000 } as const;
+
+/**
+ * The most SSM Agent reports as a plugin's `Output` (ListCommandInvocations with `Details`):
+ * stdout and stderr together, cut with markers (amazon-ssm-agent, iohandler
+ * `MaximumPluginOutputSize` and `TruncateOutput`).
+ */
+export const SSM_PLUGIN_OUTPUT_LIMIT = 2_500;
+
+/** Rate-control defaults of SendCommand (API reference: MaxConcurrency 50, MaxErrors 0). */
+export const SSM_RATE_CONTROL_DEFAULTS = { maxConcurrency: '50', maxErrors: '0' } as const;
+
+/** The largest page ListCommandInvocations, ListCommands and DescribeInstanceInformation return. */
+const MAX_PAGE_SIZE = 50;
 
 /** A parameter of a Command document (schema 2.2). */
 export interface DocumentParameter {
@@ -56,6 +86,9 @@ export interface CommandOutputSink {
   end(logGroupName: string, logStreamName: string): void;
 }
 
+export type Tags = Readonly<Record<string, string>>;
+export type Environment = Readonly<Record<string, string>>;
+
 export interface LoopbackSsmOptions {
   /** Host to listen on: loopback only. @default 127.0.0.1 */
   readonly host?: string;
@@ -68,11 +101,21 @@ export interface LoopbackSsmOptions {
    * (DescribeInstanceInformation omits it and SendCommand answers InvalidInstanceId).
    */
   readonly instances?: Readonly<Record<string, PingStatus>>;
+  /** Tags of the instances in `instances`, by instance id. @default - no tags */
+  readonly tags?: Readonly<Record<string, Tags>>;
   /** The agent's environment for every command (PATH, BLUEGREEN_CONF, ...). */
-  readonly environment: Readonly<Record<string, string>>;
+  readonly environment: Environment;
   /**
-   * How long a new invocation stays invisible to GetCommandInvocation (InvocationDoesNotExist),
-   * as it does on SSM for a moment after SendCommand. @default 0
+   * Per instance, variables over `environment` (each host of a fleet has its own
+   * BLUEGREEN_CONF). @default - every instance runs with `environment`
+   */
+  readonly instanceEnvironment?: Readonly<Record<string, Environment>>;
+  /** String parameters that exist when the server starts (version 1), by name. @default - none */
+  readonly parameters?: Readonly<Record<string, string>>;
+  /**
+   * How long a new command's invocations stay invisible (GetCommandInvocation answers
+   * InvocationDoesNotExist, the lists leave them out, a tag target counts 0 targets), as they
+   * do on SSM for a moment after SendCommand. @default 0
    */
   readonly invocationLagMs?: number;
   /**
@@ -98,10 +141,65 @@ export interface Invocation {
   status: InvocationStatus;
   statusDetails: string;
   responseCode: number;
+  /** When the script started on the instance; undefined if it never ran. */
   startedAt?: Date;
+  /** When the invocation reached a terminal state (ran to the end, timed out, was terminated). */
   endedAt?: Date;
   stdout: string;
   stderr: string;
+}
+
+/** A `Targets` entry of SendCommand. */
+export interface CommandTarget {
+  readonly Key: string;
+  readonly Values: readonly string[];
+}
+
+/** One SendCommand, as this server tracks it. */
+export interface CommandRecord {
+  readonly commandId: string;
+  readonly documentName: string;
+  readonly parameters: Readonly<Record<string, string>>;
+  readonly comment: string;
+  readonly requestedAt: Date;
+  /** SendCommand's TimeoutSeconds: how long an invocation may wait to be picked up. */
+  readonly deliveryTimeoutSeconds: number;
+  /** Delivery timeout plus the step's execution timeout ("total timeout"): undelivered ones expire then. */
+  readonly expiresAt: Date;
+  /** As sent: exactly one of `instanceIds` and `targets` is non-empty. */
+  readonly instanceIds: readonly string[];
+  readonly targets: readonly CommandTarget[];
+  readonly maxConcurrency: string;
+  readonly maxErrors: string;
+  /** The instances it runs on, resolved when it was sent, in the order they start. */
+  readonly targetIds: readonly string[];
+  /** `maxConcurrency` and `maxErrors` as numbers of instances. */
+  readonly concurrencyLimit: number;
+  readonly errorLimit: number;
+  readonly cloudWatchLogGroupName?: string;
+}
+
+/** The aggregate of a command's invocations, as ListCommands reports it. */
+export interface CommandState {
+  readonly status: 'Pending' | 'InProgress' | 'Success' | 'Failed' | 'TimedOut' | 'Cancelled';
+  readonly statusDetails: string;
+  readonly targetCount: number;
+  readonly completedCount: number;
+  readonly errorCount: number;
+  readonly deliveryTimedOutCount: number;
+}
+
+/** A String parameter, as this server keeps it. */
+export interface StoredParameter {
+  readonly value: string;
+  readonly version: number;
+  readonly lastModifiedAt: Date;
+}
+
+interface ManagedInstance {
+  pingStatus: PingStatus;
+  tags: Tags;
+  environment: Environment;
 }
 
 class SsmError extends Error {
@@ -113,16 +211,22 @@ class SsmError extends Error {
   }
 }
 
+const TERMINAL: ReadonlySet<InvocationStatus> = new Set(['Success', 'Cancelled', 'TimedOut', 'Failed']);
+
 /** A running loopback SSM endpoint. */
 export class LoopbackSsm {
   /** `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL_SSM`. */
   readonly url: string;
   /** Every invocation, oldest first. */
   readonly invocations: Invocation[] = [];
+  /** Every command, oldest first. */
+  readonly commands: CommandRecord[] = [];
   /** Every request's operation name, in order. */
   readonly operations: string[] = [];
+  /** Every String parameter, by name. */
+  readonly parameters = new Map<string, StoredParameter>();
 
-  private readonly pingStatus = new Map<string, PingStatus>();
+  private readonly instances = new Map<string, ManagedInstance>();
   private readonly running = new Map<string, ChildProcess>();
   private readonly scriptDir = mkdtempSync(join(tmpdir(), 'loopback-ssm-'));
   private readonly injectedErrors: Array<{ operation: string; type: string; message: string }> = [];
@@ -134,7 +238,12 @@ export class LoopbackSsm {
   ) {
     const address = server.address() as AddressInfo;
     this.url = `http://${address.address}:${address.port}`;
-    for (const [id, status] of Object.entries(options.instances ?? {})) this.pingStatus.set(id, status);
+    for (const [id, status] of Object.entries(options.instances ?? {})) {
+      this.instances.set(id, { pingStatus: status, tags: options.tags?.[id] ?? {}, environment: options.instanceEnvironment?.[id] ?? {} });
+    }
+    for (const [name, value] of Object.entries(options.parameters ?? {})) {
+      this.parameters.set(name, { value, version: 1, lastModifiedAt: new Date() });
+    }
   }
 
   static async start(options: LoopbackSsmOptions): Promise<LoopbackSsm> {
@@ -145,19 +254,27 @@ export class LoopbackSsm {
     return ssm;
   }
 
-  /** Registers the instance (or changes its ping status); pending commands start once it is Online. */
+  /**
+   * Registers an instance as SSM Agent does early in its boot: with its tags (EC2 tags reach SSM
+   * with the instance) and, here, the environment its commands run with. An instance that
+   * registers after a command was sent by tag is not a target of that command.
+   */
+  register(instanceId: string, status: PingStatus, tags: Tags = {}, environment: Environment = {}): void {
+    this.instances.set(instanceId, { pingStatus: status, tags, environment });
+    if (status === 'Online') this.deliverDelayed(instanceId);
+  }
+
+  /** Registers the instance (or changes its ping status); Delayed commands start once it is Online. */
   setPingStatus(instanceId: string, status: PingStatus): void {
-    this.pingStatus.set(instanceId, status);
-    if (status === 'Online') {
-      for (const invocation of this.invocations) {
-        if (invocation.instanceId === instanceId && (invocation.status === 'Pending' || invocation.status === 'Delayed')) this.run(invocation);
-      }
-    }
+    const known = this.instances.get(instanceId);
+    if (known === undefined) this.instances.set(instanceId, { pingStatus: status, tags: {}, environment: {} });
+    else known.pingStatus = status;
+    if (status === 'Online') this.deliverDelayed(instanceId);
   }
 
   /** Forgets the instance: SSM no longer lists it. */
   deregister(instanceId: string): void {
-    this.pingStatus.delete(instanceId);
+    this.instances.delete(instanceId);
   }
 
   /** Makes the next call to `operation` fail with `type` (e.g. a throttling or IAM error). */
@@ -173,11 +290,40 @@ export class LoopbackSsm {
     this.executionTimeoutOverride = seconds;
   }
 
+  /** The command's aggregate state, as ListCommands reports it. */
+  commandState(commandId: string): CommandState {
+    const command = this.commands.find((entry) => entry.commandId === commandId);
+    if (command === undefined) throw new Error(`no command ${commandId}`);
+    return this.stateOf(command);
+  }
+
+  /**
+   * The most invocations (of one command, or of all) whose scripts ran at the same moment,
+   * from their start and end times: "never more than MaxConcurrency hosts at once".
+   */
+  peakConcurrency(commandId?: string): number {
+    const edges: Array<{ at: number; delta: number }> = [];
+    for (const entry of this.invocations) {
+      if ((commandId !== undefined && entry.commandId !== commandId) || entry.startedAt === undefined) continue;
+      edges.push({ at: entry.startedAt.getTime(), delta: 1 });
+      edges.push({ at: (entry.endedAt ?? new Date(8.64e15)).getTime(), delta: -1 });
+    }
+    // An end and a start at the same millisecond do not overlap.
+    edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
+    let now = 0;
+    let peak = 0;
+    for (const edge of edges) {
+      now += edge.delta;
+      peak = Math.max(peak, now);
+    }
+    return peak;
+  }
+
   /** Resolves once no command runs or is about to start on an Online instance. */
   async idle(): Promise<void> {
     const busy = () =>
       this.running.size > 0 ||
-      this.invocations.some((entry) => entry.status === 'Pending' && this.pingStatus.get(entry.instanceId) === 'Online');
+      this.invocations.some((entry) => entry.status === 'Pending' && this.instances.get(entry.instanceId)?.pingStatus === 'Online');
     while (busy()) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 
@@ -219,12 +365,18 @@ export class LoopbackSsm {
     switch (operation) {
       case 'SendCommand':
         return this.sendCommand(input);
+      case 'ListCommands':
+        return this.listCommands(input);
       case 'GetCommandInvocation':
         return this.getCommandInvocation(input);
       case 'ListCommandInvocations':
         return this.listCommandInvocations(input);
       case 'DescribeInstanceInformation':
         return this.describeInstanceInformation(input);
+      case 'GetParameter':
+        return this.getParameter(input);
+      case 'PutParameter':
+        return this.putParameter(input);
       default:
         throw new SsmError('UnknownOperationException', `operation ${operation} is not supported by the loopback server`);
     }
@@ -235,8 +387,13 @@ export class LoopbackSsm {
     const document = this.options.documents[documentName];
     if (document === undefined) throw new SsmError('InvalidDocument', `Document ${documentName} does not exist in your account`);
     const instanceIds = (input.InstanceIds ?? []) as string[];
-    if (instanceIds.length === 0) throw new SsmError('ValidationException', 'Targets or InstanceIds must be specified');
-    const unknown = instanceIds.filter((id) => !this.pingStatus.has(id));
+    const targets = (input.Targets ?? []) as CommandTarget[];
+    if (instanceIds.length === 0 && targets.length === 0) throw new SsmError('ValidationException', 'Targets or InstanceIds must be specified');
+    if (instanceIds.length > 0 && targets.length > 0) throw new SsmError('ValidationException', 'Specify InstanceIds or Targets, not both');
+    if (instanceIds.length > 50) {
+      throw new SsmError('ValidationException', "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to 50");
+    }
+    const unknown = instanceIds.filter((id) => !this.instances.has(id));
     if (unknown.length > 0) {
       throw new SsmError('InvalidInstanceId', `Instances [[${unknown.join(', ')}]] not in a valid state for account 111111111111`);
     }
@@ -244,19 +401,46 @@ export class LoopbackSsm {
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 30 || timeoutSeconds > 2_592_000) {
       throw new SsmError('ValidationException', `1 validation error detected: Value '${input.TimeoutSeconds}' at 'timeoutSeconds' failed to satisfy constraint`);
     }
+    const maxConcurrency = String(input.MaxConcurrency ?? SSM_RATE_CONTROL_DEFAULTS.maxConcurrency);
+    const maxErrors = String(input.MaxErrors ?? SSM_RATE_CONTROL_DEFAULTS.maxErrors);
+    // The API's own patterns for the two rate controls.
+    if (!/^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/.test(maxConcurrency)) {
+      throw new SsmError('ValidationException', `1 validation error detected: Value '${maxConcurrency}' at 'maxConcurrency' failed to satisfy constraint`);
+    }
+    if (!/^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/.test(maxErrors)) {
+      throw new SsmError('ValidationException', `1 validation error detected: Value '${maxErrors}' at 'maxErrors' failed to satisfy constraint`);
+    }
+    const targetIds = instanceIds.length > 0 ? [...instanceIds] : this.resolveTargets(targets);
     const parameters = resolveParameters(document, (input.Parameters ?? {}) as Record<string, unknown>);
     const cloudWatch = (input.CloudWatchOutputConfig ?? {}) as { CloudWatchOutputEnabled?: boolean; CloudWatchLogGroupName?: string };
     // SSM's default group is aws/ssm/DOCUMENT.
     const cloudWatchLogGroupName = cloudWatch.CloudWatchOutputEnabled === true ? (cloudWatch.CloudWatchLogGroupName ?? `aws/ssm/${documentName}`) : undefined;
-    const commandId = randomUUID();
     const requestedAt = new Date();
-    for (const instanceId of instanceIds) {
+    const command: CommandRecord = {
+      commandId: randomUUID(),
+      documentName,
+      parameters,
+      comment: String(input.Comment ?? ''),
+      requestedAt,
+      deliveryTimeoutSeconds: timeoutSeconds,
+      expiresAt: new Date(requestedAt.getTime() + (timeoutSeconds + this.executionTimeoutSeconds(document)) * 1000),
+      instanceIds,
+      targets,
+      maxConcurrency,
+      maxErrors,
+      targetIds,
+      concurrencyLimit: Math.max(1, countOf(maxConcurrency, targetIds.length)),
+      errorLimit: countOf(maxErrors, targetIds.length),
+      ...(cloudWatchLogGroupName === undefined ? {} : { cloudWatchLogGroupName }),
+    };
+    this.commands.push(command);
+    for (const instanceId of targetIds) {
       const invocation: Invocation = {
-        commandId,
+        commandId: command.commandId,
         instanceId,
         documentName,
         parameters,
-        comment: String(input.Comment ?? ''),
+        comment: command.comment,
         requestedAt,
         deliveryTimeoutSeconds: timeoutSeconds,
         ...(cloudWatchLogGroupName === undefined ? {} : { cloudWatchLogGroupName }),
@@ -267,28 +451,17 @@ export class LoopbackSsm {
         stderr: '',
       };
       this.invocations.push(invocation);
-      if (this.pingStatus.get(instanceId) === 'Online') {
-        setImmediate(() => this.run(invocation));
-      } else {
-        invocation.status = 'Delayed';
-        invocation.statusDetails = 'Delayed';
-        setTimeout(() => this.expireDelivery(invocation), timeoutSeconds * 1000).unref();
-      }
+      // setTimeout holds at most 2^31-1 ms (24.8 days); TimeoutSeconds may be 30 days.
+      setTimeout(() => this.expireDelivery(invocation), Math.min(command.expiresAt.getTime() - Date.now(), 2 ** 31 - 1)).unref();
     }
+    setImmediate(() => this.pump(command));
     return {
       Command: {
-        CommandId: commandId,
-        DocumentName: documentName,
-        DocumentVersion: String(input.DocumentVersion ?? '$DEFAULT'),
-        Comment: String(input.Comment ?? ''),
-        ExpiresAfter: epochSeconds(new Date(requestedAt.getTime() + timeoutSeconds * 1000)),
-        Parameters: Object.fromEntries(Object.entries(parameters).map(([name, value]) => [name, [value]])),
-        InstanceIds: instanceIds,
-        RequestedDateTime: epochSeconds(requestedAt),
+        ...this.describeCommand(command),
+        // Targets resolve after SendCommand answers: it counts only the instance ids it was given.
+        TargetCount: instanceIds.length,
         Status: 'Pending',
         StatusDetails: 'Pending',
-        TimeoutSeconds: timeoutSeconds,
-        TargetCount: instanceIds.length,
         CompletedCount: 0,
         ErrorCount: 0,
         DeliveryTimedOutCount: 0,
@@ -296,10 +469,145 @@ export class LoopbackSsm {
     };
   }
 
+  /** The registered instances a tag target names, in id order (the order they are sent to). */
+  private resolveTargets(targets: readonly CommandTarget[]): string[] {
+    if (targets.length > 5) throw new SsmError('ValidationException', 'You can specify a maximum of 5 target keys');
+    const matchers = targets.map((target) => {
+      if (target.Values.length === 0 || target.Values.length > 50) {
+        throw new SsmError('ValidationException', `Target ${target.Key} needs 1 to 50 values`);
+      }
+      if (target.Key.startsWith('tag:')) {
+        const tagKey = target.Key.slice('tag:'.length);
+        return (instance: ManagedInstance) => instance.tags[tagKey] !== undefined && target.Values.includes(instance.tags[tagKey]!);
+      }
+      if (target.Key.toLowerCase() === 'instanceids') {
+        return (_: ManagedInstance, id: string) => target.Values.includes(id);
+      }
+      throw new SsmError('ValidationException', `Target key ${target.Key}: the loopback server resolves tag:NAME and InstanceIds targets only`);
+    });
+    // Every key must match: "the system targets instances that meet all of the criteria".
+    return [...this.instances.entries()]
+      .filter(([id, instance]) => matchers.every((matches) => matches(instance, id)))
+      .map(([id]) => id)
+      .sort();
+  }
+
+  /** Starts as many of the command's waiting invocations as its rate controls allow, or terminates them. */
+  private pump(command: CommandRecord): void {
+    const invocations = this.invocationsOf(command);
+    const errors = invocations.filter(countsAsError).length;
+    // Delayed: sent, but SSM Agent never picked it up, so it has not started either.
+    const waiting = invocations.filter((entry) => entry.status === 'Pending' || entry.status === 'Delayed');
+    if (errors > command.errorLimit) {
+      for (const entry of waiting) {
+        entry.status = 'Cancelled';
+        entry.statusDetails = 'Terminated';
+        entry.endedAt = new Date();
+      }
+      return;
+    }
+    const completed = invocations.filter((entry) => TERMINAL.has(entry.status)).length;
+    // One first, then twice as many as have completed, up to MaxConcurrency.
+    const window = Math.min(command.concurrencyLimit, largestPowerOfTwoAtMost(completed + 1));
+    let active = invocations.filter((entry) => entry.status === 'InProgress' || entry.status === 'Delayed').length;
+    for (const entry of invocations) {
+      if (active >= window) break;
+      if (entry.status !== 'Pending') continue;
+      active += 1;
+      if (this.instances.get(entry.instanceId)?.pingStatus === 'Online') {
+        this.run(entry);
+      } else {
+        entry.status = 'Delayed';
+        entry.statusDetails = 'Delayed';
+      }
+    }
+  }
+
+  private invocationsOf(command: CommandRecord): Invocation[] {
+    return this.invocations.filter((entry) => entry.commandId === command.commandId);
+  }
+
+  private deliverDelayed(instanceId: string): void {
+    for (const invocation of this.invocations) {
+      if (invocation.instanceId === instanceId && invocation.status === 'Delayed') this.run(invocation);
+    }
+  }
+
+  private visible(requestedAt: Date): boolean {
+    return Date.now() - requestedAt.getTime() >= (this.options.invocationLagMs ?? 0);
+  }
+
+  private stateOf(command: CommandRecord): CommandState {
+    const resolved = this.visible(command.requestedAt);
+    const invocations = resolved ? this.invocationsOf(command) : [];
+    const count = (predicate: (entry: Invocation) => boolean) => invocations.filter(predicate).length;
+    const completedCount = count((entry) => TERMINAL.has(entry.status));
+    const errorCount = count(countsAsError);
+    const deliveryTimedOutCount = count((entry) => entry.statusDetails === 'DeliveryTimedOut');
+    const counts = { targetCount: invocations.length, completedCount, errorCount, deliveryTimedOutCount };
+    if (!resolved) return { status: 'Pending', statusDetails: 'Pending', ...counts, targetCount: command.instanceIds.length };
+    if (invocations.length === 0) return { status: 'Success', statusDetails: 'NoInstancesInTag', ...counts };
+    if (completedCount < invocations.length) {
+      const started = invocations.some((entry) => entry.status !== 'Pending');
+      return started ? { status: 'InProgress', statusDetails: 'InProgress', ...counts } : { status: 'Pending', statusDetails: 'Pending', ...counts };
+    }
+    if (count((entry) => entry.status === 'Success') === invocations.length) return { status: 'Success', statusDetails: 'Success', ...counts };
+    if (errorCount > command.errorLimit) {
+      const onlyTimeouts = count((entry) => entry.status === 'Failed') === 0;
+      return onlyTimeouts ? { status: 'TimedOut', statusDetails: 'ExecutionTimedOut', ...counts } : { status: 'Failed', statusDetails: 'Failed', ...counts };
+    }
+    if (deliveryTimedOutCount === invocations.length) return { status: 'TimedOut', statusDetails: 'DeliveryTimedOut', ...counts };
+    return { status: 'Failed', statusDetails: 'Incomplete', ...counts };
+  }
+
+  /** The fields of a Command that do not change while it runs. */
+  private describeCommand(command: CommandRecord): Record<string, unknown> {
+    return {
+      CommandId: command.commandId,
+      DocumentName: command.documentName,
+      DocumentVersion: '$DEFAULT',
+      Comment: command.comment,
+      ExpiresAfter: epochSeconds(command.expiresAt),
+      Parameters: Object.fromEntries(Object.entries(command.parameters).map(([name, value]) => [name, [value]])),
+      InstanceIds: command.instanceIds,
+      Targets: command.targets,
+      RequestedDateTime: epochSeconds(command.requestedAt),
+      MaxConcurrency: command.maxConcurrency,
+      MaxErrors: command.maxErrors,
+      TimeoutSeconds: command.deliveryTimeoutSeconds,
+      CloudWatchOutputConfig: { CloudWatchLogGroupName: command.cloudWatchLogGroupName ?? '', CloudWatchOutputEnabled: command.cloudWatchLogGroupName !== undefined },
+    };
+  }
+
+  private listCommands(input: Record<string, unknown>): unknown {
+    const filters = commandFilters(input, ['InvokedAfter', 'InvokedBefore', 'Status', 'DocumentName']);
+    const matching = this.commands.filter((command) => {
+      if (input.CommandId !== undefined && command.commandId !== input.CommandId) return false;
+      if (input.InstanceId !== undefined && !command.targetIds.includes(String(input.InstanceId))) return false;
+      const state = this.stateOf(command);
+      return filters(command.requestedAt, command.documentName, [state.status, state.statusDetails]);
+    });
+    const { page, nextToken } = paginate(matching, input);
+    return {
+      Commands: page.map((command) => {
+        const state = this.stateOf(command);
+        return {
+          ...this.describeCommand(command),
+          Status: state.status,
+          StatusDetails: state.statusDetails,
+          TargetCount: state.targetCount,
+          CompletedCount: state.completedCount,
+          ErrorCount: state.errorCount,
+          DeliveryTimedOutCount: state.deliveryTimedOutCount,
+        };
+      }),
+      ...(nextToken === undefined ? {} : { NextToken: nextToken }),
+    };
+  }
+
   private getCommandInvocation(input: Record<string, unknown>): unknown {
     const invocation = this.invocations.find((entry) => entry.commandId === input.CommandId && entry.instanceId === input.InstanceId);
-    const lag = this.options.invocationLagMs ?? 0;
-    if (invocation === undefined || Date.now() - invocation.requestedAt.getTime() < lag) {
+    if (invocation === undefined || !this.visible(invocation.requestedAt)) {
       throw new SsmError('InvocationDoesNotExist', '');
     }
     const finished = invocation.endedAt !== undefined;
@@ -309,7 +617,7 @@ export class LoopbackSsm {
       Comment: invocation.comment,
       DocumentName: invocation.documentName,
       DocumentVersion: '1',
-      PluginName: this.options.documents[invocation.documentName]!.mainSteps[0]!.name,
+      PluginName: this.stepName(invocation),
       ResponseCode: invocation.responseCode,
       ExecutionStartDateTime: invocation.startedAt?.toISOString() ?? '',
       ExecutionElapsedTime: elapsed(invocation),
@@ -326,15 +634,19 @@ export class LoopbackSsm {
   }
 
   private listCommandInvocations(input: Record<string, unknown>): unknown {
-    const lag = this.options.invocationLagMs ?? 0;
+    // ExecutionStage is for ListCommands only (CommandFilter).
+    const filters = commandFilters(input, ['InvokedAfter', 'InvokedBefore', 'Status', 'DocumentName']);
     const matching = this.invocations.filter(
       (entry) =>
         (input.CommandId === undefined || entry.commandId === input.CommandId) &&
         (input.InstanceId === undefined || entry.instanceId === input.InstanceId) &&
-        Date.now() - entry.requestedAt.getTime() >= lag,
+        this.visible(entry.requestedAt) &&
+        filters(entry.requestedAt, entry.documentName, [entry.status, entry.statusDetails]),
     );
+    const { page, nextToken } = paginate(matching, input);
+    const details = input.Details === true;
     return {
-      CommandInvocations: matching.map((entry) => ({
+      CommandInvocations: page.map((entry) => ({
         CommandId: entry.commandId,
         InstanceId: entry.instanceId,
         InstanceName: '',
@@ -347,23 +659,53 @@ export class LoopbackSsm {
         TraceOutput: '',
         StandardOutputUrl: '',
         StandardErrorUrl: '',
-        CommandPlugins: [],
+        CommandPlugins: details ? [this.plugin(entry)] : [],
+        CloudWatchOutputConfig: { CloudWatchLogGroupName: entry.cloudWatchLogGroupName ?? '', CloudWatchOutputEnabled: entry.cloudWatchLogGroupName !== undefined },
       })),
+      ...(nextToken === undefined ? {} : { NextToken: nextToken }),
     };
+  }
+
+  /** The invocation's one step, as `CommandPlugins` reports it. */
+  private plugin(entry: Invocation): Record<string, unknown> {
+    return {
+      Name: this.stepName(entry),
+      Status: entry.status,
+      StatusDetails: entry.statusDetails,
+      ResponseCode: entry.responseCode,
+      ...(entry.startedAt === undefined ? {} : { ResponseStartDateTime: epochSeconds(entry.startedAt) }),
+      ...(entry.endedAt === undefined || entry.startedAt === undefined ? {} : { ResponseFinishDateTime: epochSeconds(entry.endedAt) }),
+      Output: entry.endedAt === undefined ? '' : pluginOutput(entry.stdout, entry.stderr),
+      StandardOutputUrl: '',
+      StandardErrorUrl: '',
+      OutputS3Region: 'us-east-1',
+      OutputS3BucketName: '',
+      OutputS3KeyPrefix: '',
+    };
+  }
+
+  private stepName(invocation: Invocation): string {
+    return this.options.documents[invocation.documentName]!.mainSteps[0]!.name;
   }
 
   private describeInstanceInformation(input: Record<string, unknown>): unknown {
     const filters = (input.Filters ?? []) as Array<{ Key: string; Values: string[] }>;
     const legacy = (input.InstanceInformationFilterList ?? []) as Array<{ key: string; valueSet: string[] }>;
-    const wanted = [
-      ...filters.filter((filter) => filter.Key === 'InstanceIds').flatMap((filter) => filter.Values),
-      ...legacy.filter((filter) => filter.key === 'InstanceIds').flatMap((filter) => filter.valueSet),
-    ];
-    const listed = [...this.pingStatus.entries()].filter(([id]) => wanted.length === 0 || wanted.includes(id));
+    const conditions = [...filters.map((filter) => ({ key: filter.Key, values: filter.Values })), ...legacy.map((filter) => ({ key: filter.key, values: filter.valueSet }))];
+    const listed = [...this.instances.entries()].filter(([id, instance]) =>
+      conditions.every(({ key, values }) => {
+        if (key === 'InstanceIds') return values.includes(id);
+        if (key === 'PingStatus') return values.includes(instance.pingStatus);
+        if (key === 'tag-key') return values.some((tagKey) => instance.tags[tagKey] !== undefined);
+        if (key.startsWith('tag:')) return values.includes(instance.tags[key.slice('tag:'.length)] ?? '\0');
+        throw new SsmError('InvalidInstanceInformationFilterValue', `the loopback server does not filter on ${key}`);
+      }),
+    );
+    const { page, nextToken } = paginate(listed, input);
     return {
-      InstanceInformationList: listed.map(([id, status]) => ({
+      InstanceInformationList: page.map(([id, instance]) => ({
         InstanceId: id,
-        PingStatus: status,
+        PingStatus: instance.pingStatus,
         LastPingDateTime: epochSeconds(new Date()),
         AgentVersion: '3.3.2746.0',
         IsLatestVersion: true,
@@ -374,14 +716,65 @@ export class LoopbackSsm {
         ComputerName: 'loopback.local',
         IPAddress: '127.0.0.1',
       })),
+      ...(nextToken === undefined ? {} : { NextToken: nextToken }),
     };
   }
 
+  private getParameter(input: Record<string, unknown>): unknown {
+    const name = String(input.Name ?? '');
+    const stored = this.parameters.get(name);
+    if (stored === undefined) throw new SsmError('ParameterNotFound', '');
+    return {
+      Parameter: {
+        Name: name,
+        Type: 'String',
+        Value: stored.value,
+        Version: stored.version,
+        LastModifiedDate: epochSeconds(stored.lastModifiedAt),
+        ARN: `arn:aws:ssm:us-east-1:111111111111:parameter/${name.replace(/^\//, '')}`,
+        DataType: 'text',
+      },
+    };
+  }
+
+  private putParameter(input: Record<string, unknown>): unknown {
+    const name = String(input.Name ?? '');
+    const value = input.Value;
+    if (typeof value !== 'string' || value === '') {
+      throw new SsmError('ValidationException', "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1");
+    }
+    // Standard tier: up to 4 KB.
+    if (Buffer.byteLength(value) > 4096) {
+      throw new SsmError('ValidationException', 'Standard tier parameters support a maximum parameter value of 4096 characters.');
+    }
+    if (input.Type !== undefined && input.Type !== 'String') {
+      throw new SsmError('ValidationException', `the loopback server keeps String parameters only, not ${String(input.Type)}`);
+    }
+    const existing = this.parameters.get(name);
+    if (existing !== undefined && input.Overwrite !== true) {
+      throw new SsmError('ParameterAlreadyExists', 'The parameter already exists. To overwrite this value, set the overwrite option in the request to true.');
+    }
+    const version = (existing?.version ?? 0) + 1;
+    this.parameters.set(name, { value, version, lastModifiedAt: new Date() });
+    return { Version: version, Tier: 'Standard' };
+  }
+
+  private executionTimeoutSeconds(document: CommandDocumentContent): number {
+    return this.executionTimeoutOverride ?? Number(document.mainSteps[0]!.inputs.timeoutSeconds ?? 3600);
+  }
+
+  /** The command expired before SSM Agent picked this invocation up. */
   private expireDelivery(invocation: Invocation): void {
     if (invocation.status !== 'Delayed' && invocation.status !== 'Pending') return;
     invocation.status = 'TimedOut';
     invocation.statusDetails = 'DeliveryTimedOut';
     invocation.endedAt = new Date();
+    this.pumpFor(invocation);
+  }
+
+  private pumpFor(invocation: Invocation): void {
+    const command = this.commands.find((entry) => entry.commandId === invocation.commandId);
+    if (command !== undefined) this.pump(command);
   }
 
   /** Runs the document's step for `invocation`, as SSM Agent on the instance would. */
@@ -391,7 +784,7 @@ export class LoopbackSsm {
     const step = document.mainSteps[0]!;
     const scriptFile = join(this.scriptDir, `${invocation.commandId}-${invocation.instanceId}.sh`);
     writeFileSync(scriptFile, scriptOf(invocation.documentName, document), { mode: 0o700 });
-    const environment = { ...this.options.environment };
+    const environment = { ...this.options.environment, ...this.instances.get(invocation.instanceId)?.environment };
     for (const [name, value] of Object.entries(invocation.parameters)) {
       if (document.parameters?.[name]?.interpolationType === 'ENV_VAR') environment[`SSM_${name}`] = value;
     }
@@ -411,7 +804,7 @@ export class LoopbackSsm {
       invocation.stderr += data.toString('utf8');
       sink?.write(invocation.cloudWatchLogGroupName!, streamName('stderr'), data.toString('utf8'));
     });
-    const timeoutSeconds = this.executionTimeoutOverride ?? Number(step.inputs.timeoutSeconds ?? 3600);
+    const timeoutSeconds = this.executionTimeoutSeconds(document);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -432,8 +825,80 @@ export class LoopbackSsm {
         invocation.status = code === 0 ? 'Success' : 'Failed';
         invocation.statusDetails = invocation.status;
       }
+      this.pumpFor(invocation);
     });
   }
+}
+
+/** Failed and ExecutionTimedOut count against MaxErrors; DeliveryTimedOut does not. */
+function countsAsError(entry: Invocation): boolean {
+  return entry.status === 'Failed' || (entry.status === 'TimedOut' && entry.statusDetails === 'ExecutionTimedOut');
+}
+
+/** `10` or `10%` of `total`, as a number of instances (a percentage rounds down). */
+function countOf(limit: string, total: number): number {
+  return limit.endsWith('%') ? Math.floor((Number(limit.slice(0, -1)) * total) / 100) : Number(limit);
+}
+
+function largestPowerOfTwoAtMost(n: number): number {
+  let power = 1;
+  while (power * 2 <= n) power *= 2;
+  return power;
+}
+
+/** A CommandFilter list (`key`/`value`, lower case) as one predicate. */
+function commandFilters(
+  input: Record<string, unknown>,
+  allowed: readonly string[],
+): (requestedAt: Date, documentName: string, statuses: readonly string[]) => boolean {
+  const filters = (input.Filters ?? []) as Array<{ key: string; value: string }>;
+  for (const filter of filters) {
+    if (!allowed.includes(filter.key)) throw new SsmError('InvalidFilterKey', `filter key ${filter.key} is not valid here`);
+  }
+  return (requestedAt, documentName, statuses) =>
+    filters.every(({ key, value }) => {
+      switch (key) {
+        case 'InvokedAfter':
+          return requestedAt.getTime() >= Date.parse(value);
+        case 'InvokedBefore':
+          return requestedAt.getTime() < Date.parse(value);
+        case 'DocumentName':
+          return documentName === value;
+        default:
+          return statuses.includes(value);
+      }
+    });
+}
+
+/** MaxResults (at most 50) and an opaque NextToken, as SSM's list operations page. */
+function paginate<T>(items: readonly T[], input: Record<string, unknown>): { page: T[]; nextToken?: string } {
+  const size = input.MaxResults === undefined ? MAX_PAGE_SIZE : Number(input.MaxResults);
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+    throw new SsmError('ValidationException', `1 validation error detected: Value '${input.MaxResults}' at 'maxResults' failed to satisfy constraint`);
+  }
+  const from = input.NextToken === undefined ? 0 : Number(Buffer.from(String(input.NextToken), 'base64url').toString('utf8'));
+  if (!Number.isInteger(from) || from < 0) throw new SsmError('InvalidNextToken', 'The specified token is not valid.');
+  const page = items.slice(from, from + size);
+  const next = from + size;
+  return next < items.length ? { page, nextToken: Buffer.from(String(next)).toString('base64url') } : { page };
+}
+
+/**
+ * What SSM Agent reports as a plugin's `Output`: stdout, then stderr under an error title, cut
+ * to `SSM_PLUGIN_OUTPUT_LIMIT` characters with a marker on whichever part was cut.
+ */
+export function pluginOutput(stdout: string, stderr: string): string {
+  const outMarker = '\n---Output truncated---';
+  const errMarker = '\n---Error truncated----';
+  const errorTitle = stderr === '' ? '' : '\n----------ERROR-------\n';
+  const room = SSM_PLUGIN_OUTPUT_LIMIT - errorTitle.length;
+  if (stdout.length + stderr.length < room) return stdout + errorTitle + stderr;
+  if (stdout.length > room / 2 && stderr.length > room / 2) {
+    const half = Math.floor((room - outMarker.length - errMarker.length) / 2);
+    return stdout.slice(0, half) + outMarker + errorTitle + stderr.slice(0, half) + errMarker;
+  }
+  if (stdout.length < room / 2) return stdout + errorTitle + stderr.slice(0, room - errMarker.length - stdout.length) + errMarker;
+  return stdout.slice(0, room - outMarker.length - stderr.length) + outMarker + errorTitle + stderr;
 }
 
 /** The step's script: the `runCommand` lines joined, as SSM Agent writes them to `_script.sh`. */
@@ -472,7 +937,6 @@ function resolveParameters(document: CommandDocumentContent, given: Record<strin
   }
   return values;
 }
-
 
 /** SSM's JSON protocol sends timestamps as epoch seconds (numbers, with a fraction). */
 function epochSeconds(date: Date): number {
