@@ -97,6 +97,13 @@ export const DOCUMENT_PARAMS = {
   sha256: 'sha256',
   version: 'version',
   healthTimeout: 'healthTimeout',
+  /**
+   * (deploy, rollback) The engine bundle the host should run, and its content hash
+   * (lib/engine-bundle.ts): the document installs it first when the host's engine differs, so
+   * an engine change reaches hosts that booted with an older one.
+   */
+  engineUri: 'engineUri',
+  engineHash: 'engineHash',
 } as const;
 
 /** The environment variable through which SSM Agent passes a document parameter. */
@@ -117,6 +124,10 @@ export const EXIT_CODES = {
   rolledBack: 8,
 } as const;
 
+/** A location the document fetches from: empty, an absolute path on the host, `s3://bucket/key` or an `https://` URL. */
+const URI_PATTERN =
+  '^$|^/[A-Za-z0-9._+/-]+$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._+/=-]+$|^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~+/=%&?-]*$';
+
 /**
  * What each document parameter accepts (SSM `allowedPattern`). The stack validates its own
  * context against the same patterns, so a value it puts in an output or a default is one the
@@ -130,11 +141,12 @@ export const DOCUMENT_PARAM_PATTERNS = {
    * backquotes and parentheses never match. The script does not rely on that (values arrive as
    * environment variables), but agents older than ENV_VAR interpolation splice `{{ }}` text.
    */
-  artifactUri:
-    '^$|^/[A-Za-z0-9._+/-]+$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._+/=-]+$|^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~+/=%&?-]*$',
+  artifactUri: URI_PATTERN,
   sha256: '^$|^[0-9a-f]{64}$',
   version: '^$|^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$',
   healthTimeout: '^[1-9][0-9]{0,2}$',
+  engineUri: URI_PATTERN,
+  engineHash: '^$|^[0-9a-f]{64}$',
 } as const satisfies Record<keyof typeof DOCUMENT_PARAMS, string>;
 
 /** The largest health timeout `DOCUMENT_PARAM_PATTERNS.healthTimeout` admits, in seconds. */
@@ -158,6 +170,9 @@ export const DEPLOYMENT_PROPERTIES = {
   sha256: 'Sha256',
   version: 'Version',
   healthTimeout: 'HealthTimeoutSeconds',
+  /** The engine bundle the hosts should run and its content hash; absent: the document leaves the engine alone. */
+  engineUri: 'EngineUri',
+  engineHash: 'EngineHash',
   /** Fleet mode, instead of `InstanceId`: the tag key and value SSM targets. */
   targetTagKey: 'TargetTagKey',
   targetTagValue: 'TargetTagValue',

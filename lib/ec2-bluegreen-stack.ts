@@ -96,6 +96,7 @@ export class Ec2BlueGreenStack extends Stack {
         document: this.deployDocument,
         artifact: BlueGreenDeployment.artifactFromAsset(host.artifactAsset, host.artifact),
         healthTimeout: Duration.seconds(config.healthTimeoutSeconds),
+        engine: { uri: host.engineAsset.s3ObjectUrl, hash: host.engineHash },
       });
 
       this.artifactBucket = this.newArtifactBucket(host.role);
@@ -131,6 +132,7 @@ export class Ec2BlueGreenStack extends Stack {
       document: this.deployDocument,
       artifact: BlueGreenDeployment.artifactFromAsset(fleet.artifactAsset, fleet.artifact),
       healthTimeout: Duration.seconds(config.healthTimeoutSeconds),
+      engine: { uri: fleet.engineAsset.s3ObjectUrl, hash: fleet.engineHash },
     });
     this.deployment.waitFor(fleet.autoScalingGroup);
 

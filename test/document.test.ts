@@ -3,13 +3,15 @@
  * (`sh -c <dir>/_script.sh`, parameters as SSM_<name> environment variables) against a real
  * local host from scripts/local-host: Nginx, the bluegreen engine and sample-app JVMs.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DOCUMENT_PARAMS, EXIT_CODES, documentParamEnvVar } from '../lib/contract.js';
+import { engineTreeHash } from '../lib/engine-bundle.js';
+import { projectPath } from '../lib/paths.js';
 import { BLUEGREEN, LocalHost, buildJar } from './support/host.js';
 import { onlyResource, synthesize } from './constructs/synth.js';
 
@@ -172,3 +174,74 @@ describe('hostile and missing parameters change nothing', () => {
     }
   });
 });
+
+describe('the document keeps the host\'s engine at the stack\'s bundle', () => {
+  // GIVEN an engine installed as the first boot installs it (a copy of assets/instance), with
+  // `bluegreen` on PATH pointing into it, and bundles zipped as CDK publishes the directory.
+  const engineDir = join(work, 'engine');
+  const engineBin = join(work, 'engine-bin');
+  const engineEnvironment = () => ({ PATH: `${engineBin}:${binDir}:${process.env.PATH}`, BLUEGREEN_ENGINE_DIR: engineDir });
+  let installedHash: string;
+
+  function bundle(name: string, change?: (dir: string) => void): { path: string; hash: string } {
+    const dir = join(work, `bundle-${name}`);
+    cpSync(projectPath('assets', 'instance'), dir, { recursive: true });
+    change?.(dir);
+    const path = join(work, `bundle-${name}.zip`);
+    execFileSync('zip', ['-q', '-r', path, '.'], { cwd: dir });
+    return { path, hash: engineTreeHash(dir) };
+  }
+
+  beforeAll(() => {
+    cpSync(projectPath('assets', 'instance'), engineDir, { recursive: true });
+    mkdirSync(engineBin);
+    symlinkSync(join(engineDir, 'bin', 'bluegreen'), join(engineBin, 'bluegreen'));
+    installedHash = engineTreeHash(engineDir);
+  });
+
+  const deployV2 = { action: 'deploy', version: 'v2' };
+
+  test('the same bundle: nothing is reinstalled', () => {
+    const same = bundle('same');
+    expect(same.hash).toBe(installedHash);
+    const v1Again = { action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' };
+    const result = runDocument({ ...v1Again, engineUri: same.path, engineHash: same.hash }, engineEnvironment());
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
+    expect(result.stderr).toContain(`engine ${same.hash.slice(0, 12)} is already installed`);
+    expect(result.stderr).not.toContain('updating the engine');
+  });
+
+  test('a bundle whose files differ from its hash is refused, and the installed engine stays', async () => {
+    const tampered = bundle('tampered', (dir) => writeFileSync(join(dir, 'lib', 'common.sh'), '# not the engine\n', { flag: 'a' }));
+    const result = runDocument({ ...deployV2, artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, engineUri: tampered.path, engineHash: installedHash.replace(/^./, (c) => (c === '0' ? '1' : '0')) }, engineEnvironment());
+    expect(result.code).toBe(EXIT_CODES.badArtifact);
+    expect(result.stderr).toContain(`has content hash ${tampered.hash}`);
+    expect(result.stderr).toContain('the installed engine');
+    expect(engineTreeHash(engineDir)).toBe(installedHash);
+    expect(await host.servedVersion()).toBe('v1');
+  });
+
+  test('engineUri without engineHash is refused before anything changes', () => {
+    const result = runDocument({ action: 'rollback', engineUri: bundle('alone').path }, engineEnvironment());
+    expect(result.code).toBe(EXIT_CODES.usage);
+    expect(result.stderr).toContain("'engineUri' needs 'engineHash'");
+    expect(engineTreeHash(engineDir)).toBe(installedHash);
+  });
+
+  test('a new bundle is installed before the deploy, which then runs on it', async () => {
+    const marker = '# engine update test marker';
+    const newer = bundle('newer', (dir) => writeFileSync(join(dir, 'lib', 'common.sh'), `${marker}\n`, { flag: 'a' }));
+    expect(newer.hash).not.toBe(installedHash);
+
+    const result = runDocument({ ...deployV2, artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, engineUri: newer.path, engineHash: newer.hash }, engineEnvironment());
+
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
+    expect(result.stderr).toContain(`updating the engine from ${installedHash.slice(0, 12)} to ${newer.hash.slice(0, 12)}`);
+    expect(engineTreeHash(engineDir)).toBe(newer.hash);
+    expect(readFileSync(join(engineDir, 'lib', 'common.sh'), 'utf8')).toContain(marker);
+    expect(statSync(join(engineDir, 'bin', 'bluegreen')).mode & 0o111).toBe(0o111);
+    expect(existsSync(`${engineDir}.old`) || existsSync(`${engineDir}.new`)).toBe(false);
+    expect(await host.servedVersion()).toBe('v2');
+  });
+});
+

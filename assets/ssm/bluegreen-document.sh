@@ -14,8 +14,12 @@ set -Eeuo pipefail
 readonly CLOUD_INIT_WAIT_SECONDS='@@CLOUD_INIT_WAIT_SECONDS@@'
 # The last entries only: SSM returns the first 24,000 characters of a command's output.
 readonly HISTORY_LIMIT='@@HISTORY_LIMIT@@'
+# Where the first boot installed the engine; BLUEGREEN_ENGINE_DIR moves it (tests only).
+readonly ENGINE_DIR=${BLUEGREEN_ENGINE_DIR:-'@@ENGINE_DIR@@'}
+readonly SLOT_UNIT='@@SLOT_UNIT@@'
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
+readonly EXIT_BAD_ARTIFACT=3
 
 log() {
   printf '%s bluegreen-document: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
@@ -75,6 +79,70 @@ ensure_aws_region() {
   export AWS_DEFAULT_REGION=$region
 }
 
+# The engine tree's content hash: lib/engine-bundle.ts computes the same at synth time.
+tree_hash() {
+  local dir=$1 listing
+  listing=$(cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+  printf '%s\n' "$listing" | sha256sum | cut -d' ' -f1
+}
+
+fetch() {
+  local uri=$1 destination=$2
+  case $uri in
+    s3://*) ensure_aws_region && aws s3 cp --only-show-errors "$uri" "$destination" ;;
+    https://*) curl -fsS --retry 3 --max-time 120 --output "$destination" "$uri" ;;
+    /*) cp -- "$uri" "$destination" ;;
+  esac
+}
+
+ENGINE_WORK=''
+# shellcheck disable=SC2317 # called by the EXIT trap
+remove_engine_work() {
+  [[ -z $ENGINE_WORK ]] || rm -rf "$ENGINE_WORK"
+}
+
+# Installs the engine bundle the stack names when the host runs another one: the first boot
+# installs the engine only once, so without this an engine fix would never reach a running host.
+# The new tree is checked against its hash before it replaces the old one; a bundle that does
+# not match is refused and the installed engine keeps running. Processes already running keep
+# the files they opened (the old tree is renamed away, not rewritten).
+update_engine() {
+  local uri=$SSM_engineUri expected=$SSM_engineHash current actual
+  [[ -n $uri ]] || return 0
+  [[ $expected =~ ^[0-9a-f]{64}$ ]] ||
+    die "$EXIT_USAGE" "parameter 'engineUri' needs 'engineHash' (the bundle's content hash, 64 hex digits); nothing was changed."
+  current=$(tree_hash "$ENGINE_DIR")
+  if [[ $current == "$expected" ]]; then
+    log "engine ${expected:0:12} is already installed"
+    return 0
+  fi
+  log "updating the engine from ${current:0:12} to ${expected:0:12} (${uri})"
+  ENGINE_WORK=$(mktemp -d)
+  trap remove_engine_work EXIT
+  fetch "$uri" "${ENGINE_WORK}/engine.zip" ||
+    die "$EXIT_UNEXPECTED" "could not fetch the engine bundle ${uri}; the installed engine (${current:0:12}) is unchanged."
+  unzip -q "${ENGINE_WORK}/engine.zip" -d "${ENGINE_WORK}/engine" ||
+    die "$EXIT_BAD_ARTIFACT" "the engine bundle ${uri} is not a zip; the installed engine (${current:0:12}) is unchanged."
+  actual=$(tree_hash "${ENGINE_WORK}/engine")
+  [[ $actual == "$expected" ]] ||
+    die "$EXIT_BAD_ARTIFACT" "the engine bundle ${uri} has content hash ${actual}, not ${expected}; the installed engine (${current:0:12}) is unchanged. Deploy again from the stack, whose bundle and hash match."
+  # Zip entries do not reliably carry Unix modes.
+  chmod -R u=rwX,go=rX "${ENGINE_WORK}/engine"
+  chmod 0755 "${ENGINE_WORK}/engine/bin/"*
+  rm -rf "${ENGINE_DIR}.new" "${ENGINE_DIR}.old"
+  mv "${ENGINE_WORK}/engine" "${ENGINE_DIR}.new"
+  mv "$ENGINE_DIR" "${ENGINE_DIR}.old"
+  mv "${ENGINE_DIR}.new" "$ENGINE_DIR"
+  rm -rf "${ENGINE_DIR}.old"
+  local unit="${ENGINE_DIR}/systemd/${SLOT_UNIT}" installed="/etc/systemd/system/${SLOT_UNIT}"
+  if [[ -f $unit && -f $installed ]] && ! cmp -s "$unit" "$installed"; then
+    install -m 0644 "$unit" "$installed"
+    systemctl daemon-reload
+    log "installed the new ${SLOT_UNIT}; running slots pick it up at their next start"
+  fi
+  log "engine ${expected:0:12} installed"
+}
+
 # Sets BLUEGREEN_ARGUMENTS for a deploy of the artifact the parameters name.
 prepare_deploy() {
   local artifact_uri=$SSM_artifactUri sha256=$SSM_sha256 version=$SSM_version
@@ -93,7 +161,7 @@ prepare_deploy() {
 
 main() {
   trap 'on_error $? $LINENO' ERR
-  require_parameters action artifactUri sha256 version healthTimeout
+  require_parameters action artifactUri sha256 version healthTimeout engineUri engineHash
 
   local action=$SSM_action health_timeout=$SSM_healthTimeout
   if [[ -n $health_timeout ]]; then
@@ -114,6 +182,7 @@ main() {
   # A status or history during boot is still useful; a change waits until the first boot has finished.
   if [[ $action == deploy || $action == rollback ]]; then
     wait_for_cloud_init
+    update_engine
   fi
 
   # The engine's exit status is the command's result (lib/contract.ts EXIT_CODES).

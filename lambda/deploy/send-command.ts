@@ -32,6 +32,8 @@ export interface DeploymentRequest {
   readonly version?: string;
   /** @default - the document's default */
   readonly healthTimeoutSeconds?: number;
+  /** The engine bundle the hosts should run. @default - the document leaves the engine alone */
+  readonly engine?: { readonly uri: string; readonly hash: string };
 }
 
 const INSTANCE_ID_PATTERN = /^(i|mi)-[0-9a-f]{8,17}$/;
@@ -89,6 +91,11 @@ export function readDeploymentRequest(properties: Readonly<Record<string, unknow
   const sha256 = text(P.sha256, true, (v) => v !== '' && matches(DOCUMENT_PARAM_PATTERNS.sha256)(v), '64 lower-case hex digits');
   const version = text(P.version, false, matches(DOCUMENT_PARAM_PATTERNS.version), 'a version label (letters, digits, . _ + -, up to 64)');
   const healthTimeout = text(P.healthTimeout, false, matches(DOCUMENT_PARAM_PATTERNS.healthTimeout), 'a whole number of seconds from 1 to 999');
+  const engineUri = text(P.engineUri, false, matches(DOCUMENT_PARAM_PATTERNS.engineUri), 'an s3://BUCKET/KEY, https:// URL or absolute path of the engine bundle');
+  const engineHash = text(P.engineHash, false, (v) => v !== '' && matches(DOCUMENT_PARAM_PATTERNS.engineHash)(v), '64 lower-case hex digits');
+  if ((engineUri === undefined) !== (engineHash === undefined)) {
+    problems.push(`${P.engineUri} and ${P.engineHash} go together: the host checks the bundle against its hash`);
+  }
 
   if (problems.length > 0) {
     throw new Error(`the deployment's properties are not usable: ${problems.join('; ')}. Nothing was sent to the instance.`);
@@ -100,6 +107,7 @@ export function readDeploymentRequest(properties: Readonly<Record<string, unknow
     sha256: sha256!,
     version,
     healthTimeoutSeconds: healthTimeout === undefined ? undefined : Number(healthTimeout),
+    ...(engineUri === undefined || engineHash === undefined ? {} : { engine: { uri: engineUri, hash: engineHash } }),
   };
 }
 
@@ -154,7 +162,7 @@ export function documentRunInput(run: DocumentRun, parameters: Record<string, st
 
 /** The document's parameters for `action=deploy` of this artifact. */
 export function deployParameters(
-  request: Pick<DeploymentRequest, 'artifactUri' | 'sha256' | 'version' | 'healthTimeoutSeconds'>,
+  request: Pick<DeploymentRequest, 'artifactUri' | 'sha256' | 'version' | 'healthTimeoutSeconds' | 'engine'>,
 ): Record<string, string[]> {
   const parameters: Record<string, string[]> = {
     [DOCUMENT_PARAMS.action]: ['deploy'],
@@ -164,6 +172,10 @@ export function deployParameters(
   };
   if (request.healthTimeoutSeconds !== undefined) {
     parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
+  }
+  if (request.engine !== undefined) {
+    parameters[DOCUMENT_PARAMS.engineUri] = [request.engine.uri];
+    parameters[DOCUMENT_PARAMS.engineHash] = [request.engine.hash];
   }
   return parameters;
 }

@@ -94,6 +94,13 @@ export interface BlueGreenDeploymentProps {
   readonly healthTimeout?: Duration;
 
   /**
+   * The engine bundle the hosts should run: each deploy installs it first where the host's engine
+   * differs, and a new bundle is an Update (so a deploy) by itself.
+   * @default - the engine is left as the first boot installed it
+   */
+  readonly engine?: { readonly uri: string; readonly hash: string };
+
+  /**
    * How long a deploy waits for the instance to be Online in Systems Manager before it fails.
    * @default Duration.minutes(5)
    */
@@ -256,6 +263,13 @@ export class BlueGreenDeployment extends Construct {
     };
     if (props.artifact.version !== undefined) properties[DEPLOYMENT_PROPERTIES.version] = props.artifact.version;
     if (healthTimeoutSeconds !== undefined) properties[DEPLOYMENT_PROPERTIES.healthTimeout] = String(healthTimeoutSeconds);
+    if (props.engine !== undefined) {
+      if (!Token.isUnresolved(props.engine.hash) && !/^[0-9a-f]{64}$/.test(props.engine.hash)) {
+        throw new Error(`BlueGreenDeployment: engine.hash ${JSON.stringify(props.engine.hash)} is not 64 lower-case hex digits`);
+      }
+      properties[DEPLOYMENT_PROPERTIES.engineUri] = props.engine.uri;
+      properties[DEPLOYMENT_PROPERTIES.engineHash] = props.engine.hash;
+    }
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.provider.serviceToken,
       resourceType: 'Custom::BlueGreenDeployment',

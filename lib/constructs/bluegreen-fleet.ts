@@ -119,6 +119,8 @@ export class BlueGreenFleet extends Construct {
   public readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
   /** The zipped `assets/instance/` tree. */
   public readonly engineAsset: s3assets.Asset;
+  /** Content hash of that tree, which the deploy document checks before it installs the bundle. */
+  public readonly engineHash: string;
   /** The jar deployed on first boot until a roll-out records another. */
   public readonly artifactAsset: s3assets.Asset;
   /** The artifact file's checksum and label. */
@@ -183,6 +185,7 @@ export class BlueGreenFleet extends Construct {
       description: 'Engine bundle and first release every blue/green fleet host installs on first boot (KEY=VALUE lines)',
     });
     this.engineAsset = release.engineAsset;
+    this.engineHash = release.engineHash;
     this.artifactAsset = release.artifactAsset;
     this.firstReleaseParameter = release.firstReleaseParameter;
     // CloudFormation writes it once; from then on roll-outs own its value (the stack's value

@@ -138,6 +138,8 @@ export class BlueGreenHost extends Construct {
   public readonly securityGroup: ec2.SecurityGroup;
   /** The zipped `assets/instance/` tree. */
   public readonly engineAsset: s3assets.Asset;
+  /** Content hash of that tree, which the deploy document checks before it installs the bundle. */
+  public readonly engineHash: string;
   /** The jar deployed on first boot. */
   public readonly artifactAsset: s3assets.Asset;
   /** The artifact file's checksum and label. */
@@ -196,6 +198,7 @@ export class BlueGreenHost extends Construct {
       description: 'Engine bundle and first release the blue/green host installs on first boot (KEY=VALUE lines)',
     });
     this.engineAsset = release.engineAsset;
+    this.engineHash = release.engineHash;
     this.artifactAsset = release.artifactAsset;
     this.firstReleaseParameter = release.firstReleaseParameter;
 

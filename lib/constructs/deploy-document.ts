@@ -8,6 +8,7 @@ import {
   DOCUMENT_HISTORY_LIMIT,
   DOCUMENT_PARAM_PATTERNS,
   DOCUMENT_PARAMS,
+  HOST_PATHS,
   MAX_HEALTH_TIMEOUT_SECONDS,
   documentParamEnvVar,
 } from '../contract.js';
@@ -87,6 +88,8 @@ export class DeployDocument extends Construct {
     const script = renderScript(scriptPath, {
       CLOUD_INIT_WAIT_SECONDS: String(cloudInitWait.toSeconds()),
       HISTORY_LIMIT: String(DOCUMENT_HISTORY_LIMIT),
+      ENGINE_DIR: HOST_PATHS.libDir,
+      SLOT_UNIT: HOST_PATHS.slotUnit,
     });
     const unread = Object.values(DOCUMENT_PARAMS).filter((name) => !script.includes(documentParamEnvVar(name)));
     if (unread.length > 0) {
@@ -217,6 +220,17 @@ function documentParameters(healthTimeoutSeconds: number): Record<DocumentParam,
         'Nginx is switched only after it is healthy.',
       DOCUMENT_PARAM_PATTERNS.healthTimeout,
       String(healthTimeoutSeconds),
+    ),
+    [DOCUMENT_PARAMS.engineUri]: stringParameter(
+      '(deploy, rollback, optional) The engine bundle (a zip of assets/instance) the host should run: installed first ' +
+        'when the engine on the host differs from engineHash. Empty: the engine is left as it is.',
+      DOCUMENT_PARAM_PATTERNS.engineUri,
+      '',
+    ),
+    [DOCUMENT_PARAMS.engineHash]: stringParameter(
+      "(with engineUri) The bundle's content hash (64 hex digits, lib/engine-bundle.ts); a bundle that differs is refused.",
+      DOCUMENT_PARAM_PATTERNS.engineHash,
+      '',
     ),
   };
 }

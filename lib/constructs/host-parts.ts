@@ -12,6 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
+import { engineTreeHash } from '../engine-bundle.js';
 import { projectPath } from '../paths.js';
 import { renderScript } from '../template.js';
 
@@ -101,6 +102,8 @@ export function grantAssetRead(role: iam.IRole, asset: s3assets.Asset): void {
 export interface ReleaseBundle {
   /** The zipped `assets/instance/` tree. */
   readonly engineAsset: s3assets.Asset;
+  /** Content hash of that tree (lib/engine-bundle.ts), which the deploy document checks. */
+  readonly engineHash: string;
   /** The jar deployed on first boot. */
   readonly artifactAsset: s3assets.Asset;
   /** Holds the engine and first-release locations the first boot reads. */
@@ -119,7 +122,8 @@ export function newReleaseBundle(
     readonly description: string;
   },
 ): ReleaseBundle {
-  const engineAsset = new s3assets.Asset(scope, 'EngineBundle', { path: props.engineDir ?? projectPath('assets', 'instance') });
+  const engineDir = props.engineDir ?? projectPath('assets', 'instance');
+  const engineAsset = new s3assets.Asset(scope, 'EngineBundle', { path: engineDir });
   const artifactAsset = new s3assets.Asset(scope, 'Artifact', { path: props.artifact.path });
   grantAssetRead(role, engineAsset);
   grantAssetRead(role, artifactAsset);
@@ -136,7 +140,7 @@ export function newReleaseBundle(
     ].join('\n'),
   });
   firstReleaseParameter.grantRead(role);
-  return { engineAsset, artifactAsset, firstReleaseParameter };
+  return { engineAsset, engineHash: engineTreeHash(engineDir), artifactAsset, firstReleaseParameter };
 }
 
 /** The pipeline job Jenkins runs for the app's repository. */

@@ -1,6 +1,9 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { JENKINS_SETTINGS_KEYS, jenkinsJobName } from '../../lib/constructs/bluegreen-host.js';
+import { DEPLOYMENT_PROPERTIES } from '../../lib/contract.js';
+import { engineTreeHash } from '../../lib/engine-bundle.js';
+import { projectPath } from '../../lib/paths.js';
 import { onlyResource, renderValue, resourceById, synthesize } from './synth.js';
 
 // GIVEN the default context (cdk.json), shared by the tests that only read it.
@@ -285,6 +288,12 @@ describe('first release', () => {
     expect(assets.map((node) => node.node.path).sort()).toEqual(['Ec2BlueGreen/Host/Artifact', 'Ec2BlueGreen/Host/EngineBundle']);
     expect(stack.host!.engineAsset.isZipArchive).toBe(true);
     expect(stack.host!.artifactAsset.isFile).toBe(true);
+  });
+
+  test('every deploy names the engine bundle and its content hash, so an engine change reaches the running host', () => {
+    const deployment = onlyResource(template, 'Custom::BlueGreenDeployment').properties;
+    expect(renderValue(deployment[DEPLOYMENT_PROPERTIES.engineUri])).toMatch(new RegExp(`/${stack.host!.engineAsset.assetHash}\\.zip$`));
+    expect(deployment[DEPLOYMENT_PROPERTIES.engineHash]).toBe(engineTreeHash(projectPath('assets', 'instance')));
   });
 });
 

@@ -144,10 +144,14 @@ describe('misuse', () => {
   test('fails if the script does not read every parameter', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bluegreen-doc-'));
     const script = join(dir, 'script.sh');
-    writeFileSync(script, "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\nreadonly LIMIT='@@HISTORY_LIMIT@@'\necho \"$SSM_action\"\n");
+    writeFileSync(
+      script,
+      "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\nreadonly LIMIT='@@HISTORY_LIMIT@@'\n" +
+        "readonly DIR='@@ENGINE_DIR@@'\nreadonly UNIT='@@SLOT_UNIT@@'\necho \"$SSM_action\"\n",
+    );
     const stack = new Stack(new App(), 'Test');
     expect(() => new DeployDocument(stack, 'Document', { scriptPath: script })).toThrow(
-      /never reads SSM_artifactUri, SSM_sha256, SSM_version, SSM_healthTimeout/,
+      /never reads SSM_artifactUri, SSM_sha256, SSM_version, SSM_healthTimeout, SSM_engineUri, SSM_engineHash/,
     );
   });
 

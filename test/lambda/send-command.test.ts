@@ -25,6 +25,17 @@ describe('readDeploymentRequest', () => {
     });
   });
 
+  test('the engine bundle and its hash travel together into the document parameters', () => {
+    const engine = { [P.engineUri]: 's3://cdk-hnb659fds-assets-111111111111-us-east-1/e1.zip', [P.engineHash]: 'cd'.repeat(32) };
+    const request = readDeploymentRequest({ ...PROPERTIES, ...engine });
+    expect(request.engine).toEqual({ uri: engine[P.engineUri], hash: 'cd'.repeat(32) });
+    const input = sendCommandInput(request, { deliveryTimeoutSeconds: 300 }, { requestType: 'Update', logicalResourceId: 'Deployment' });
+    expect(input.Parameters).toMatchObject({ [DOCUMENT_PARAMS.engineUri]: [engine[P.engineUri]], [DOCUMENT_PARAMS.engineHash]: ['cd'.repeat(32)] });
+    expect(() => readDeploymentRequest({ ...PROPERTIES, [P.engineUri]: engine[P.engineUri] })).toThrow(/EngineUri and EngineHash go together/);
+    expect(() => readDeploymentRequest({ ...PROPERTIES, ...engine, [P.engineHash]: 'abc' })).toThrow(/EngineHash = "abc" is not 64 lower-case hex digits/);
+    expect(sendCommandInput(readDeploymentRequest(PROPERTIES), { deliveryTimeoutSeconds: 300 }, { requestType: 'Update', logicalResourceId: 'D' }).Parameters).not.toHaveProperty(DOCUMENT_PARAMS.engineUri);
+  });
+
   test('version and health timeout are optional', () => {
     const { [P.version]: _version, [P.healthTimeout]: _health, ...required } = PROPERTIES;
     expect(readDeploymentRequest(required)).toMatchObject({ version: undefined, healthTimeoutSeconds: undefined });
