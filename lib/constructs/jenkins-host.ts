@@ -243,7 +243,7 @@ export class JenkinsHost extends Construct {
     );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation'],
+        actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations', 'ssm:GetCommandInvocation', 'ssm:DescribeInstanceInformation'],
         resources: ['*'],
       }),
     );
@@ -258,8 +258,9 @@ export class JenkinsHost extends Construct {
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ssm:ListCommands, ssm:ListCommandInvocations and ssm:GetCommandInvocation (following a roll-out) support no ' +
-        "resource-level permissions. SendCommand is limited to the deploy document and to instances carrying the fleet's tag.",
+        'ssm:ListCommands, ssm:ListCommandInvocations and ssm:GetCommandInvocation (following a roll-out) and ' +
+        'ssm:DescribeInstanceInformation (finding hosts that joined during it) support no resource-level permissions. ' +
+        "SendCommand is limited to the deploy document and to instances carrying the fleet's tag.",
     });
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]`,

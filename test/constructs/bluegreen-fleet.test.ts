@@ -157,6 +157,29 @@ describe('a fleet of three hosts', () => {
     expect(renderValue(writes[0]!.Resource)).toContain(releaseParameter.logicalId);
   });
 
+  test("lets Jenkins' role send only the document to tagged hosts, follow them, find hosts that joined, and record the release", () => {
+    const statements = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('JenkinsRole'))
+      .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const actions = statements.flatMap((statement) => [statement.Action].flat());
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'ssm:SendCommand',
+        'ssm:ListCommands',
+        'ssm:ListCommandInvocations',
+        'ssm:GetCommandInvocation',
+        'ssm:DescribeInstanceInformation',
+        'ssm:PutParameter',
+        's3:PutObject',
+      ]),
+    );
+    const onInstances = statements.filter((statement) => statement.Action === 'ssm:SendCommand' && renderValue(statement.Resource).includes(':instance/'));
+    expect(onInstances).toHaveLength(1);
+    expect(onInstances[0]!.Condition).toEqual({ StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: expect.anything() } });
+    const puts = statements.filter((statement) => [statement.Action].flat().includes('ssm:PutParameter'));
+    expect(puts.every((statement) => renderValue(statement.Resource).includes(releaseParameter.logicalId))).toBe(true);
+  });
+
   test('runs Jenkins on its own instance, whose pipeline deploys to the fleet through the document', () => {
     const jenkins = onlyResource(template, 'AWS::EC2::Instance');
     const jenkinsUserData = renderValue(jenkins.properties.UserData);
