@@ -4,7 +4,7 @@
  * `allowedPattern` (lib/contract.ts), so a typo fails at once with the option's name.
  */
 import { parseArgs } from 'node:util';
-import { DOCUMENT_HISTORY_LIMIT, DOCUMENT_PARAM_PATTERNS } from '../lib/contract.js';
+import { DOCUMENT_HISTORY_LIMIT, DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN } from '../lib/contract.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 
 export const COMMANDS = ['deploy', 'rollback', 'status', 'history'] as const;
@@ -28,8 +28,10 @@ export type CliRequest =
       readonly version?: string;
       readonly sha256?: string;
       readonly healthTimeoutSeconds?: number;
+      /** Fleet only: SSM `MaxConcurrency` for this roll-out. @default - the stack's FleetMaxConcurrency */
+      readonly maxConcurrency?: string;
     })
-  | (StackSelection & { readonly command: 'rollback'; readonly healthTimeoutSeconds?: number })
+  | (StackSelection & { readonly command: 'rollback'; readonly healthTimeoutSeconds?: number; readonly maxConcurrency?: string })
   | (StackSelection & { readonly command: 'status'; readonly json: boolean })
   | (StackSelection & { readonly command: 'history'; readonly json: boolean; readonly limit?: number });
 
@@ -39,6 +41,7 @@ const OPTIONS = {
   version: { type: 'string' },
   sha256: { type: 'string' },
   'health-timeout': { type: 'string' },
+  'max-concurrency': { type: 'string' },
   json: { type: 'boolean' },
   limit: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -48,8 +51,8 @@ type OptionName = keyof typeof OPTIONS;
 
 /** Which options each command takes, besides --stack, --region and --help. */
 const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {
-  deploy: ['version', 'sha256', 'health-timeout'],
-  rollback: ['health-timeout'],
+  deploy: ['version', 'sha256', 'health-timeout', 'max-concurrency'],
+  rollback: ['health-timeout', 'max-concurrency'],
   status: ['json'],
   history: ['json', 'limit'],
 };
@@ -111,9 +114,10 @@ export function parseCommandLine(argv: readonly string[]): CliRequest {
         ...optionalMatching('version', values.version, DOCUMENT_PARAM_PATTERNS.version, 'a release label: letters, digits and . _ + -, up to 64, starting with a letter or digit'),
         ...optionalMatching('sha256', values.sha256, DOCUMENT_PARAM_PATTERNS.sha256, "64 lower-case hex digits (sha256sum's output)"),
         ...healthTimeout(values['health-timeout']),
+        ...maxConcurrency(values['max-concurrency']),
       };
     case 'rollback':
-      return { command: 'rollback', ...stack, ...healthTimeout(values['health-timeout']) };
+      return { command: 'rollback', ...stack, ...healthTimeout(values['health-timeout']), ...maxConcurrency(values['max-concurrency']) };
     case 'status':
       return { command: 'status', ...stack, json: values.json === true };
     case 'history':
@@ -147,6 +151,14 @@ function healthTimeout(value: string | undefined): { healthTimeoutSeconds?: numb
     throw usage(`--health-timeout ${JSON.stringify(value)} is not a whole number of seconds from 1 to 999.`);
   }
   return { healthTimeoutSeconds: Number(value) };
+}
+
+function maxConcurrency(value: string | undefined): { maxConcurrency?: string } {
+  if (value === undefined) return {};
+  if (!new RegExp(MAX_CONCURRENCY_PATTERN).test(value)) {
+    throw usage(`--max-concurrency ${JSON.stringify(value)} is not a number of hosts (1-9999) or a percentage of them (1%-100%).`);
+  }
+  return { maxConcurrency: value };
 }
 
 function historyLimit(value: string | undefined): { limit?: number } {

@@ -2,13 +2,20 @@
  * The SendCommand request for each action, and the checks before it is sent. The request is
  * built like the custom resource's own (lambda/deploy/send-command.ts), with this command's comment.
  */
-import { DescribeInstanceInformationCommand, SendCommandCommand, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  DescribeInstanceInformationCommand,
+  type InstanceInformation,
+  SendCommandCommand,
+  type SendCommandCommandInput,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
 import { DOCUMENT_PARAMS } from '../lib/contract.js';
-import { deployParameters, documentRunInput } from '../lambda/deploy/send-command.js';
+import type { FleetRelease } from '../lambda/deploy/fleet.js';
+import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTarget } from '../lambda/deploy/send-command.js';
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
-import type { StackTarget } from './stack.js';
+import type { FleetStackTarget, HostStackTarget, StackTarget } from './stack.js';
 
 /** The document's action for each command: the same name (`history` needs the document's history action). */
 export type DocumentRequest =
@@ -21,9 +28,20 @@ export interface SendSettings {
   readonly deliveryTimeoutSeconds: number;
   /** Who asked, for the Run Command console's comment (`user@host`). */
   readonly requestedBy: string;
+  /** Fleet only: how many hosts run it at once. @default - the stack's FleetMaxConcurrency */
+  readonly maxConcurrency?: string;
 }
 
-/** The SendCommand input that runs `request` through the stack's document on its instance. */
+/**
+ * What `status` and `history` run at on a fleet: they only read, so every host at once (SSM's
+ * own rate control still ramps up).
+ */
+export const READ_ONLY_MAX_CONCURRENCY = '100%';
+
+/**
+ * The SendCommand input that runs `request` through the stack's document on its instance, or on
+ * every host of its fleet by tag (`MaxErrors` 0: the first failing host stops the roll-out).
+ */
 export function documentCommandInput(target: StackTarget, request: DocumentRequest, settings: SendSettings): SendCommandCommandInput {
   let parameters: Record<string, string[]>;
   let what: string;
@@ -46,7 +64,9 @@ export function documentCommandInput(target: StackTarget, request: DocumentReque
   return documentRunInput(
     {
       documentName: target.documentName,
-      instanceIds: [target.instanceId],
+      ...(target.fleet === undefined
+        ? { instanceIds: [target.instanceId] }
+        : { fleet: fleetRunTarget(target.fleet, settings.maxConcurrency ?? (request.command === 'status' || request.command === 'history' ? READ_ONLY_MAX_CONCURRENCY : target.fleet.maxConcurrency)) }),
       deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds,
       outputLogGroupName: target.outputLogGroupName,
       comment: `ec2-bluegreen ${what} by ${settings.requestedBy}`,
@@ -55,11 +75,79 @@ export function documentCommandInput(target: StackTarget, request: DocumentReque
   );
 }
 
+function fleetRunTarget(fleet: FleetTarget, maxConcurrency: string): FleetTarget {
+  return { tagKey: fleet.tagKey, tagValue: fleet.tagValue, maxConcurrency };
+}
+
+/**
+ * The deploy of the recorded release to fleet hosts that a roll-out did not reach (they joined
+ * while it ran): by instance id, with the custom resource's catch-up comment, so either finds it.
+ */
+export function catchUpCommandInput(
+  target: FleetStackTarget,
+  release: FleetRelease,
+  rollOutCommandId: string,
+  instanceIds: readonly string[],
+  settings: SendSettings,
+): SendCommandCommandInput {
+  return documentRunInput(
+    {
+      documentName: target.documentName,
+      instanceIds,
+      deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds,
+      outputLogGroupName: target.outputLogGroupName,
+      comment: `${catchUpCommentPrefix(rollOutCommandId)} deploy ${release.version || release.sha256.slice(0, 12)} by ${settings.requestedBy}`,
+    },
+    deployParameters({ artifactUri: release.artifactUri, sha256: release.sha256, version: release.version }),
+  );
+}
+
+/** Where a SendCommand input runs, for messages. */
+export function describeWhere(input: SendCommandCommandInput): string {
+  const tag = input.Targets?.find((target) => target.Key?.startsWith('tag:'));
+  return tag === undefined ? (input.InstanceIds ?? []).join(', ') : `the hosts tagged ${tag.Key!.slice('tag:'.length)}=${(tag.Values ?? []).join(',')}`;
+}
+
+/**
+ * The fleet's hosts as Systems Manager knows them (every page); refuses, with nothing sent, when
+ * none is Online: SSM would wait on them until the delivery timeout.
+ */
+export async function requireFleetOnline(ssm: SSMClient, target: FleetStackTarget): Promise<InstanceInformation[]> {
+  const hosts = await fleetHosts(ssm, target).catch((error: Error) => {
+    throw new CliError(
+      `cannot ask Systems Manager which hosts carry tag ${target.fleet.tagKey}=${target.fleet.tagValue} (${error.name}: ${error.message}). Nothing was sent.`,
+      CLI_EXIT_CODES.aws,
+    );
+  });
+  if (hosts.some((host) => host.PingStatus === 'Online')) return hosts;
+  const seen = hosts.map((host) => `${host.InstanceId} ${host.PingStatus}`).join(', ') || 'none registered';
+  throw new CliError(
+    `no host of stack ${target.stackName} (tag ${target.fleet.tagKey}=${target.fleet.tagValue}) is Online in Systems Manager (${seen}), ` +
+      'so nothing was sent and the fleet is unchanged. Check that the Auto Scaling group has running instances (a new one takes a few ' +
+      'minutes to register) and that SSM Agent on them can reach Systems Manager.',
+    CLI_EXIT_CODES.aws,
+  );
+}
+
+/** Every host carrying the fleet's tag that Systems Manager knows, Online or not. */
+export async function fleetHosts(ssm: SSMClient, target: FleetStackTarget): Promise<InstanceInformation[]> {
+  const found: InstanceInformation[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ssm.send(
+      new DescribeInstanceInformationCommand({ Filters: [{ Key: `tag:${target.fleet.tagKey}`, Values: [target.fleet.tagValue] }], NextToken: nextToken }),
+    );
+    found.push(...(page.InstanceInformationList ?? []));
+    nextToken = page.NextToken;
+  } while (nextToken !== undefined);
+  return found.sort((a, b) => (a.InstanceId ?? '').localeCompare(b.InstanceId ?? ''));
+}
+
 /**
  * Refuses to send to an instance that is not Online in Systems Manager: the command would sit
  * there until its delivery timeout. Says what SSM knows about it instead.
  */
-export async function requireOnline(ssm: SSMClient, target: StackTarget): Promise<void> {
+export async function requireOnline(ssm: SSMClient, target: HostStackTarget): Promise<void> {
   let pingStatus: string | undefined;
   let lastPing: Date | undefined;
   try {
@@ -94,7 +182,7 @@ export async function send(ssm: SSMClient, input: SendCommandCommandInput, comma
         ? " The stack's document has no 'history' action yet: update the stack (`npx cdk deploy`) to a version that has it."
         : '';
     throw new CliError(
-      `Systems Manager refused to run ${input.DocumentName} on ${input.InstanceIds?.join(', ')} (${name}: ${message}). Nothing ran on the host.${hint}`,
+      `Systems Manager refused to run ${input.DocumentName} on ${describeWhere(input)} (${name}: ${message}). Nothing ran on the host${input.Targets === undefined ? '' : 's'}.${hint}`,
       CLI_EXIT_CODES.aws,
     );
   }

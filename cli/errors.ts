@@ -1,15 +1,16 @@
 /**
  * Exit codes of `ec2-bluegreen`. A command that ran on the host exits with the host's code
  * (lib/contract.ts EXIT_CODES: 0 ok, 1 unexpected, 2 usage, 3 bad artifact, 4 locked,
- * 5 unhealthy, 6 Nginx rejected, 7 nothing to switch to); this command's own failures reuse
- * 2 and 3 where they mean the same, and add 8 and 9 for what only happens on the way there.
+ * 5 unhealthy, 6 Nginx rejected, 7 nothing to switch to, 8 rolled back after the switch); this
+ * command's own failures reuse 2 and 3 where they mean the same, and add 9 and 10 for what only
+ * happens on the way there.
  */
 import { EXIT_CODES } from '../lib/contract.js';
 
 export const CLI_EXIT_CODES = {
   ...EXIT_CODES,
   /** SSM ended the command without the script's exit status: timed out, cancelled, undeliverable. */
-  didNotFinish: 8,
+  didNotFinish: 10,
   /** Nothing was sent: the stack, the instance, S3 or an AWS permission is not as it must be. */
   aws: 9,
   /** Ctrl-C: we stopped following; the command goes on on the host. */

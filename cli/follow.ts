@@ -53,8 +53,8 @@ export const QUIET_NOTE_MS = 30_000;
 
 type StreamName = 'stdout' | 'stderr';
 
-/** The command's two output streams in CloudWatch Logs, read forward from where the last read ended. */
-class CommandLogStreams {
+/** The command's two output streams on one host in CloudWatch Logs, read forward from where the last read ended. */
+export class CommandLogStreams {
   readonly lines: Record<StreamName, string[]> = { stdout: [], stderr: [] };
   private readonly streamNames: Partial<Record<StreamName, string>> = {};
   private readonly tokens: Partial<Record<StreamName, string>> = {};

@@ -2,8 +2,8 @@
  * `ec2-bluegreen`: runs the stack's deploy document from a shell and follows it to its end.
  * Wires the pure parts (args, outcome, output) to the AWS calls (stack, artifact, command,
  * follow); `runCli` returns the exit code, the entry point (bin/ec2-bluegreen.mjs) exits with it.
+ * A fleet stack (output FleetTarget) is handed to cli/fleet.ts; this file runs the one host.
  */
-import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lambda/deploy/settings.js';
 import type { FailureContext } from '../lambda/deploy/invocation.js';
@@ -15,26 +15,14 @@ import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { followCommand } from './follow.js';
 import { HELP } from './help.js';
 import { exitCodeOf, failureReason, formatHistory, formatStatus, isStatusLine, parseHistory, parseStatus, resultLine } from './outcome.js';
-import { describeStack } from './stack.js';
+import { runOnFleet } from './fleet.js';
+import { describeStack, type HostStackTarget } from './stack.js';
+import { note, processTerminal, requester, type Terminal } from './terminal.js';
+
+export type { Terminal };
 
 /** How often the command asks SSM and CloudWatch Logs while it follows a command. */
 const POLL_MS = 1000;
-
-export interface Terminal {
-  /** One line of the result or of the host's stdout. */
-  out(line: string): void;
-  /** One line of the host's stderr, or of this command's own notes. */
-  err(line: string): void;
-}
-
-const processTerminal: Terminal = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
-
-function note(terminal: Terminal, text: string): void {
-  terminal.err(`ec2-bluegreen: ${text}`);
-}
 
 /** Runs one command line; resolves to the exit code. Never throws. */
 export async function runCli(argv: readonly string[], terminal: Terminal = processTerminal): Promise<number> {
@@ -58,7 +46,15 @@ export async function runCli(argv: readonly string[], terminal: Terminal = proce
 async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: Terminal): Promise<number> {
   const started = Date.now();
   const clients = await createClients(request.region);
-  const target = await describeStack(clients.cloudFormation, request.stackName, clients.region);
+  const stack = await describeStack(clients.cloudFormation, request.stackName, clients.region);
+  if (stack.fleet !== undefined) return runOnFleet(request, stack, clients, terminal, started);
+  const target: HostStackTarget = stack;
+  if ((request.command === 'deploy' || request.command === 'rollback') && request.maxConcurrency !== undefined) {
+    throw new CliError(
+      `--max-concurrency is for a fleet, and stack ${target.stackName} is one host (${target.instanceId}). Nothing was sent.`,
+      CLI_EXIT_CODES.usage,
+    );
+  }
   // Before any upload: a stopped or unregistered instance fails fast.
   await requireOnline(clients.ssm, target);
 
@@ -157,15 +153,4 @@ function unreadable(what: string, commandId: string, instanceId: string): CliErr
       `Read it with: aws ssm get-command-invocation --command-id ${commandId} --instance-id ${instanceId}`,
     CLI_EXIT_CODES.unexpected,
   );
-}
-
-/** `user@host`, for the Run Command console's comment. */
-function requester(): string {
-  let user = process.env.USER ?? 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry (some containers): keep $USER.
-  }
-  return `${user}@${hostname()}`;
 }

@@ -20,7 +20,7 @@ const ENGINE_CODES = new Set<number>(Object.values(EXIT_CODES));
 
 /**
  * The exit code for an ended invocation: 0 on success; the script's exit status when it ran
- * and failed (the engine's codes; any other status is 1, unexpected); 8 when SSM ended the
+ * and failed (the engine's codes; any other status is 1, unexpected); 10 when SSM ended the
  * command without one (timed out, cancelled, never delivered).
  */
 export function exitCodeOf(report: InvocationReport, context: FailureContext): number {

@@ -1,9 +1,10 @@
 /**
- * Which instance and document a stack deploys through, read from its outputs. `stackTarget` is
- * pure; `describeStack` is the one CloudFormation call.
+ * Which instance (or fleet) and document a stack deploys through, read from its outputs.
+ * `stackTarget` is pure; `describeStack` is the one CloudFormation call.
  */
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
-import { STACK_OUTPUTS } from '../lib/contract.js';
+import { MAX_CONCURRENCY_PATTERN, STACK_OUTPUTS } from '../lib/contract.js';
+import type { FleetDeployTarget } from '../lambda/deploy/send-command.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 
 export { STACK_OUTPUTS };
@@ -14,15 +15,28 @@ export interface S3Location {
   readonly prefix: string;
 }
 
-export interface StackTarget {
+interface StackParts {
   readonly stackName: string;
-  readonly instanceId: string;
   readonly documentName: string;
   /** Where SSM streams the command's output; without it the output arrives when the command ends. */
   readonly outputLogGroupName?: string;
   readonly artifactUploadLocation?: S3Location;
   readonly siteUrl?: string;
 }
+
+/** A stack of one host (output `InstanceId`). */
+export interface HostStackTarget extends StackParts {
+  readonly instanceId: string;
+  readonly fleet?: undefined;
+}
+
+/** A fleet stack (output `FleetTarget`): every host carrying the tag, and where its release is recorded. */
+export interface FleetStackTarget extends StackParts {
+  readonly fleet: FleetDeployTarget;
+  readonly instanceId?: undefined;
+}
+
+export type StackTarget = HostStackTarget | FleetStackTarget;
 
 const S3_LOCATION = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/?([A-Za-z0-9._+/=-]*)$/;
 
@@ -35,8 +49,9 @@ export function parseS3Location(uri: string): S3Location | undefined {
 }
 
 /**
- * The target from the stack's outputs. Throws naming the stack and every missing output when
- * the stack is not one of ours (or is older than the output this command needs).
+ * The target from the stack's outputs: one instance (`InstanceId`) or a fleet (`FleetTarget`,
+ * with `FleetReleaseParameter` and `FleetMaxConcurrency`). Throws naming the stack and what is
+ * wrong when the stack is not one of ours, names both or neither, or an output does not parse.
  */
 export function stackTarget(stackName: string, outputs: readonly Output[] | undefined): StackTarget {
   const byKey = new Map((outputs ?? []).map((output) => [output.OutputKey, output.OutputValue]));
@@ -45,16 +60,26 @@ export function stackTarget(stackName: string, outputs: readonly Output[] | unde
     return found === undefined || found === '' ? undefined : found;
   };
   const instanceId = value(STACK_OUTPUTS.instanceId);
+  const fleetTarget = value(STACK_OUTPUTS.fleetTarget);
   const documentName = value(STACK_OUTPUTS.documentName);
   const missing = [
-    instanceId === undefined ? STACK_OUTPUTS.instanceId : undefined,
+    instanceId === undefined && fleetTarget === undefined ? STACK_OUTPUTS.instanceId : undefined,
     documentName === undefined ? STACK_OUTPUTS.documentName : undefined,
   ].filter((key) => key !== undefined);
   if (missing.length > 0) {
     throw new CliError(
       `stack ${stackName} has no output ${missing.join(' or ')}, so it is not an ec2-bluegreen stack ` +
         `(its outputs: ${byKey.size === 0 ? 'none' : [...byKey.keys()].join(', ')}). Nothing was sent. ` +
-        'Name the stack that `cdk deploy` created (Ec2BlueGreen unless you renamed it).',
+        'Name the stack that `cdk deploy` created (Ec2BlueGreen unless you renamed it); a fleet stack has ' +
+        `${STACK_OUTPUTS.fleetTarget} instead of ${STACK_OUTPUTS.instanceId}.`,
+      CLI_EXIT_CODES.aws,
+    );
+  }
+  if (instanceId !== undefined && fleetTarget !== undefined) {
+    throw new CliError(
+      `stack ${stackName} has both outputs ${STACK_OUTPUTS.instanceId} (${instanceId}) and ${STACK_OUTPUTS.fleetTarget} (${fleetTarget}), ` +
+        'so it is unclear whether to deploy to one host or to the fleet. Nothing was sent. An ec2-bluegreen stack has one of them: ' +
+        'check that the stack was deployed from this project, and that nothing added the other output.',
       CLI_EXIT_CODES.aws,
     );
   }
@@ -65,13 +90,49 @@ export function stackTarget(stackName: string, outputs: readonly Output[] | unde
   }
   const outputLogGroupName = value(STACK_OUTPUTS.outputLogGroup);
   const siteUrl = value(STACK_OUTPUTS.siteUrl);
-  return {
+  const parts: StackParts = {
     stackName,
-    instanceId: instanceId!,
     documentName: documentName!,
     ...(outputLogGroupName === undefined ? {} : { outputLogGroupName }),
     ...(artifactUploadLocation === undefined ? {} : { artifactUploadLocation }),
     ...(siteUrl === undefined ? {} : { siteUrl }),
+  };
+  if (instanceId !== undefined) {
+    const { stackName: name, documentName: document, ...rest } = parts;
+    // The single host's target keeps the shape (and key order) it always had.
+    return { stackName: name, instanceId, documentName: document, ...rest };
+  }
+  return { ...parts, fleet: fleetOf(stackName, fleetTarget!, value(STACK_OUTPUTS.fleetMaxConcurrency), value(STACK_OUTPUTS.fleetReleaseParameter)) };
+}
+
+/** SSM's `tag:KEY=VALUE` target, as the stack's FleetTarget output writes it. */
+const FLEET_TARGET = /^tag:([A-Za-z0-9_.:/+@-]{1,128})=([A-Za-z0-9_.:/=+@-]{1,256})$/;
+/** An SSM parameter name (a path, or a plain name). */
+const PARAMETER_NAME = /^\/?[A-Za-z0-9_.\/-]{1,1011}$/;
+
+/** The fleet outputs, checked: a value that would make SSM send to the wrong hosts (or to none) fails here. */
+export function fleetOf(stackName: string, target: string, maxConcurrency: string | undefined, releaseParameterName: string | undefined): FleetDeployTarget {
+  const problems: string[] = [];
+  const tag = FLEET_TARGET.exec(target);
+  if (tag === null) problems.push(`${STACK_OUTPUTS.fleetTarget} is ${JSON.stringify(target)}, not tag:KEY=VALUE`);
+  if (maxConcurrency !== undefined && !new RegExp(MAX_CONCURRENCY_PATTERN).test(maxConcurrency)) {
+    problems.push(`${STACK_OUTPUTS.fleetMaxConcurrency} is ${JSON.stringify(maxConcurrency)}, not a number of hosts or a percentage`);
+  }
+  if (releaseParameterName === undefined) problems.push(`${STACK_OUTPUTS.fleetReleaseParameter} is missing (where the fleet's release is recorded)`);
+  else if (!PARAMETER_NAME.test(releaseParameterName)) problems.push(`${STACK_OUTPUTS.fleetReleaseParameter} is ${JSON.stringify(releaseParameterName)}, not an SSM parameter name`);
+  if (problems.length > 0) {
+    throw new CliError(
+      `stack ${stackName} is a fleet stack, but its outputs are not usable: ${problems.join('; ')}. Nothing was sent. ` +
+        'Update the stack (`npx cdk deploy`) with this version of the project, which writes them.',
+      CLI_EXIT_CODES.aws,
+    );
+  }
+  return {
+    tagKey: tag![1]!,
+    tagValue: tag![2]!,
+    // The stack's own default when an older stack has no such output.
+    maxConcurrency: maxConcurrency ?? '1',
+    releaseParameterName: releaseParameterName!,
   };
 }
 

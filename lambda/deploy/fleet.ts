@@ -185,6 +185,8 @@ export function fleetFailureMessage(failure: {
   readonly untouched: readonly string[];
   readonly context: FailureContext;
   readonly outputLogGroupName?: string;
+  /** What failed, as the message opens. @default - `Roll-out of VERSION` */
+  readonly subject?: string;
 }): string {
   const hostLines = failure.failedHosts.map(({ instanceId, report }) => {
     const outcome = classifyInvocation(report, failure.context);
@@ -199,7 +201,7 @@ export function fleetFailureMessage(failure: {
       ? `aws ssm list-command-invocations --command-id ${failure.commandId} --details`
       : `CloudWatch log group ${failure.outputLogGroupName}, streams ${failure.commandId}/INSTANCE/*`;
   const parts = [
-    `Roll-out of ${failure.version ?? 'the artifact'} failed: ${failure.summary}.`,
+    `${failure.subject ?? `Roll-out of ${failure.version ?? 'the artifact'}`} failed: ${failure.summary}.`,
     hostLines.length === 0 ? '' : ` ${hostLines.join(' || ')}.`,
     failure.succeeded.length === 0
       ? ''

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import { exitCodeOf, failureReason, formatHistory, formatStatus, isStatusLine, parseHistory, parseStatus, resultLine } from '../../cli/outcome.js';
 import type { HistoryEntry, Status } from '../../scripts/lib/host.js';
@@ -18,14 +19,15 @@ describe('exitCodeOf', () => {
     [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 5 }, 5],
     [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 6 }, 6],
     [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 7 }, 7],
+    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 8 }, 8],
     // Anything else the script exits with is unexpected.
     [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 127 }, 1],
     // SSM ended it without the script's status.
-    [{ Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut', ResponseCode: -1 }, 8],
-    [{ Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut', ResponseCode: -1 }, 8],
-    [{ Status: 'Cancelled', StatusDetails: 'Cancelled', ResponseCode: -1 }, 8],
-    [{ Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1 }, 8],
-    [{ Status: 'Failed', StatusDetails: 'InvalidPlatform', ResponseCode: -1 }, 8],
+    [{ Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut', ResponseCode: -1 }, 10],
+    [{ Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut', ResponseCode: -1 }, 10],
+    [{ Status: 'Cancelled', StatusDetails: 'Cancelled', ResponseCode: -1 }, 10],
+    [{ Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1 }, 10],
+    [{ Status: 'Failed', StatusDetails: 'InvalidPlatform', ResponseCode: -1 }, 10],
   ])('%j -> %i', (report, code) => {
     expect(exitCodeOf(report, CONTEXT)).toBe(code);
   });
@@ -35,7 +37,9 @@ describe('exitCodeOf', () => {
   });
 
   test('the CLI-only codes do not collide with the engine codes', () => {
-    const engine = [0, 1, 2, 3, 4, 5, 6, 7];
+    // Every code the engine (and so the document) can exit with, from the contract.
+    const engine: number[] = Object.values(EXIT_CODES);
+    expect(engine).toContain(EXIT_CODES.rolledBack);
     expect(engine).not.toContain(CLI_EXIT_CODES.didNotFinish);
     expect(engine).not.toContain(CLI_EXIT_CODES.aws);
   });
