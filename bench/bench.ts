@@ -330,8 +330,8 @@ async function main(): Promise<void> {
     const version = `v${i}`;
     releases.push({ version, jar: buildJar(version, { startDelayMs }) });
   }
-  const jarDir = dirname(releases[0]!.jar);
-  cleanup.add('remove the jars', () => rmSync(jarDir, { recursive: true, force: true }));
+  // The jars stay in .build/jars, the build cache that tests share: removing the directory
+  // would pull jars from under a test run at the same time.
 
   let host: LocalHost | undefined;
   let ours: Section<OurResult>;

@@ -285,7 +285,7 @@ describe('killed and concurrent deploys', () => {
 
   // The deploy's phase lines, in order; a kill lands right after one of them is printed, or a
   // few milliseconds later, which covers the steps in between.
-  const killPoints: Array<{ after: string; delayMs: number }> = [
+  const killPoints: Array<{ after: string; delayMs: number; env?: Record<string, string> }> = [
     { after: 'lock', delayMs: 0 },
     { after: 'check', delayMs: 0 },
     { after: 'release', delayMs: 0 },
@@ -298,8 +298,12 @@ describe('killed and concurrent deploys', () => {
     { after: 'switch', delayMs: 5 },
     { after: 'switch', delayMs: 20 },
     { after: 'switch', delayMs: 60 },
-    { after: 'switch', delayMs: 120 },
-    { after: 'verify', delayMs: 0 },
+    // Inside Nginx's own 100 ms between starting new workers and retiring the old ones: the
+    // engine's proof ends soon after, and then the deploy.
+    { after: 'switch', delayMs: 100 },
+    // Without a bake the engine records its result within a few ms of its proof, too soon to
+    // be killed reliably; with one, the kill lands after the proof and before the record.
+    { after: 'verify', delayMs: 0, env: { BLUEGREEN_BAKE_SECONDS: '2' } },
   ];
 
   it('recovers from a deploy killed with SIGKILL at every phase, and traffic never stops', async () => {
@@ -311,13 +315,16 @@ describe('killed and concurrent deploys', () => {
     let n = 0;
     for (const point of killPoints) {
       const version = versions[n++ % 2]!;
-      const child = host.spawn(['deploy', jars[version], '--version', version]);
+      const child = host.spawn(['deploy', jars[version], '--version', version], point.env);
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      let exited = false;
       const closed = new Promise<void>((r) => child.on('close', () => r()));
+      void closed.then(() => (exited = true));
       const phase = new RegExp(`\\] ${point.after} `);
       await Promise.race([waitFor(() => phase.test(out), `phase ${point.after}`, 20_000), closed]);
       if (point.delayMs) await new Promise((r) => setTimeout(r, point.delayMs));
+      expect(exited, `the deploy finished before the kill after ${point.after}+${point.delayMs} ms:\n${out}`).toBe(false);
       child.kill('SIGKILL');
       await closed;
       run.mark(`killed after ${point.after}+${point.delayMs}`);

@@ -48,7 +48,9 @@ record_bake() {
 }
 
 clear_bake() {
-  rm -f "$(bake_marker_file "$1")"
+  local file
+  file=$(bake_marker_file "$1")
+  [[ ! -e $file ]] || rm -f "$file"
 }
 
 # watch_slot SLOT OFFSET SECONDS: 0 when SLOT behaved for SECONDS; 1 with BAKE_FAILURE set.
@@ -58,11 +60,12 @@ BAKE_SUMMARY=
 watch_slot() {
   local slot=$1 offset=$2 seconds=$3 port started deadline now elapsed total errors percent health_failures=0
   port=$(slot_port "$slot")
-  started=$(now_us)
-  deadline=$((started + $(seconds_to_us "$seconds")))
+  now_us started
+  seconds_to_us "$seconds" deadline
+  deadline=$((started + deadline))
   while :; do
-    now=$(now_us)
-    elapsed=$(fmt_seconds "$((now - started))")
+    now_us now
+    fmt_seconds "$((now - started))" elapsed
     if ! slot_running "$slot"; then
       BAKE_FAILURE="the $slot process exited ${elapsed} s after the switch"
       return 1
@@ -87,7 +90,7 @@ watch_slot() {
       return 1
     fi
     ((now < deadline)) || return 0
-    sleep "$BAKE_TICK"
+    pause "$BAKE_TICK"
   done
 }
 

@@ -17,25 +17,45 @@ readonly EXIT_ROLLED_BACK=8
 # Replacement text in ${var//pattern/text} is data: '&' must not stand for the match (bash 5.2).
 shopt -u patsub_replacement 2>/dev/null || true
 
-# Microseconds since the epoch, without forking (bash 5).
+# Small helpers print their result, or assign it to the variable named by their last, optional
+# argument: a $(...) costs a fork, and on a busy 2-core host every fork in a poll loop or a
+# progress line shows up in the deploy time. Their locals carry the helper's name, so that they
+# never shadow the caller's variable.
+
+# put VAR VALUE: assigns VALUE to VAR, or prints it when VAR is empty.
+put() {
+  if [[ -n $1 ]]; then printf -v "$1" '%s' "$2"; else printf '%s' "$2"; fi
+}
+
+# now_us [VAR]: microseconds since the epoch (bash 5's EPOCHREALTIME, no date(1)).
 now_us() {
-  local t=${EPOCHREALTIME/[.,]/}
-  printf '%s' "$((10#$t))"
+  put "${1:-}" "${EPOCHREALTIME/[.,]/}"
 }
 
-# Formats a microsecond duration as seconds with two decimals: 1234567 -> 1.23
+# fmt_seconds US [VAR]: a microsecond duration as seconds with two decimals: 1234567 -> 1.23
 fmt_seconds() {
-  local us=$1
-  printf '%d.%02d' "$((us / 1000000))" "$(((us % 1000000) / 10000))"
+  local fmt_seconds_us=$1
+  printf -v fmt_seconds_us '%d.%02d' "$((fmt_seconds_us / 1000000))" "$(((fmt_seconds_us % 1000000) / 10000))"
+  put "${2:-}" "$fmt_seconds_us"
 }
 
-OP_STARTED_US=$(now_us)
+# pause SECONDS: sleep(1) without its fork and exec, for poll loops: a read that times out on a
+# pipe nobody writes to. The pipe is opened once, here; the apps the engine starts do not
+# inherit it (slot_start, exec_slot).
+exec {PAUSE_FD}<> <(:)
+pause() {
+  read -r -t "$1" -u "$PAUSE_FD" _ || true
+}
+
+now_us OP_STARTED_US
 
 # Progress goes to stdout, one line per phase, so that the SSM console and CI logs show it.
 log() {
-  local phase=$1
+  local phase=$1 log_now
   shift
-  printf 'bluegreen [%6ss] %-8s %s\n' "$(fmt_seconds "$(($(now_us) - OP_STARTED_US))")" "$phase" "$*"
+  now_us log_now
+  fmt_seconds "$((log_now - OP_STARTED_US))" log_now
+  printf 'bluegreen [%6ss] %-8s %s\n' "$log_now" "$phase" "$*"
 }
 
 warn() {
@@ -54,21 +74,21 @@ die() {
   exit "$code"
 }
 
-# Escapes a string for JSON and prints it with quotes.
+# json_str STRING [VAR]: STRING escaped for JSON, with quotes.
 json_str() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  s=${s//[$'\001'-$'\037']/}
-  printf '"%s"' "$s"
+  local json_str_s=$1
+  json_str_s=${json_str_s//\\/\\\\}
+  json_str_s=${json_str_s//\"/\\\"}
+  json_str_s=${json_str_s//$'\n'/\\n}
+  json_str_s=${json_str_s//$'\r'/\\r}
+  json_str_s=${json_str_s//$'\t'/\\t}
+  json_str_s=${json_str_s//[$'\001'-$'\037']/}
+  put "${2:-}" "\"$json_str_s\""
 }
 
-# A JSON value for an optional string: null when empty.
+# json_str_or_null STRING [VAR]: a JSON value for an optional string: null when empty.
 json_str_or_null() {
-  if [[ -n $1 ]]; then json_str "$1"; else printf 'null'; fi
+  if [[ -n $1 ]]; then json_str "$1" "${2:-}"; else put "${2:-}" null; fi
 }
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
@@ -76,9 +96,7 @@ is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 
 # Every key the configuration file may set, with its default. Keys are documented in the
 # README; an unknown key in the file is an error, because a typo would otherwise be ignored.
-config_defaults() {
-  cat <<'EOF'
-BLUEGREEN_BLUE_PORT=8081
+readonly CONFIG_DEFAULTS='BLUEGREEN_BLUE_PORT=8081
 BLUEGREEN_GREEN_PORT=8082
 BLUEGREEN_HEALTH_PATH=/actuator/health
 BLUEGREEN_HEALTH_TIMEOUT=120
@@ -112,8 +130,10 @@ BLUEGREEN_BAKE_SECONDS=10
 BLUEGREEN_BAKE_MAX_5XX_PERCENT=5
 BLUEGREEN_BAKE_MIN_REQUESTS=20
 BLUEGREEN_CANARY_PERCENT=0
-BLUEGREEN_CANARY_SECONDS=30
-EOF
+BLUEGREEN_CANARY_SECONDS=30'
+
+config_defaults() {
+  printf '%s\n' "$CONFIG_DEFAULTS"
 }
 
 # Reads KEY=VALUE lines from the file; an environment variable of the same name wins.
@@ -124,7 +144,7 @@ load_config_file() {
   while IFS='=' read -r key _; do
     known[$key]=1
     [[ -n ${!key+set} ]] && from_env[$key]=1
-  done < <(config_defaults)
+  done <<<"$CONFIG_DEFAULTS"
   while IFS= read -r line || [[ -n $line ]]; do
     lineno=$((lineno + 1))
     line=${line%$'\r'}
@@ -153,7 +173,7 @@ load_config() {
   while IFS='=' read -r key value; do
     if [[ -z ${!key+set} ]]; then printf -v "$key" '%s' "$value"; fi
     export "${key?}"
-  done < <(config_defaults)
+  done <<<"$CONFIG_DEFAULTS"
   validate_config
   derive_paths
 }
@@ -210,13 +230,11 @@ ceil_seconds() {
   printf '%s' "$(((us + 999999) / 1000000))"
 }
 
-# Seconds (possibly fractional) to microseconds.
+# seconds_to_us SECONDS [VAR]: seconds (possibly fractional) to microseconds.
 seconds_to_us() {
-  local value=$1 whole frac
-  whole=${value%%.*}
-  frac=${value#"$whole"}
-  frac=${frac#.}
-  frac=${frac}000000
-  frac=${frac:0:6}
-  printf '%s' "$((10#$whole * 1000000 + 10#$frac))"
+  local seconds_to_us_whole seconds_to_us_frac
+  seconds_to_us_whole=${1%%.*}
+  seconds_to_us_frac=${1#"$seconds_to_us_whole"}
+  seconds_to_us_frac=${seconds_to_us_frac#.}000000
+  put "${2:-}" "$((10#$seconds_to_us_whole * 1000000 + 10#${seconds_to_us_frac:0:6}))"
 }

@@ -13,21 +13,30 @@ ensure_slot_user() {
   log init "created the system user $SLOT_USER that runs the slots"
 }
 
-slot_log_file() { printf '%s/%s.log' "$BLUEGREEN_LOG_DIR" "$1"; }
-slot_pid_file() { printf '%s/slot-%s.pid' "$STATE_DIR" "$1"; }
+slot_log_file() { put "${2:-}" "$BLUEGREEN_LOG_DIR/$1.log"; }
+slot_pid_file() { put "${2:-}" "$STATE_DIR/slot-$1.pid"; }
 slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
 
-# The java command line of a slot, Spring Boot style. Both runners exec exactly this.
+# slot_command SLOT ARRAY: the java command line of a slot, Spring Boot style, into ARRAY. Both
+# runners start exactly this: systemd through 'bluegreen exec-slot', the process runner directly
+# (a second bash that loads the configuration again would cost every start tens of ms).
+slot_command() {
+  local slot_command_port slot_command_release slot_command_java_opts slot_command_app_args
+  local -n slot_command_out=$2
+  slot_port "$1" slot_command_port
+  slot_record_get "$1" release slot_command_release
+  [[ -n $slot_command_release && -f $slot_command_release ]] ||
+    die "$EXIT_NOTHING_TO_SWITCH" "slot $1 has no release on disk (${slot_command_release:-none recorded}); deploy one with 'bluegreen deploy ARTIFACT'."
+  read -r -a slot_command_java_opts <<<"$BLUEGREEN_JAVA_OPTS"
+  read -r -a slot_command_app_args <<<"$BLUEGREEN_APP_ARGS"
+  slot_command_out=("$BLUEGREEN_JAVA" "${slot_command_java_opts[@]}" -jar "$slot_command_release"
+    "--server.port=$slot_command_port" --server.address=127.0.0.1 "--spring.profiles.active=$1" "${slot_command_app_args[@]}")
+}
+
 exec_slot() {
-  local slot=$1 port release java_opts app_args
-  port=$(slot_port "$slot")
-  release=$(slot_record_get "$slot" release)
-  [[ -n $release && -f $release ]] ||
-    die "$EXIT_NOTHING_TO_SWITCH" "slot $slot has no release on disk (${release:-none recorded}); deploy one with 'bluegreen deploy ARTIFACT'."
-  read -r -a java_opts <<<"$BLUEGREEN_JAVA_OPTS"
-  read -r -a app_args <<<"$BLUEGREEN_APP_ARGS"
-  exec "$BLUEGREEN_JAVA" "${java_opts[@]}" -jar "$release" \
-    "--server.port=$port" --server.address=127.0.0.1 "--spring.profiles.active=$slot" "${app_args[@]}" </dev/null
+  local -a command
+  slot_command "$1" command
+  exec "${command[@]}" </dev/null {PAUSE_FD}>&-
 }
 
 # A process is gone once /proc has no entry or it is a zombie: PID 1 reaps orphans slowly on
@@ -40,63 +49,78 @@ pid_alive() {
   [[ ${stat:0:1} != Z ]]
 }
 
-# The recorded pid, but only while it is still this slot's java (pids get reused).
+# slot_pid SLOT [VAR]: the recorded pid, but only while it is still this slot's java (pids get
+# reused); empty when none.
 slot_pid() {
-  local slot=$1 file pid cmdline port
+  local slot_pid_file slot_pid='' slot_pid_cmdline slot_pid_port
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
-    pid=$(systemctl show -p MainPID --value "$(slot_unit "$slot")" 2>/dev/null || true)
-    [[ -n $pid && $pid != 0 ]] && printf '%s' "$pid"
+    slot_pid=$(systemctl show -p MainPID --value "$(slot_unit "$1")" 2>/dev/null || true)
+    [[ $slot_pid != 0 ]] || slot_pid=''
+    put "${2:-}" "$slot_pid"
     return 0
   fi
-  port=$(slot_port "$slot")
-  file=$(slot_pid_file "$slot")
-  if [[ -f $file ]]; then
-    pid=$(<"$file")
-    if pid_alive "$pid"; then
-      cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null || true)
-      if [[ $cmdline == *"--server.port=$port "* ]]; then
-        printf '%s' "$pid"
+  slot_port "$1" slot_pid_port
+  slot_pid_file "$1" slot_pid_file
+  if [[ -f $slot_pid_file ]]; then
+    slot_pid=$(<"$slot_pid_file")
+    if pid_alive "$slot_pid"; then
+      process_cmdline "$slot_pid" slot_pid_cmdline
+      if [[ $slot_pid_cmdline == *"--server.port=$slot_pid_port "* ]]; then
+        put "${2:-}" "$slot_pid"
         return 0
       fi
     fi
   fi
   # A deploy killed between starting a slot and writing its pid file leaves an app that only
   # its command line identifies.
-  for pid in $(pgrep -f -- "-jar $RELEASES_DIR/[^ ]+ --server.port=$port( |\$)" || true); do
-    if pid_alive "$pid"; then
-      printf '%s' "$pid"
+  for slot_pid in $(pgrep -f -- "-jar $RELEASES_DIR/[^ ]+ --server.port=$slot_pid_port( |\$)" || true); do
+    if pid_alive "$slot_pid"; then
+      put "${2:-}" "$slot_pid"
       return 0
     fi
   done
-  return 0
+  put "${2:-}" ''
+}
+
+# process_cmdline PID VAR: the process's arguments joined by spaces (with a trailing one, as
+# tr '\0' ' ' gave), or empty when it is gone.
+process_cmdline() {
+  local -a process_cmdline_args=()
+  { mapfile -d '' -t process_cmdline_args <"/proc/$1/cmdline"; } 2>/dev/null || true
+  printf -v "$2" '%s ' "${process_cmdline_args[@]}"
+  ((${#process_cmdline_args[@]})) || printf -v "$2" ''
 }
 
 slot_running() {
   local pid
-  pid=$(slot_pid "$1")
+  slot_pid "$1" pid
   [[ -n $pid ]] && pid_alive "$pid"
 }
 
 # Like slot_running, but also true in the instant between fork and exec of a slot just started,
 # when its command line is not java's yet.
 slot_started_alive() {
-  local slot=$1 pid
+  local slot=$1 pid file
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
     systemctl is-active --quiet "$(slot_unit "$slot")"
     return
   fi
-  pid=$(<"$(slot_pid_file "$slot")") 2>/dev/null || return 1
+  slot_pid_file "$slot" file
+  { read -r pid <"$file"; } 2>/dev/null || return 1
   pid_alive "$pid"
 }
 
+# Connects in this shell (no subshell): the start loop asks several times a second.
 port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  local port_fd
+  { exec {port_fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  exec {port_fd}>&-
 }
 
 # One health probe: HTTP 200 and "status":"UP" in the body.
 slot_healthy() {
   local port body status
-  port=$(slot_port "$1")
+  slot_port "$1" port
   body=$(curl -sS --max-time 2 -w '\n%{http_code}' "http://127.0.0.1:$port$BLUEGREEN_HEALTH_PATH" 2>/dev/null) || return 1
   status=${body##*$'\n'}
   body=${body%$'\n'*}
@@ -104,9 +128,12 @@ slot_healthy() {
 }
 
 slot_start() {
-  local slot=$1 log_file pid
-  log_file=$(slot_log_file "$slot")
-  printf '%s bluegreen: starting %s (%s)\n' "$(iso_now)" "$slot" "$(slot_record_get "$slot" version)" >>"$log_file"
+  local slot=$1 log_file pid now version pid_file
+  local -a command
+  slot_log_file "$slot" log_file
+  iso_now now
+  slot_record_get "$slot" version version
+  printf '%s bluegreen: starting %s (%s)\n' "$now" "$slot" "$version" >>"$log_file"
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
     systemctl enable --quiet "$(slot_unit "$slot")"
     systemctl start "$(slot_unit "$slot")"
@@ -114,67 +141,78 @@ slot_start() {
   fi
   # setsid and no inherited lock descriptor: the app must outlive this deploy without holding
   # its lock or the caller's pipes (SSM waits for every holder of its stdout to close).
-  setsid "$BLUEGREEN_SELF" exec-slot "$slot" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- &
+  slot_command "$slot" command
+  setsid "${command[@]}" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- {PAUSE_FD}>&- &
   pid=$!
-  printf '%s\n' "$pid" >"$(slot_pid_file "$slot")"
+  slot_pid_file "$slot" pid_file
+  printf '%s\n' "$pid" >"$pid_file"
 }
 
 # SIGTERM, then SIGKILL after the stop timeout.
 slot_stop() {
-  local slot=$1 pid deadline
+  local slot=$1 pid deadline now pid_file
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
     systemctl disable --quiet "$(slot_unit "$slot")" || true
     systemctl stop "$(slot_unit "$slot")"
     return 0
   fi
-  pid=$(slot_pid "$slot")
+  slot_pid "$slot" pid
   if [[ -n $pid ]]; then
     kill -TERM "$pid" 2>/dev/null || true
-    deadline=$(($(now_us) + $(seconds_to_us "$BLUEGREEN_STOP_TIMEOUT")))
+    seconds_to_us "$BLUEGREEN_STOP_TIMEOUT" deadline
+    now_us now
+    deadline=$((now + deadline))
     while pid_alive "$pid"; do
-      if (($(now_us) >= deadline)); then
+      now_us now
+      if ((now >= deadline)); then
         warn "slot $slot (pid $pid) did not stop within ${BLUEGREEN_STOP_TIMEOUT}s of SIGTERM; sending SIGKILL."
         kill -KILL "$pid" 2>/dev/null || true
-        deadline=$(($(now_us) + 5000000))
+        deadline=$((now + 5000000))
       fi
-      sleep 0.02
+      pause 0.01
     done
   fi
-  rm -f "$(slot_pid_file "$slot")"
+  slot_pid_file "$slot" pid_file
+  rm -f "$pid_file"
 }
 
 # Waits for a freshly started slot: healthy -> 0; exited or timed out -> 1 with SLOT_FAILURE set.
 # Health is asked every health interval, and also at once when the port starts accepting
 # connections: an app like Spring Boot opens its port only at the end of its start, so this
-# catches it ready within a tick instead of up to a whole interval later.
-readonly START_TICK_US=50000
+# catches it ready within a tick instead of up to a whole interval later. A tick forks nothing
+# (pause, /dev/tcp, /proc), so it can be short; a health probe (curl) is the only fork.
+readonly START_TICK=0.02 MIN_HEALTH_INTERVAL_US=50000
 SLOT_FAILURE=
 wait_slot_healthy() {
   local slot=$1 timeout_s=$2 deadline interval_us next_probe now port port_was_open=no
-  port=$(slot_port "$slot")
-  interval_us=$(seconds_to_us "$BLUEGREEN_HEALTH_INTERVAL")
-  ((interval_us >= START_TICK_US)) || interval_us=$START_TICK_US
-  deadline=$(($(now_us) + $(seconds_to_us "$timeout_s")))
+  slot_port "$slot" port
+  seconds_to_us "$BLUEGREEN_HEALTH_INTERVAL" interval_us
+  ((interval_us >= MIN_HEALTH_INTERVAL_US)) || interval_us=$MIN_HEALTH_INTERVAL_US
+  seconds_to_us "$timeout_s" deadline
+  now_us now
+  deadline=$((now + deadline))
   next_probe=0
   while :; do
     if ! slot_started_alive "$slot"; then
       SLOT_FAILURE="the $slot process exited before it became healthy"
       return 1
     fi
-    now=$(now_us)
+    now_us now
     if [[ $port_was_open == no ]] && port_in_use "$port"; then
       port_was_open=yes
       next_probe=$now
     fi
-    if ((now >= next_probe)); then
+    # A closed port cannot pass a health probe: until it opens, the probe's curl is not forked.
+    if [[ $port_was_open == yes ]] && ((now >= next_probe)); then
       slot_healthy "$slot" && return 0
-      next_probe=$(($(now_us) + interval_us))
+      now_us now
+      next_probe=$((now + interval_us))
     fi
-    if (($(now_us) >= deadline)); then
+    if ((now >= deadline)); then
       SLOT_FAILURE="$slot did not answer HTTP 200 with \"status\":\"UP\" on $BLUEGREEN_HEALTH_PATH within ${timeout_s}s"
       return 1
     fi
-    sleep 0.05
+    pause "$START_TICK"
   done
 }
 

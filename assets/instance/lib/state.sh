@@ -5,33 +5,41 @@
 
 readonly SLOT_NAMES=(blue green)
 
+# slot_port SLOT [VAR]
 slot_port() {
   case $1 in
-    blue) printf '%s' "$BLUEGREEN_BLUE_PORT" ;;
-    green) printf '%s' "$BLUEGREEN_GREEN_PORT" ;;
+    blue) put "${2:-}" "$BLUEGREEN_BLUE_PORT" ;;
+    green) put "${2:-}" "$BLUEGREEN_GREEN_PORT" ;;
     *) die "$EXIT_USAGE" "unknown slot '$1': the slots are blue and green." ;;
   esac
 }
 
+# other_slot SLOT [VAR]
 other_slot() {
   case $1 in
-    blue) printf 'green' ;;
-    green) printf 'blue' ;;
+    blue) put "${2:-}" green ;;
+    green) put "${2:-}" blue ;;
     *) die "$EXIT_UNEXPECTED" "other_slot: unknown slot '$1'" ;;
   esac
 }
 
 ensure_dirs() {
-  mkdir -p "$RELEASES_DIR" "$STATE_DIR" "$INCOMING_DIR" "$BLUEGREEN_LOG_DIR"
+  [[ -d $RELEASES_DIR && -d $STATE_DIR && -d $INCOMING_DIR && -d $BLUEGREEN_LOG_DIR ]] ||
+    mkdir -p "$RELEASES_DIR" "$STATE_DIR" "$INCOMING_DIR" "$BLUEGREEN_LOG_DIR"
 }
 
-iso_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
+# iso_now [VAR]: the UTC time, e.g. 2026-11-25T16:42:46Z (bash's printf, not a date(1) fork).
+iso_now() {
+  local iso_now_text
+  TZ=UTC0 printf -v iso_now_text '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  put "${1:-}" "$iso_now_text"
+}
 
 # Takes the deploy lock or fails fast. flock is released by the kernel when its holder dies, so
 # a killed deploy never blocks the next one; the file's text only says who holds it.
 LOCK_FD=
 acquire_lock() {
-  local action=$1 lock_file=$STATE_DIR/deploy.lock holder pid since held_action
+  local action=$1 lock_file=$STATE_DIR/deploy.lock holder pid since held_action now
   exec {LOCK_FD}<>"$lock_file"
   if ! flock -n "$LOCK_FD"; then
     holder=$(<"$lock_file")
@@ -44,35 +52,39 @@ acquire_lock() {
     flock -w 5 "$LOCK_FD" ||
       die "$EXIT_LOCKED" "the deploy lock $lock_file is still held 5 s after its owner (pid ${pid:-?}) exited. Find the holder with 'fuser $lock_file' and stop it, then run this again."
   fi
-  printf '%s %s %s\n' "$$" "$(iso_now)" "$action" >"$lock_file"
+  iso_now now
+  printf '%s %s %s\n' "$$" "$now" "$action" >"$lock_file"
 }
 
 # Per-slot record: which release the slot runs. KEY=VALUE, parsed, never sourced.
-slot_record_file() { printf '%s/slot-%s.env' "$STATE_DIR" "$1"; }
+slot_record_file() { put "${2:-}" "$STATE_DIR/slot-$1.env"; }
 
-# slot_record_get SLOT KEY -> value or empty
+# slot_record_get SLOT KEY [VAR] -> value or empty
 slot_record_get() {
-  local file key=$2 line
-  file=$(slot_record_file "$1")
-  [[ -f $file ]] || return 0
-  while IFS= read -r line; do
-    if [[ $line == "$key="* ]]; then
-      printf '%s' "${line#*=}"
-      return 0
-    fi
-  done <"$file"
+  local slot_record_file slot_record_line slot_record_value=''
+  slot_record_file "$1" slot_record_file
+  if [[ -f $slot_record_file ]]; then
+    while IFS= read -r slot_record_line; do
+      if [[ $slot_record_line == "$2="* ]]; then
+        slot_record_value=${slot_record_line#*=}
+        break
+      fi
+    done <"$slot_record_file"
+  fi
+  put "${3:-}" "$slot_record_value"
 }
 
 # slot_record_set SLOT release version sha256
 slot_record_set() {
-  local slot=$1 file tmp
-  file=$(slot_record_file "$slot")
+  local slot=$1 file tmp now
+  slot_record_file "$slot" file
   tmp=$file.tmp.$$
+  iso_now now
   {
     printf 'release=%s\n' "$2"
     printf 'version=%s\n' "$3"
     printf 'sha256=%s\n' "$4"
-    printf 'updated=%s\n' "$(iso_now)"
+    printf 'updated=%s\n' "$now"
   } >"$tmp"
   mv -f "$tmp" "$file"
 }
@@ -81,16 +93,18 @@ slot_record_set() {
 # the next one can tell (and record) that a previous one was killed half-way.
 OP_FILE_WRITTEN=
 op_begin() {
-  local action=$1 detail=$2
-  printf '%s\t%s\t%s\t%s\n' "$$" "$(iso_now)" "$action" "$detail" >"$STATE_DIR/operation"
+  local action=$1 detail=$2 now
+  iso_now now
+  printf '%s\t%s\t%s\t%s\n' "$$" "$now" "$action" "$detail" >"$STATE_DIR/operation"
   OP_FILE_WRITTEN=1
 }
 
+# op_end [FILE...]: removes the journal, and the FILEs with it in the same rm (a fork saved).
 op_end() {
-  if [[ -n $OP_FILE_WRITTEN ]]; then
-    rm -f "$STATE_DIR/operation"
-    OP_FILE_WRITTEN=
-  fi
+  local -a files=("$@")
+  [[ -n $OP_FILE_WRITTEN ]] && files+=("$STATE_DIR/operation")
+  ((${#files[@]} == 0)) || rm -f -- "${files[@]}"
+  OP_FILE_WRITTEN=
 }
 
 # Called with the lock held: a journal left behind belongs to an operation that was killed.
@@ -108,18 +122,30 @@ record_interrupted_operation() {
 
 # history_append ACTION FROM TO VERSION SHA RESULT SECONDS_US APP_US MESSAGE
 history_append() {
-  local action=$1 from=$2 to=$3 version=$4 sha=$5 result=$6 total_us=$7 app_us=$8 message=$9
-  local line
-  line=$(printf '{"at":%s,"action":%s,"from":%s,"to":%s,"version":%s,"sha256":%s,"result":%s,"seconds":%s,"appSeconds":%s,"message":%s}' \
-    "$(json_str "$(iso_now)")" "$(json_str "$action")" "$(json_str_or_null "$from")" \
-    "$(json_str_or_null "$to")" "$(json_str_or_null "$version")" "$(json_str_or_null "$sha")" \
-    "$(json_str "$result")" "$(us_to_json_seconds "$total_us")" "$(us_to_json_seconds "$app_us")" \
-    "$(json_str "$message")")
+  local at action from to version sha result seconds app_seconds message line
+  iso_now at
+  json_str "$1" action
+  json_str_or_null "$2" from
+  json_str_or_null "$3" to
+  json_str_or_null "$4" version
+  json_str_or_null "$5" sha
+  json_str "$6" result
+  us_to_json_seconds "$7" seconds
+  us_to_json_seconds "$8" app_seconds
+  json_str "$9" message
+  printf -v line '{"at":"%s","action":%s,"from":%s,"to":%s,"version":%s,"sha256":%s,"result":%s,"seconds":%s,"appSeconds":%s,"message":%s}' \
+    "$at" "$action" "$from" "$to" "$version" "$sha" "$result" "$seconds" "$app_seconds" "$message"
   # One write of one line: appends of this size are atomic, so readers never see half a record.
   printf '%s\n' "$line" >>"$HISTORY_FILE"
 }
 
+# us_to_json_seconds US [VAR]: microseconds as JSON seconds with three decimals, or null.
 us_to_json_seconds() {
-  local us=$1
-  if [[ -z $us || $us == 0 ]]; then printf 'null'; else printf '%d.%03d' "$((us / 1000000))" "$(((us % 1000000) / 1000))"; fi
+  local us_to_json_seconds_us=$1
+  if [[ -z $us_to_json_seconds_us || $us_to_json_seconds_us == 0 ]]; then
+    put "${2:-}" null
+  else
+    printf -v us_to_json_seconds_us '%d.%03d' "$((us_to_json_seconds_us / 1000000))" "$(((us_to_json_seconds_us % 1000000) / 1000))"
+    put "${2:-}" "$us_to_json_seconds_us"
+  fi
 }
