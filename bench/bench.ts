@@ -64,6 +64,8 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
   --think-ms N            pause between two requests of one load client (default 10)
   --gap-ms N              steady time after each deploy (default 4000; quick 3000)
   --health-interval S     BLUEGREEN_HEALTH_INTERVAL for our engine (default: the engine's own)
+  --warmup-requests N     BLUEGREEN_WARMUP_REQUESTS for our engine: GETs to the new slot before
+                          its switch (default: the engine's own, 0: off)
   --wrk-seconds N         length of each measured wrk run (default 8; quick 3)
   --wrk-rounds N          measured wrk runs per target, the median is reported (default 3; quick 1)
   --port-base N           ports N..N+2 for our host, N+10..N+12 for the original's (default 18380)
@@ -94,6 +96,7 @@ const OPTIONS = {
   'think-ms': { type: 'string' },
   'gap-ms': { type: 'string' },
   'health-interval': { type: 'string' },
+  'warmup-requests': { type: 'string' },
   'wrk-seconds': { type: 'string' },
   'wrk-rounds': { type: 'string' },
   'port-base': { type: 'string' },
@@ -153,7 +156,16 @@ const harness: HarnessSettings = {
 
 const ourPorts = { nginx: portBase, blue: portBase + 1, green: portBase + 2 };
 const originalPorts = { nginx: portBase + 10, blue: portBase + 11, green: portBase + 12 };
-const engineEnv: Record<string, string> = healthIntervalOption ? { BLUEGREEN_HEALTH_INTERVAL: healthIntervalOption } : {};
+const warmupRequestsOption = opts['warmup-requests'] === undefined ? undefined : intOption('warmup-requests', opts['warmup-requests'], 0, 0, 100_000);
+// Only what the options set: the engine's own defaults (and its config file) decide the rest.
+const engineEnv: Record<string, string> = {
+  ...(healthIntervalOption ? { BLUEGREEN_HEALTH_INTERVAL: healthIntervalOption } : {}),
+  ...(warmupRequestsOption === undefined ? {} : { BLUEGREEN_WARMUP_REQUESTS: String(warmupRequestsOption) }),
+};
+for (const name of ['BLUEGREEN_WARMUP_REQUESTS', 'BLUEGREEN_HEALTH_INTERVAL']) {
+  // An engine setting left in the shell would change the run without showing in its settings.
+  if (process.env[name] !== undefined && engineEnv[name] === undefined) fail(`${name} is set in the environment; pass it with its option instead, so the results show it.`);
+}
 
 const started = performance.now();
 const cleanup = new Cleanup();
@@ -383,6 +395,8 @@ async function main(): Promise<void> {
       : isMeasured(defaultInterval)
         ? `${fmt(defaultInterval, 2, ' s')} (the engine's default)`
         : "the engine's default",
+    warmupRequests:
+      warmupRequestsOption === undefined ? "the engine's default" : `${warmupRequestsOption} (--warmup-requests)`,
     load: { ...harness.load },
     warmupMs: harness.warmupMs,
     gapMs,

@@ -38,6 +38,8 @@ export interface Settings {
   readonly originalDeploys: number;
   readonly startDelayMs: number;
   readonly healthInterval: string;
+  /** Warm-up GETs to the new slot before its switch (BLUEGREEN_WARMUP_REQUESTS). */
+  readonly warmupRequests: string;
   readonly load: Readonly<Record<string, number>>;
   readonly warmupMs: number;
   readonly gapMs: number;
@@ -402,6 +404,7 @@ function settingsLines(r: BenchResult): string[] {
     `Machine: ${machineLine(r.machine)}`,
     `Settings: ${s.swaps} swaps (ours) and ${s.originalDeploys} deploy(s) (original) under load, after one set-up deploy each; ` +
       `sample app with a ${s.startDelayMs} ms start delay; health poll interval ${s.healthInterval}; ` +
+      `warm-up requests before a switch ${s.warmupRequests}; ` +
       `load: ${l.keepAliveConnections} keep-alive + ${l.newConnectionWorkers} new-connection clients, think ${l.thinkMs} ms, ` +
       `every ${l.postEvery}rd request a POST, every ${l.slowRequestEvery}th a ${l.slowMs} ms slow request; ` +
       `${s.warmupMs} ms warm-up, ${s.gapMs} ms of steady load after each deploy`,

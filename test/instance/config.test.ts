@@ -71,6 +71,10 @@ describe('configuration', () => {
     ['BLUEGREEN_HEALTH_PATH', 'health', /must start with '\/', got 'health'/],
     ['BLUEGREEN_HEALTH_PATH', '/h;$(id)', /may hold only letters/],
     ['BLUEGREEN_RUNNER', 'docker', /BLUEGREEN_RUNNER must be 'systemd' \(on the host\) or 'process' \(local\), got 'docker'/],
+    ['BLUEGREEN_WARMUP_REQUESTS', 'many', /BLUEGREEN_WARMUP_REQUESTS must be a whole number from 0 \(off\) to 100000, got 'many'/],
+    ['BLUEGREEN_WARMUP_REQUESTS', '100001', /BLUEGREEN_WARMUP_REQUESTS must be a whole number from 0 \(off\) to 100000, got '100001'/],
+    ['BLUEGREEN_WARMUP_CONCURRENCY', '0', /BLUEGREEN_WARMUP_CONCURRENCY must be a whole number from 1 to 64, got '0'/],
+    ['BLUEGREEN_WARMUP_PATH', '/x?a=$(id)', /BLUEGREEN_WARMUP_PATH must be empty \(the health path\) or a path/],
   ])('rejects %s=%s with exit 2 and a message that names it', (key, value, message) => {
     const conf = writeConf(`bad-${key}-${value.length}`, [`${key}=${value}`]);
     const r = bluegreen(conf, ['status']);

@@ -375,6 +375,24 @@ describe('records', () => {
     expect(host.history().slice(-2).map((h) => h.result)).toEqual(['noop', 'ok']);
   });
 
+  it('warms the new slot with the configured requests before it goes live, and not when off', async () => {
+    const rootRequests = async (port: number) => ((await (await fetch(`http://127.0.0.1:${port}/stats`)).json()) as { rootRequests: number }).rootRequests;
+
+    const warmed = await host.run(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_WARMUP_REQUESTS: '40', BLUEGREEN_WARMUP_PATH: '/' });
+    expectDeployed(warmed);
+    expect(warmed.stdout).toMatch(/\] warmup +green answered 40 warm-up requests to \/ in \d+\.\d+s/);
+    // The warm-up comes after health and before the switch.
+    expect(warmed.stdout.indexOf('] health ')).toBeLessThan(warmed.stdout.indexOf('] warmup '));
+    expect(warmed.stdout.indexOf('] warmup ')).toBeLessThan(warmed.stdout.indexOf('] switch '));
+    // Straight to the slot, not through Nginx: the slot saw them all.
+    expect(await rootRequests(PORTS.green)).toBe(40);
+
+    const cold = await host.run(['deploy', jars.v3, '--version', 'v3']);
+    expectDeployed(cold);
+    expect(cold.stdout).not.toMatch(/\] warmup /);
+    expect(await rootRequests(PORTS.blue)).toBe(0);
+  });
+
   it('rolls back to a standby that is not running by starting it first', async () => {
     expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
     const bluePid = host.status().slots.blue.pid!;

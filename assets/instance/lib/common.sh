@@ -130,7 +130,10 @@ BLUEGREEN_BAKE_SECONDS=10
 BLUEGREEN_BAKE_MAX_5XX_PERCENT=5
 BLUEGREEN_BAKE_MIN_REQUESTS=20
 BLUEGREEN_CANARY_PERCENT=0
-BLUEGREEN_CANARY_SECONDS=30'
+BLUEGREEN_CANARY_SECONDS=30
+BLUEGREEN_WARMUP_REQUESTS=0
+BLUEGREEN_WARMUP_PATH=
+BLUEGREEN_WARMUP_CONCURRENCY=4'
 
 config_defaults() {
   printf '%s\n' "$CONFIG_DEFAULTS"
@@ -201,6 +204,14 @@ validate_config() {
   if ! is_uint "$BLUEGREEN_KEEP_RELEASES" || ((BLUEGREEN_KEEP_RELEASES < 2)); then
     die "$EXIT_USAGE" "BLUEGREEN_KEEP_RELEASES must be a whole number of at least 2 (the live and the standby release), got '$BLUEGREEN_KEEP_RELEASES'."
   fi
+  if ! is_uint "$BLUEGREEN_WARMUP_REQUESTS" || ((10#$BLUEGREEN_WARMUP_REQUESTS > 100000)); then
+    die "$EXIT_USAGE" "BLUEGREEN_WARMUP_REQUESTS must be a whole number from 0 (off) to 100000, got '$BLUEGREEN_WARMUP_REQUESTS'."
+  fi
+  if ! is_uint "$BLUEGREEN_WARMUP_CONCURRENCY" || ((10#$BLUEGREEN_WARMUP_CONCURRENCY < 1 || 10#$BLUEGREEN_WARMUP_CONCURRENCY > 64)); then
+    die "$EXIT_USAGE" "BLUEGREEN_WARMUP_CONCURRENCY must be a whole number from 1 to 64, got '$BLUEGREEN_WARMUP_CONCURRENCY'."
+  fi
+  [[ -z $BLUEGREEN_WARMUP_PATH || $BLUEGREEN_WARMUP_PATH =~ ^/[A-Za-z0-9/._~-]*$ ]] ||
+    die "$EXIT_USAGE" "BLUEGREEN_WARMUP_PATH must be empty (the health path) or a path of letters, digits and / . _ ~ - starting with '/', got '$BLUEGREEN_WARMUP_PATH'."
   [[ $BLUEGREEN_HEALTH_PATH == /* ]] ||
     die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH must start with '/', got '$BLUEGREEN_HEALTH_PATH'."
   [[ $BLUEGREEN_HEALTH_PATH =~ ^[A-Za-z0-9/._~-]+$ ]] ||

@@ -171,6 +171,8 @@ public final class SampleApp {
     private final String profile;
     private final Behaviour behaviour;
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** Requests answered on "/", for tests that check who called the app (GET /stats). */
+    private final AtomicLong rootRequests = new AtomicLong();
     private final AtomicLong errorRateRequests = new AtomicLong();
     private final Object lock = new Object();
     /** Health: UP once started (never for never-healthy), DOWN again from the start of shutdown. */
@@ -402,7 +404,13 @@ public final class SampleApp {
         switch (path) {
             case "/" -> {
                 if (allow(ex, "GET", "HEAD") && !injectedError(ex)) {
+                    rootRequests.incrementAndGet();
                     sendJson(ex, 200, info(null));
+                }
+            }
+            case "/stats" -> {
+                if (allow(ex, "GET", "HEAD")) {
+                    sendJson(ex, 200, "{\"rootRequests\":" + rootRequests.get() + "}");
                 }
             }
             case "/profile" -> {
