@@ -45,7 +45,7 @@ beforeAll(async () => {
   const documentContent = document!.Properties.Content as CommandDocumentContent;
 
   jars = {
-    v1: buildJar('v1', { startDelayMs: 1500 }),
+    v1: buildJar('v1', { startDelayMs: 2500 }),
     v2: buildJar('v2'),
     broken: buildJar('v3-broken', { behaviour: 'never-healthy' }),
   };
@@ -180,12 +180,13 @@ describe('ec2-bluegreen against a loopback AWS and a real local host', () => {
     expect(invocation.parameters).toMatchObject({ action: 'deploy', artifactUri: `s3://${BUCKET}/${key}`, sha256: sha256Of(jars.v1), version: 'v1' });
     expect(invocation.cloudWatchLogGroupName).toBe(LOG_GROUP);
 
-    expect(run.stderr).toMatch(/ec2-bluegreen: uploading .*v1-normal-1500\.jar \(\d+\.\d KiB\) to s3:\/\/ec2bluegreen-artifacts-loopback\/cli-releases\/[0-9a-f]{64}\.jar/);
+    expect(run.stderr).toMatch(/ec2-bluegreen: uploading .*v1-normal-2500\.jar \(\d+\.\d KiB\) to s3:\/\/ec2bluegreen-artifacts-loopback\/cli-releases\/[0-9a-f]{64}\.jar/);
     expect(run.stderr).toMatch(/ec2-bluegreen: command [0-9a-f-]{36} sent to i-0123456789abcdef0; following it/);
     const phases = run.stdoutLines.filter(({ line }) => line.startsWith('bluegreen ['));
     expect(phases.map(({ line }) => line.split(/\s+/)[3])).toEqual(expect.arrayContaining(['lock', 'check', 'release', 'start', 'health', 'switch', 'verify', 'done']));
-    // The app takes 1.5 s to start: the start line was on the user's screen well before the
-    // command ended on the host, not printed in one go at the end.
+    // The app takes 2.5 s to start: the start line was on the user's screen well before the
+    // command ended on the host, not printed in one go at the end. (The output is polled every
+    // second; 2.5 s leaves room for that on a loaded machine, where 1.5 s once fell short.)
     const startLine = phases.find(({ line }) => /\]\s+start\s/.test(line))!;
     expect(invocation.endedAt!.getTime() - startLine.at).toBeGreaterThan(1000);
     expect(run.exitedAt - startLine.at).toBeGreaterThan(1000);

@@ -216,7 +216,7 @@ describe('bad input loses nothing', () => {
   it('keeps the failed release and the log tail for a jar that never becomes healthy', async () => {
     const sick = buildJar('v2-sick', { behaviour: 'never-healthy' });
     const result = await host.run(['deploy', sick, '--version', 'v2-sick'], { BLUEGREEN_HEALTH_TIMEOUT: '2' });
-    expect(result.code).toBe(5);
+    expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(5);
     expect(result.stderr).toMatch(/last lines of .*green\.log/);
     expect(result.stderr).toMatch(/Started SampleApp|Starting SampleApp/);
     const dir = /The release stays in (\S+) and/.exec(result.stderr)?.[1];
