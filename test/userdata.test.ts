@@ -423,7 +423,7 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
   function stepsOfMain(role: string) {
     const steps = [
       'install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine',
-      'install_tls_certificate', 'start_nginx', 'deploy_release', 'deploy_fleet_release', 'configure_jenkins',
+      'behind_load_balancer', 'install_tls_certificate', 'start_nginx', 'deploy_release', 'deploy_fleet_release', 'configure_jenkins',
       'start_jenkins', 'verify_jenkins', 'check_site',
     ];
     const stubs = steps.map((step) => `${step}() { echo ${step}; }`).join('; ');
@@ -437,9 +437,21 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     return { ...result, steps: result.stdout.split('\n').filter((line) => /^[a-z_]+$|^signal /.test(line)) };
   }
 
+  test('a fleet host turns Nginx keep-alive off behind the load balancer, once, leaving an operator\'s own value', () => {
+    const dir = mkdtempSync(join(scratch, 'engine-config-'));
+    const config = join(dir, 'bluegreen.conf');
+    writeFileSync(config, 'BLUEGREEN_RUNNER=systemd\n');
+    const script = scriptFor('fleet').replace(/readonly ENGINE_CONFIG='[^']*'/, `readonly ENGINE_CONFIG='${config}'`);
+    expect(withUserData('behind_load_balancer; behind_load_balancer', script).status).toBe(0);
+    expect(readFileSync(config, 'utf8')).toBe('BLUEGREEN_RUNNER=systemd\nBLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=0\n');
+    writeFileSync(config, 'BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=5s\n');
+    expect(withUserData('behind_load_balancer', script).status).toBe(0);
+    expect(readFileSync(config, 'utf8')).toBe('BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=5s\n');
+  });
+
   test.each([
     ['single', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'install_tls_certificate', 'start_nginx', 'deploy_release', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'check_site', 'signal 0']],
-    ['fleet', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'install_tls_certificate', 'start_nginx', 'deploy_fleet_release', 'check_site', 'signal 0']],
+    ['fleet', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'behind_load_balancer', 'install_tls_certificate', 'start_nginx', 'deploy_fleet_release', 'check_site', 'signal 0']],
     ['jenkins', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'signal 0']],
   ])('HOST_ROLE=%s boots with these steps, in this order', (role, expected) => {
     const result = stepsOfMain(role);

@@ -333,12 +333,20 @@ boot_single_host() {
 }
 
 # Nginx answers the load balancer's health check 502 until the first deploy starts a slot.
+# Behind the load balancer, Nginx keeps no idle client connections: a reload at each swap would
+# close them, and the balancer answers 502 (without a retry) for a POST it had just sent on one.
+behind_load_balancer() {
+  grep -q '^BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=' "$ENGINE_CONFIG" ||
+    printf 'BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=0\n' >>"$ENGINE_CONFIG"
+}
+
 boot_fleet_host() {
   install_packages
   ensure_swap
   select_java
   read_first_release
   install_engine
+  behind_load_balancer
   install_tls_certificate
   start_nginx
   deploy_fleet_release

@@ -155,7 +155,8 @@ export class LocalFleet {
     if (index >= maxHosts) throw new Error(`the fleet has ports for ${maxHosts} hosts (maxHosts); ${index + 1} asked for`);
     const started = performance.now();
     const base = this.options.firstHostPort + 3 * index;
-    const host = new LocalHost({ nginx: base, blue: base + 1, green: base + 2 }, join(this.dir, `host-${index}`), this.options.bakeSeconds ?? 0);
+    // As on EC2 (the fleet's first boot sets it): no client keep-alive behind the load balancer.
+    const host = new LocalHost({ nginx: base, blue: base + 1, green: base + 2 }, join(this.dir, `host-${index}`), this.options.bakeSeconds ?? 0, '0');
     const fleetHost = new FleetHost(index, fleetInstanceId(index), host);
     this.hosts.push(fleetHost);
     host.up();
@@ -190,6 +191,27 @@ export class LocalFleet {
         const list = (text: string | undefined) => (text === undefined || text === '-' ? [] : text.split(/, | : /));
         return { at: Math.round(Number(msec) * 1000), method: method!, status: Number(status), upstreams: list(upstreams), upstreamStatuses: list(upstreamStatuses) };
       });
+  }
+
+  /**
+   * What the Nginx processes logged as errors: the balancer's and each host's, with where each
+   * line came from; for a test that has to say why a request failed.
+   */
+  errorLogs(): string {
+    const files = [
+      ['balancer', join(this.balancerDir, 'error.log')],
+      ...this.hosts.map((fleetHost) => [fleetHost.instanceId, join(fleetHost.host.dir, 'nginx', 'logs', 'error.log')]),
+    ];
+    return files
+      .filter(([, file]) => existsSync(file!))
+      .flatMap(([name, file]) =>
+        readFileSync(file!, 'utf8')
+          .split('\n')
+          .filter((line) => /\[(error|crit|alert|emerg)\]/.test(line))
+          .slice(-20)
+          .map((line) => `${name}: ${line}`),
+      )
+      .join('\n');
   }
 
   async down(): Promise<void> {

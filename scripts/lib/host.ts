@@ -69,11 +69,14 @@ export class LocalHost {
   /**
    * @param bakeSeconds how long the engine watches a new release after a switch. Most tests
    *   exercise the swap itself, so the local host turns the bake off unless asked.
+   * @param keepaliveTimeout Nginx's client keep-alive (BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT); `0`
+   *   for a host behind a load balancer. @default - Nginx's own
    */
   constructor(
     readonly ports: HostPorts,
     dir?: string,
     readonly bakeSeconds = 0,
+    readonly keepaliveTimeout?: string,
   ) {
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'bluegreen-host-'));
     this.conf = join(this.dir, 'bluegreen.conf');
@@ -88,6 +91,7 @@ export class LocalHost {
       '--blue-port', String(this.ports.blue),
       '--green-port', String(this.ports.green),
       '--bake-seconds', String(this.bakeSeconds),
+      ...(this.keepaliveTimeout === undefined ? [] : ['--keepalive-timeout', this.keepaliveTimeout]),
     ];
     const result = spawnSync(LOCAL_HOST, args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`local-host up failed: ${result.stderr}${result.stdout}`);

@@ -354,7 +354,8 @@ describe('a fleet of three local hosts behind a load balancer', () => {
       const retried = log.filter((entry) => entry.upstreams.length > 1);
       figures.push(`balancer: ${log.length} requests, ${retried.length} retried on another host (${retried.filter((entry) => entry.method === 'POST').length} POST)`);
       expect(report.totals.requests).toBeGreaterThan(500);
-      expect(report.failures, JSON.stringify(report.failures, null, 1)).toEqual({});
+      const notOk = log.filter((entry) => entry.status >= 500);
+      expect(report.failures, `${JSON.stringify(report.failures, null, 1)}\nbalancer 5xx: ${JSON.stringify(notOk)}\n${fleet.errorLogs()}`).toEqual({});
       expect(report.totals.failed).toBe(0);
       const answeredBy = new Set(log.flatMap((entry) => entry.upstreams.slice(-1)));
       expect([...answeredBy].sort()).toEqual(fleet.hosts.map((fleetHost) => `127.0.0.1:${fleetHost.host.ports.nginx}`).sort());

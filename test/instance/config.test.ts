@@ -74,6 +74,7 @@ describe('configuration', () => {
     ['BLUEGREEN_WARMUP_REQUESTS', 'many', /BLUEGREEN_WARMUP_REQUESTS must be a whole number from 0 \(off\) to 100000, got 'many'/],
     ['BLUEGREEN_WARMUP_REQUESTS', '100001', /BLUEGREEN_WARMUP_REQUESTS must be a whole number from 0 \(off\) to 100000, got '100001'/],
     ['BLUEGREEN_WARMUP_CONCURRENCY', '0', /BLUEGREEN_WARMUP_CONCURRENCY must be a whole number from 1 to 64, got '0'/],
+    ['BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT', 'forever', /BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT must be empty \(Nginx's 65s\) or an Nginx time such as 0, 75s or 2m, got 'forever'/],
     ['BLUEGREEN_WARMUP_PATH', '/x?a=$(id)', /BLUEGREEN_WARMUP_PATH must be empty \(the health path\) or a path/],
   ])('rejects %s=%s with exit 2 and a message that names it', (key, value, message) => {
     const conf = writeConf(`bad-${key}-${value.length}`, [`${key}=${value}`]);
@@ -112,6 +113,23 @@ describe('configuration', () => {
 });
 
 describe('Nginx configuration', () => {
+  it('turns client keep-alive off for a host behind a load balancer, in a config nginx -t accepts', () => {
+    const conf = writeConf('behind-balancer', ['BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=0']);
+    const home = join(dir, 'behind-balancer');
+    expect(bluegreen(conf, ['init']).code).toBe(0);
+    mkdirSync(join(home, 'nginx', 'logs'), { recursive: true });
+    const t = spawnSync('nginx', ['-p', `${home}/nginx`, '-c', `${home}/nginx/nginx.conf`, '-e', `${home}/nginx/error.log`, '-t'], {
+      encoding: 'utf8',
+    });
+    expect(t.status, t.stderr).toBe(0);
+    const site = readFileSync(join(home, 'nginx', 'conf.d', 'bluegreen.conf'), 'utf8');
+    expect(site).toMatch(/^\s+(keepalive_min_timeout \S+; )?keepalive_timeout 0;$/m);
+    // Unset, the server block leaves keep-alive to Nginx's default.
+    const plain = writeConf('keepalive-default', []);
+    expect(bluegreen(plain, ['init']).code).toBe(0);
+    expect(readFileSync(join(dir, 'keepalive-default', 'nginx', 'conf.d', 'bluegreen.conf'), 'utf8')).not.toMatch(/keepalive_timeout/);
+  });
+
   it('renders a main config, a site and an include that nginx -t accepts, with no live slot yet', () => {
     const conf = writeConf('render', []);
     const home = join(dir, 'render');

@@ -110,6 +110,12 @@ render_nginx_configs() {
   if nginx_has_keepalive_min_timeout && [[ -n $BLUEGREEN_NGINX_KEEPALIVE_MIN_TIMEOUT ]]; then
     keepalive_min="keepalive_min_timeout $BLUEGREEN_NGINX_KEEPALIVE_MIN_TIMEOUT;"
   fi
+  # Behind a load balancer (a fleet host) keep-alive is off: a reload closes idle client
+  # connections, and a balancer that had just sent a request on one answers 502 without a retry
+  # for a POST. With a new connection per request there is no idle connection to race.
+  if [[ -n $BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT ]]; then
+    keepalive_min+="${keepalive_min:+ }keepalive_timeout $BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT;"
+  fi
   [[ -n $BLUEGREEN_NGINX_USER ]] && user_line="user $BLUEGREEN_NGINX_USER;"
   if [[ -n $BLUEGREEN_NGINX_MAIN_CONF ]]; then
     mkdir -p "$BLUEGREEN_NGINX_LOG_DIR" "$BLUEGREEN_NGINX_TEMP_DIR"
