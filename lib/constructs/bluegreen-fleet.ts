@@ -7,8 +7,8 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
-import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY, HOST_PATHS } from '../contract.js';
-import { al2023Image, bootScript, emptyUserData, grantAssetRead, HOST_PORTS, JENKINS_TOOLS_DIR, newHostRole, newReleaseBundle, rootVolume } from './host-parts.js';
+import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../contract.js';
+import { al2023Image, bootScript, emptyUserData, grantAssetRead, HOST_PORTS, newHostRole, newReleaseBundle, rootVolume } from './host-parts.js';
 
 export interface BlueGreenFleetSsh {
   /** Key pair installed for `ec2-user`. */
@@ -279,19 +279,10 @@ export class BlueGreenFleet extends Construct {
       bootScript(
         props.userDataPath,
         {
-          STACK_NAME: Aws.STACK_NAME,
-          REGION: Aws.REGION,
-          SIGNAL_RESOURCE: groupLogicalId,
-          FIRST_RELEASE_PARAMETER: this.firstReleaseParameter.parameterName,
-          ENGINE_DIR: HOST_PATHS.libDir,
-          ENGINE_COMMAND: HOST_PATHS.command,
-          ENGINE_CONFIG: HOST_PATHS.configFile,
-          SLOT_UNIT: HOST_PATHS.slotUnit,
-          SITE_PORT: String(HOST_PORTS.http),
-          JENKINS_SETTINGS_PARAMETER: '',
-          JENKINS_TOOLS_DIR,
-          HOST_ROLE: 'fleet',
-          FLEET_RELEASE_PARAMETER: this.releaseParameter.parameterName,
+          role: 'fleet',
+          signalResource: groupLogicalId,
+          firstReleaseParameter: this.firstReleaseParameter.parameterName,
+          fleetReleaseParameter: this.releaseParameter.parameterName,
         },
         'BlueGreenFleet',
       ),

@@ -1,4 +1,4 @@
-import { Aws, Duration, type Size, Validations } from 'aws-cdk-lib';
+import { type Duration, type Size, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -6,19 +6,14 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
-import { HOST_PATHS } from '../contract.js';
 import {
-  al2023Image,
-  bootScript,
-  emptyUserData,
   grantAssetRead,
   HOST_PORTS,
   JENKINS_ADMIN_USER,
-  JENKINS_TOOLS_DIR,
+  newBootedInstance,
   newHostRole,
   newJenkinsParts,
   newReleaseBundle,
-  rootVolume,
   type JenkinsJobSettings,
   type JenkinsPartsProps,
 } from './host-parts.js';
@@ -214,63 +209,27 @@ export class BlueGreenHost extends Construct {
     this.jenkinsJobName = jenkins.jobName;
     this.jenkinsReachedThrough = jenkins.reachedThrough;
 
-    this.instance = new ec2.Instance(this, 'Instance', {
+    this.instance = newBootedInstance(this, {
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
+      vpcSubnets: props.vpcSubnets,
       instanceType,
-      machineImage: al2023Image(instanceType, 'BlueGreenHost'),
       securityGroup: this.securityGroup,
       role: this.role,
       keyPair: props.ssh?.keyPair,
-      userData: emptyUserData(),
-      httpTokens: ec2.HttpTokens.REQUIRED,
-      httpEndpoint: true,
-      detailedMonitoring: true,
-      blockDevices: [rootVolume(props.rootVolumeSize)],
-    });
-
-    Validations.of(this.instance).acknowledge({
-      id: 'AwsSolutions-EC29',
-      reason:
+      rootVolumeSize: props.rootVolumeSize,
+      bootTimeout: props.bootTimeout,
+      userDataPath: props.userDataPath,
+      // Nginx, the app and Jenkins, as it always has; no fleet release to read.
+      boot: {
+        role: 'single',
+        firstReleaseParameter: this.firstReleaseParameter.parameterName,
+        jenkinsSettingsParameter: this.jenkinsSettingsParameter.parameterName,
+      },
+      withoutTerminationProtection:
         'A single host whose life the stack owns: `cdk destroy` must be able to remove it, and a replacement is ' +
         'rebuilt by its user data. Termination protection would make every teardown a manual console step.',
+      owner: 'BlueGreenHost',
     });
-    Validations.of(this.instance).acknowledge({
-      id: 'CloudFormation-Validate::E1152',
-      reason:
-        'ImageId is `resolve:ssm:<public AL2023 parameter>`, which EC2 resolves at launch (RunInstances accepts ' +
-        'Systems Manager parameters as image ids); the linter only knows literal ami- ids.',
-    });
-
-    const cfnInstance = this.instance.instance;
-    cfnInstance.cfnOptions.creationPolicy = {
-      resourceSignal: { count: 1, timeout: (props.bootTimeout ?? Duration.minutes(30)).toIsoString() },
-    };
-    this.instance.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['cloudformation:SignalResource'], resources: [Aws.STACK_ID] }),
-    );
-
-    // Rendered after the instance exists: the script signals the instance's own logical id.
-    this.instance.userData.addCommands(
-      bootScript(
-      props.userDataPath,
-      {
-        STACK_NAME: Aws.STACK_NAME,
-        REGION: Aws.REGION,
-        SIGNAL_RESOURCE: cfnInstance.logicalId,
-        FIRST_RELEASE_PARAMETER: this.firstReleaseParameter.parameterName,
-        ENGINE_DIR: HOST_PATHS.libDir,
-        ENGINE_COMMAND: HOST_PATHS.command,
-        ENGINE_CONFIG: HOST_PATHS.configFile,
-        SLOT_UNIT: HOST_PATHS.slotUnit,
-        SITE_PORT: String(HOST_PORTS.http),
-        JENKINS_SETTINGS_PARAMETER: this.jenkinsSettingsParameter.parameterName,
-        JENKINS_TOOLS_DIR,
-        ...BOOT_ROLE_SINGLE,
-      },
-      'BlueGreenHost',
-      ),
-    );
   }
 
   /** Lets the host read exactly this asset's object (an artifact or bundle), nothing else in the bucket. */
@@ -283,6 +242,3 @@ export class BlueGreenHost extends Construct {
     return `http://${this.instance.instancePublicDnsName}/`;
   }
 }
-
-/** The single host boots as it always has: Nginx, the app and Jenkins, no fleet release to read. */
-const BOOT_ROLE_SINGLE: Record<'HOST_ROLE' | 'FLEET_RELEASE_PARAMETER', string> = { HOST_ROLE: 'single', FLEET_RELEASE_PARAMETER: '' };

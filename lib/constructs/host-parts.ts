@@ -4,7 +4,7 @@
  * (`JenkinsHost`). Each function creates its resources in the scope it is given, under the ids
  * the single host has always used, so moving them here changed no logical id.
  */
-import { RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -12,6 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
+import { HOST_PATHS } from '../contract.js';
 import { engineTreeHash } from '../engine-bundle.js';
 import { projectPath } from '../paths.js';
 import { renderScript } from '../template.js';
@@ -289,13 +290,106 @@ export function emptyUserData(): ec2.UserData {
   return ec2.UserData.forLinux({ shebang: USER_DATA_SHEBANG });
 }
 
-/** The first-boot script with its placeholders filled, without its shebang: the body of `emptyUserData()`. */
-export function bootScript(path: string | undefined, values: Readonly<Record<string, string>>, owner: string): string {
-  const script = renderScript(path ?? projectPath('assets', 'userdata', 'bootstrap.sh'), values);
+/** What the first boot of one kind of host is told; every other placeholder is the same for all. */
+export interface BootSettings {
+  readonly role: HostRole;
+  /** The logical id cfn-signal reports to: the instance, or the Auto Scaling group. */
+  readonly signalResource: string;
+  /** @default '' (the fleet's Jenkins deploys nothing) */
+  readonly firstReleaseParameter?: string;
+  /** @default '' (no Jenkins on this host) */
+  readonly jenkinsSettingsParameter?: string;
+  /** @default '' (not a fleet host) */
+  readonly fleetReleaseParameter?: string;
+}
+
+/**
+ * The first-boot script (`path`, default `assets/userdata/bootstrap.sh`) with its placeholders
+ * filled for `boot`, without its shebang: the body of `emptyUserData()`.
+ */
+export function bootScript(path: string | undefined, boot: BootSettings, owner: string): string {
+  const script = renderScript(path ?? projectPath('assets', 'userdata', 'bootstrap.sh'), {
+    STACK_NAME: Aws.STACK_NAME,
+    REGION: Aws.REGION,
+    SIGNAL_RESOURCE: boot.signalResource,
+    FIRST_RELEASE_PARAMETER: boot.firstReleaseParameter ?? '',
+    ENGINE_DIR: HOST_PATHS.libDir,
+    ENGINE_COMMAND: HOST_PATHS.command,
+    ENGINE_CONFIG: HOST_PATHS.configFile,
+    SLOT_UNIT: HOST_PATHS.slotUnit,
+    SITE_PORT: String(HOST_PORTS.http),
+    JENKINS_SETTINGS_PARAMETER: boot.jenkinsSettingsParameter ?? '',
+    JENKINS_TOOLS_DIR,
+    HOST_ROLE: boot.role,
+    FLEET_RELEASE_PARAMETER: boot.fleetReleaseParameter ?? '',
+  });
   if (!script.startsWith(`${USER_DATA_SHEBANG}\n`)) {
     throw new Error(`${owner}: the user-data script must start with ${USER_DATA_SHEBANG}`);
   }
   return script.slice(USER_DATA_SHEBANG.length + 1);
+}
+
+/** An instance that one construct owns and its first boot sets up (the single host, the fleet's Jenkins). */
+export interface BootedInstanceProps {
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's public subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  readonly instanceType: ec2.InstanceType;
+  readonly securityGroup: ec2.ISecurityGroup;
+  readonly role: iam.IRole;
+  /** @default - no key pair */
+  readonly keyPair?: ec2.IKeyPair;
+  /** @default Size.gibibytes(20) */
+  readonly rootVolumeSize?: Size;
+  /** How long CloudFormation waits for the boot's signal. @default Duration.minutes(30) */
+  readonly bootTimeout?: Duration;
+  /** @default - `assets/userdata/bootstrap.sh` */
+  readonly userDataPath?: string;
+  /** What its first boot is told, but the resource to signal: that is the instance itself. */
+  readonly boot: Omit<BootSettings, 'signalResource'>;
+  /** Why it has no termination protection (cdk-nag AwsSolutions-EC29). */
+  readonly withoutTerminationProtection: string;
+  /** The construct, for error messages. */
+  readonly owner: string;
+}
+
+/**
+ * An Amazon Linux 2023 instance (id `Instance`: IMDSv2 only, detailed monitoring, encrypted root
+ * volume) whose first boot runs the boot script and signals it under a CreationPolicy, so the
+ * stack fails instead of keeping a half-built host.
+ */
+export function newBootedInstance(scope: Construct, props: BootedInstanceProps): ec2.Instance {
+  const instance = new ec2.Instance(scope, 'Instance', {
+    vpc: props.vpc,
+    vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
+    instanceType: props.instanceType,
+    machineImage: al2023Image(props.instanceType, props.owner),
+    securityGroup: props.securityGroup,
+    role: props.role,
+    keyPair: props.keyPair,
+    userData: emptyUserData(),
+    httpTokens: ec2.HttpTokens.REQUIRED,
+    httpEndpoint: true,
+    detailedMonitoring: true,
+    blockDevices: [rootVolume(props.rootVolumeSize)],
+  });
+  Validations.of(instance).acknowledge({ id: 'AwsSolutions-EC29', reason: props.withoutTerminationProtection });
+  Validations.of(instance).acknowledge({
+    id: 'CloudFormation-Validate::E1152',
+    reason:
+      'ImageId is `resolve:ssm:<public AL2023 parameter>`, which EC2 resolves at launch (RunInstances accepts ' +
+      'Systems Manager parameters as image ids); the linter only knows literal ami- ids.',
+  });
+  const cfnInstance = instance.instance;
+  cfnInstance.cfnOptions.creationPolicy = {
+    resourceSignal: { count: 1, timeout: (props.bootTimeout ?? Duration.minutes(30)).toIsoString() },
+  };
+  instance.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudformation:SignalResource'], resources: [Aws.STACK_ID] }));
+  // Rendered after the instance exists: the script signals the instance's own logical id.
+  instance.userData.addCommands(
+    bootScript(props.userDataPath, { ...props.boot, signalResource: Stack.of(scope).getLogicalId(cfnInstance) }, props.owner),
+  );
+  return instance;
 }
 
 /**

@@ -6,17 +6,12 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { HOST_PATHS } from '../contract.js';
 import {
-  al2023Image,
-  bootScript,
-  emptyUserData,
   HOST_PORTS,
   JENKINS_ADMIN_USER,
-  JENKINS_TOOLS_DIR,
+  newBootedInstance,
   newHostRole,
   newJenkinsParts,
-  rootVolume,
   type JenkinsPartsProps,
 } from './host-parts.js';
 
@@ -115,7 +110,6 @@ export class JenkinsHost extends Construct {
 
   constructor(scope: Construct, id: string, props: JenkinsHostProps) {
     super(scope, id);
-    const stack = Stack.of(this);
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.SMALL);
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -162,63 +156,28 @@ export class JenkinsHost extends Construct {
     this.reachedThrough = jenkins.reachedThrough;
     this.grantFleetDeploy(props);
 
-    this.instance = new ec2.Instance(this, 'Instance', {
+    this.instance = newBootedInstance(this, {
       vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
+      vpcSubnets: props.vpcSubnets,
       instanceType,
-      machineImage: al2023Image(instanceType, 'JenkinsHost'),
       securityGroup: this.securityGroup,
       role: this.role,
       keyPair: props.ssh?.keyPair,
-      userData: emptyUserData(),
-      httpTokens: ec2.HttpTokens.REQUIRED,
-      httpEndpoint: true,
-      detailedMonitoring: true,
-      blockDevices: [rootVolume(props.rootVolumeSize)],
-    });
-    Validations.of(this.instance).acknowledge({
-      id: 'AwsSolutions-EC29',
-      reason:
-        'Jenkins\' instance lives and dies with the stack: `cdk destroy` must be able to remove it, and a replacement is ' +
+      rootVolumeSize: props.rootVolumeSize,
+      bootTimeout: props.bootTimeout,
+      userDataPath: props.userDataPath,
+      boot: { role: 'jenkins', jenkinsSettingsParameter: this.settingsParameter.parameterName },
+      withoutTerminationProtection:
+        "Jenkins' instance lives and dies with the stack: `cdk destroy` must be able to remove it, and a replacement is " +
         'rebuilt by its user data (jobs are configuration as code).',
+      owner: 'JenkinsHost',
     });
     Validations.of(this.instance).acknowledge({
       id: 'AwsSolutions-EC26',
       reason:
         "cdk-nag 3.0.2's EBS encryption rule throws for an instance without a launch template in a stack that has one " +
-        '(the fleet\'s); the root volume is encrypted gp3 (host-parts rootVolume), which the fleet template test asserts.',
+        "(the fleet's); the root volume is encrypted gp3 (host-parts rootVolume), which the fleet template test asserts.",
     });
-    Validations.of(this.instance).acknowledge({
-      id: 'CloudFormation-Validate::E1152',
-      reason:
-        'ImageId is `resolve:ssm:<public AL2023 parameter>`, which EC2 resolves at launch; the linter only knows literal ami- ids.',
-    });
-    const cfnInstance = this.instance.instance;
-    cfnInstance.cfnOptions.creationPolicy = {
-      resourceSignal: { count: 1, timeout: (props.bootTimeout ?? Duration.minutes(30)).toIsoString() },
-    };
-    this.instance.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudformation:SignalResource'], resources: [Aws.STACK_ID] }));
-    this.instance.userData.addCommands(
-      bootScript(
-        props.userDataPath,
-        {
-          STACK_NAME: Aws.STACK_NAME,
-          REGION: Aws.REGION,
-          SIGNAL_RESOURCE: stack.getLogicalId(cfnInstance),
-          FIRST_RELEASE_PARAMETER: '',
-          ENGINE_DIR: HOST_PATHS.libDir,
-          ENGINE_COMMAND: HOST_PATHS.command,
-          ENGINE_CONFIG: HOST_PATHS.configFile,
-          SLOT_UNIT: HOST_PATHS.slotUnit,
-          SITE_PORT: String(HOST_PORTS.http),
-          JENKINS_SETTINGS_PARAMETER: this.settingsParameter.parameterName,
-          JENKINS_TOOLS_DIR,
-          HOST_ROLE: 'jenkins',
-          FLEET_RELEASE_PARAMETER: '',
-        },
-        'JenkinsHost',
-      ),
-    );
   }
 
   /**
