@@ -22,6 +22,7 @@ import { buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS } from '../support/hos
 import { LoopbackLogs } from '../support/logs-server.js';
 import { LoopbackS3 } from '../support/s3-server.js';
 import { LoopbackSsm, type CommandDocumentContent } from '../support/ssm-server.js';
+import { loopbackAwsEnvironment } from '../support/loopback.js';
 
 const PORTS = { nginx: 18700, blue: 18701, green: 18702, ssm: 18703, cloudFormation: 18704, s3: 18705, logs: 18706 };
 const STACK = 'Ec2BlueGreen';
@@ -104,17 +105,7 @@ interface CliRun {
 
 /** The environment a user's shell would have: dummy credentials, no profile, the loopback endpoints. */
 function userEnvironment(): NodeJS.ProcessEnv {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('VITEST') && name !== 'NODE_OPTIONS'));
-  return {
-    ...inherited,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ENDPOINT_URL_S3: s3.url,
-    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logs.url,
-  };
+  return loopbackAwsEnvironment({ CLOUDFORMATION: cloudFormation.url, SSM: ssm.url, S3: s3.url, CLOUDWATCH_LOGS: logs.url });
 }
 
 async function cli(args: string[], command: string[] = ['node', join(PROJECT_DIR, 'bin', 'ec2-bluegreen.mjs')]): Promise<CliRun> {

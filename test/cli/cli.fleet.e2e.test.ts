@@ -22,6 +22,7 @@ import { buildJar, PROJECT_DIR } from '../support/host.js';
 import { LoopbackLogs } from '../support/logs-server.js';
 import { LoopbackS3 } from '../support/s3-server.js';
 import { LoopbackSsm, type CommandDocumentContent } from '../support/ssm-server.js';
+import { loopbackAwsEnvironment } from '../support/loopback.js';
 
 const PORTS = { ssm: 19300, cloudFormation: 19301, s3: 19302, logs: 19303, balancer: 19304, closed: 19305, firstHost: 19310 };
 const STACK = 'CliFleet';
@@ -129,17 +130,7 @@ interface CliRun {
 }
 
 function userEnvironment(): NodeJS.ProcessEnv {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('VITEST') && name !== 'NODE_OPTIONS'));
-  return {
-    ...inherited,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_CLOUDFORMATION: cloudFormation.url,
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ENDPOINT_URL_S3: s3.url,
-    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logs.url,
-  };
+  return loopbackAwsEnvironment({ CLOUDFORMATION: cloudFormation.url, SSM: ssm.url, S3: s3.url, CLOUDWATCH_LOGS: logs.url });
 }
 
 async function cli(args: string[], whileRunning?: () => Promise<void>): Promise<CliRun> {

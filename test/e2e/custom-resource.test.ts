@@ -18,13 +18,14 @@ import {
   SendCommandCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import type { CustomResourceEvent, IsCompleteResult, OnEventResult } from '../../lambda/deploy/handlers.js';
-import { DEPLOY_FUNCTION_ENV, DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P } from '../../lib/contract.js';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import type { CustomResourceEvent } from '../../lambda/deploy/handlers.js';
+import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P } from '../../lib/contract.js';
 import { formatSummary, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
 import { synthesize } from '../constructs/synth.js';
 import { buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS } from '../support/host.js';
 import { LoopbackSsm, SSM_OUTPUT_LIMITS, type CommandDocumentContent } from '../support/ssm-server.js';
+import { HandlerLogs, loadDeployHandlers, type Handlers } from '../support/deploy-handlers.js';
 
 const PORTS = { nginx: 18300, blue: 18301, green: 18302, ssm: 18303 };
 const INSTANCE_ID = 'i-0123456789abcdef0';
@@ -32,11 +33,6 @@ const DOCUMENT_NAME = 'Ec2BlueGreen-DeployDocument-Loopback';
 /** The Provider framework's queryInterval, shortened: the waiter polls isComplete this often. */
 const QUERY_INTERVAL_MS = 250;
 const LOAD = { keepAliveConnections: 16, newConnectionWorkers: 2, slowRequestEvery: 40, slowMs: 800, thinkMs: 5 };
-
-type Handlers = {
-  onEvent: (event: CustomResourceEvent, context?: { getRemainingTimeInMillis(): number }) => Promise<OnEventResult>;
-  isComplete: (event: CustomResourceEvent & OnEventResult) => Promise<IsCompleteResult>;
-};
 
 interface Release {
   readonly jar: string;
@@ -91,45 +87,13 @@ beforeAll(async () => {
     },
   });
 
-  // The Lambda environment: the SDK reaches the loopback endpoint with dummy credentials (the
-  // SDK ignores AWS_ACCESS_KEY_ID while AWS_PROFILE is set). Read once, when the module loads.
-  const lambdaEnvironment: Record<string, string | undefined> = {
-    AWS_PROFILE: undefined,
-    AWS_SESSION_TOKEN: undefined,
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    [DEPLOY_FUNCTION_ENV.onlineWaitSeconds]: '60',
-    [DEPLOY_FUNCTION_ENV.onlinePollSeconds]: '0.5',
-    [DEPLOY_FUNCTION_ENV.deliveryTimeoutSeconds]: '30',
-  };
-  for (const [name, value] of Object.entries(lambdaEnvironment)) vi.stubEnv(name, value);
-  captureHandlerLogs();
-  handlers = (await import('../../lambda/deploy/index.js')) as Handlers;
+  handlers = await loadDeployHandlers(ssm.url, 30, handlerLogs);
 });
 
-/** The handlers' JSON log lines, kept out of the test output (they are printed when a test fails). */
-const handlerLogs: Array<Record<string, unknown>> = [];
-let restoreStdout: (() => void) | undefined;
-
-function captureHandlerLogs(): void {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (!text.startsWith('{"time":')) return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-    for (const line of text.split('\n').filter((entry) => entry !== '')) handlerLogs.push(JSON.parse(line) as Record<string, unknown>);
-    return true;
-  }) as typeof process.stdout.write;
-  restoreStdout = () => (process.stdout.write = write as typeof process.stdout.write);
-}
-
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') console.log(handlerLogs.map((line) => JSON.stringify(line)).join('\n'));
-});
+const handlerLogs = new HandlerLogs();
 
 afterAll(async () => {
-  restoreStdout?.();
+  handlerLogs.stop();
   vi.unstubAllEnvs();
   await load?.stop();
   await ssm?.close();
@@ -241,10 +205,10 @@ describe('the deploy custom resource, end to end', () => {
     expect(ssm.operations).toContain('ListCommandInvocations');
     expect(lastInvocation().parameters).toMatchObject({ action: 'deploy', artifactUri: releases.v1.jar, sha256: releases.v1.sha256, version: 'v1' });
     // Structured logs: one JSON object per line, each step with its fields.
-    expect(handlerLogs.map((line) => line.message)).toEqual(
+    expect(handlerLogs.lines.map((line) => line.message)).toEqual(
       expect.arrayContaining(['onEvent', 'DescribeInstanceInformation: retrying', 'waiting for the instance to be Online', 'deploy sent', 'invocation not visible yet', 'deploy succeeded']),
     );
-    expect(handlerLogs.find((line) => line.message === 'deploy succeeded')).toMatchObject({ level: 'INFO', LiveSlot: 'blue', Version: 'v1', CommandId: lastInvocation().commandId });
+    expect(handlerLogs.lines.find((line) => line.message === 'deploy succeeded')).toMatchObject({ level: 'INFO', LiveSlot: 'blue', Version: 'v1', CommandId: lastInvocation().commandId });
     expect(await host.servedVersion()).toBe('v1');
   });
 

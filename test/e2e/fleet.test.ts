@@ -21,15 +21,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { parseFleetRelease } from '../../lambda/deploy/fleet.js';
-import type { CustomResourceEvent, IsCompleteResult, OnEventResult } from '../../lambda/deploy/handlers.js';
+import type { CustomResourceEvent } from '../../lambda/deploy/handlers.js';
 import { DeployDocument } from '../../lib/constructs/deploy-document.js';
-import { DEPLOY_FUNCTION_ENV, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
+import { DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
 import { LocalFleet, recordedRelease, type BootRelease, type FleetHost, type HostBoot } from '../../scripts/lib/fleet.js';
 import { formatSummary, startLoad, type LoadRun } from '../../scripts/lib/load.js';
 import { buildJar } from '../support/host.js';
 import { LoopbackSsm, type CommandDocumentContent } from '../support/ssm-server.js';
+import { HandlerLogs, loadDeployHandlers, type Handlers } from '../support/deploy-handlers.js';
 
 const PORTS = { balancer: 19100, ssm: 19101, firstHost: 19110 };
 const DOCUMENT_NAME = 'Ec2BlueGreen-DeployDocument-Fleet';
@@ -44,11 +45,6 @@ const HEALTH_TIMEOUT_SECONDS = '10';
  */
 const V1 = 'fleet-v1';
 const LOAD = { keepAliveConnections: 12, newConnectionWorkers: 2, slowRequestEvery: 40, slowMs: 800, thinkMs: 5 };
-
-type Handlers = {
-  onEvent: (event: CustomResourceEvent, context?: { getRemainingTimeInMillis(): number }) => Promise<OnEventResult>;
-  isComplete: (event: CustomResourceEvent & OnEventResult) => Promise<IsCompleteResult>;
-};
 
 type Outcome =
   | { readonly ok: true; readonly data: Record<string, string>; readonly commandId: string; readonly ms: number }
@@ -103,20 +99,7 @@ beforeAll(async () => {
   });
   client = new SSMClient({ endpoint: ssm.url, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
 
-  const lambdaEnvironment: Record<string, string | undefined> = {
-    AWS_PROFILE: undefined,
-    AWS_SESSION_TOKEN: undefined,
-    AWS_ENDPOINT_URL_SSM: ssm.url,
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-    AWS_REGION: 'us-east-1',
-    [DEPLOY_FUNCTION_ENV.onlineWaitSeconds]: '60',
-    [DEPLOY_FUNCTION_ENV.onlinePollSeconds]: '0.5',
-    [DEPLOY_FUNCTION_ENV.deliveryTimeoutSeconds]: '60',
-  };
-  for (const [name, value] of Object.entries(lambdaEnvironment)) vi.stubEnv(name, value);
-  captureHandlerLogs();
-  handlers = (await import('../../lambda/deploy/index.js')) as Handlers;
+  handlers = await loadDeployHandlers(ssm.url, 60, handlerLogs);
 
   const started = performance.now();
   // Assigned before it boots, so that afterAll stops whatever did start.
@@ -125,27 +108,10 @@ beforeAll(async () => {
   figures.push(`3 hosts booted (the first release, from the user data) in ${seconds(performance.now() - started)}`);
 });
 
-const handlerLogs: Array<Record<string, unknown>> = [];
-let restoreStdout: (() => void) | undefined;
-
-/** The handlers' JSON log lines, kept out of the output (printed when a test fails). */
-function captureHandlerLogs(): void {
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    if (!text.startsWith('{"time":')) return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-    for (const line of text.split('\n').filter((entry) => entry !== '')) handlerLogs.push(JSON.parse(line) as Record<string, unknown>);
-    return true;
-  }) as typeof process.stdout.write;
-  restoreStdout = () => (process.stdout.write = write as typeof process.stdout.write);
-}
-
-afterEach((context) => {
-  if (context.task.result?.state === 'fail') console.log(handlerLogs.map((line) => JSON.stringify(line)).join('\n'));
-});
+const handlerLogs = new HandlerLogs();
 
 afterAll(async () => {
-  restoreStdout?.();
+  handlerLogs.stop();
   vi.unstubAllEnvs();
   await load?.stop();
   await fleet?.down();

@@ -29,3 +29,21 @@ export function replyAwsJson(response: ServerResponse, status: number, body: unk
   });
   response.end(text);
 }
+
+/**
+ * The environment a user's shell would have for a process that talks to loopback stand-ins:
+ * dummy credentials, no profile or other AWS_* settings of this machine, and each service's
+ * endpoint (`AWS_ENDPOINT_URL_<SERVICE>`, which the SDK reads) pointing at its stand-in.
+ */
+export function loopbackAwsEnvironment(endpoints: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('VITEST') && name !== 'NODE_OPTIONS'),
+  );
+  return {
+    ...inherited,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_REGION: 'us-east-1',
+    ...Object.fromEntries(Object.entries(endpoints).map(([service, url]) => [`AWS_ENDPOINT_URL_${service}`, url])),
+  };
+}
