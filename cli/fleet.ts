@@ -5,7 +5,6 @@
  * in the fleet's release parameter, as the custom resource and Jenkins record theirs, and then
  * reaches the hosts that joined the fleet while it ran (SSM resolved the tag when it was sent).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { FLEET_RELEASE_UNSET } from '../lib/contract.js';
 import {
@@ -34,12 +33,10 @@ import {
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { agreement, formatFleetHistory, formatFleetStatus, hostOutputLine, type HostStatus, rollOutExitCode } from './fleet-outcome.js';
 import { isStatusLine, parseHistory, parseStatus } from './outcome.js';
+import { livePolling } from './follow.js';
 import { followRollOut, type FollowedRollOut } from './roll-out.js';
 import type { FleetStackTarget } from './stack.js';
 import { note, requester, type Terminal } from './terminal.js';
-
-/** How often the command asks SSM and CloudWatch Logs while it follows a roll-out. */
-const POLL_MS = 1000;
 
 /**
  * SendCommand's delivery timeout for a roll-out. It runs from the send for every host, also for
@@ -183,11 +180,7 @@ async function followFleetCommand(
   process.once('SIGINT', stopFollowing);
   return followRollOut(
     {
-      ssm: clients.ssm,
-      logs: clients.logs,
-      now: Date.now,
-      sleep: (ms) => sleep(ms),
-      pollMs: POLL_MS,
+      ...livePolling(clients),
       onProgress: (line) => {
         if (showsProgress) terminal.out(line);
       },

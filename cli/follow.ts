@@ -7,6 +7,7 @@
  * script runs. GetCommandInvocation gives the status, and the output too, but only once the
  * invocation has ended; without the log group (no access, or no such output) the lines arrive then.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetCommandInvocationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lambda/deploy/invocation.js';
@@ -14,8 +15,10 @@ import { retryReason } from '../lambda/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../lambda/deploy/timeouts.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { completeLines, eventLines, LineFollower, longerOf } from './output.js';
+import type { Clients } from './clients.js';
 
-export interface FollowDependencies {
+/** What following a command in SSM and its output in CloudWatch Logs needs, on one host or many. */
+export interface PollingDependencies {
   readonly ssm: SSMClient;
   /** @default - no live output: the lines arrive when the command ends */
   readonly logs?: CloudWatchLogsClient;
@@ -24,12 +27,23 @@ export interface FollowDependencies {
   readonly sleep: (ms: number) => Promise<void>;
   /** How often to ask SSM and CloudWatch Logs. */
   readonly pollMs: number;
+  /** What this command has to say while it waits (a quiet command, a log group it cannot read). */
+  readonly onNote: (text: string) => void;
+}
+
+/** How often the command asks SSM and CloudWatch Logs while it follows a command. */
+export const POLL_MS = 1000;
+
+/** The real clients, clock and sleep, polling every `POLL_MS`. */
+export function livePolling(clients: Clients): Omit<PollingDependencies, 'onNote'> {
+  return { ssm: clients.ssm, logs: clients.logs, now: Date.now, sleep: (ms) => sleep(ms), pollMs: POLL_MS };
+}
+
+export interface FollowDependencies extends PollingDependencies {
   /** Each new line of the host's stdout, in order. */
   readonly onStdout: (line: string) => void;
   /** Each new line of the host's stderr, in order. */
   readonly onStderr: (line: string) => void;
-  /** What this command has to say while it waits (a quiet command, a log group it cannot read). */
-  readonly onNote: (text: string) => void;
 }
 
 export interface SentCommand {

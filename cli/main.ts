@@ -4,7 +4,6 @@
  * follow); `runCli` returns the exit code, the entry point (bin/ec2-bluegreen.mjs) exits with it.
  * A fleet stack (output FleetTarget) is handed to cli/fleet.ts; this file runs the one host.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lambda/deploy/settings.js';
 import type { FailureContext } from '../lambda/deploy/invocation.js';
 import { type CliRequest, parseCommandLine } from './args.js';
@@ -12,7 +11,7 @@ import { formatBytes, prepareArtifact } from './artifact.js';
 import { createClients } from './clients.js';
 import { documentCommandInput, type DocumentRequest, requireOnline, send } from './command.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
-import { followCommand } from './follow.js';
+import { followCommand, livePolling } from './follow.js';
 import { HELP } from './help.js';
 import { exitCodeOf, failureReason, formatHistory, formatStatus, isStatusLine, parseHistory, parseStatus, resultLine } from './outcome.js';
 import { runOnFleet } from './fleet.js';
@@ -20,9 +19,6 @@ import { describeStack, type HostStackTarget } from './stack.js';
 import { note, processTerminal, requester, type Terminal } from './terminal.js';
 
 export type { Terminal };
-
-/** How often the command asks SSM and CloudWatch Logs while it follows a command. */
-const POLL_MS = 1000;
 
 /** Runs one command line; resolves to the exit code. Never throws. */
 export async function runCli(argv: readonly string[], terminal: Terminal = processTerminal): Promise<number> {
@@ -94,11 +90,7 @@ async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: 
   const context: FailureContext = { deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds };
   const followed = await followCommand(
     {
-      ssm: clients.ssm,
-      logs: clients.logs,
-      now: Date.now,
-      sleep: (ms) => sleep(ms),
-      pollMs: POLL_MS,
+      ...livePolling(clients),
       onStdout: (line) => {
         if (showsProgress && !isStatusLine(line)) terminal.out(line);
       },

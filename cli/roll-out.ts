@@ -9,7 +9,6 @@
  * per host that ran, when it has ended, for its exit status and output. Live lines come from
  * each host's CloudWatch Logs streams (`COMMAND/INSTANCE/STEP/stdout|stderr`), as for one host.
  */
-import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import {
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
@@ -24,24 +23,16 @@ import { retryReason } from '../lambda/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../lambda/deploy/timeouts.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { hostEndedLine, hostNotRunLine, hostStartedLine } from './fleet-outcome.js';
-import { CommandLogStreams, QUIET_NOTE_MS } from './follow.js';
+import { CommandLogStreams, QUIET_NOTE_MS, type PollingDependencies } from './follow.js';
 import { completeLines, LineFollower, longerOf } from './output.js';
 
-export interface RollOutDependencies {
-  readonly ssm: SSMClient;
-  /** @default - no live output: each host's lines arrive when it ends */
-  readonly logs?: CloudWatchLogsClient;
-  /** Epoch milliseconds. */
-  readonly now: () => number;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly pollMs: number;
+export interface RollOutDependencies extends PollingDependencies {
   /** A host started or ended (`hostStartedLine`, `hostEndedLine`, `hostNotRunLine`). */
   readonly onProgress: (line: string) => void;
   /** Each new line of a host's stdout, in order per host. */
   readonly onHostStdout: (instanceId: string, line: string) => void;
   /** Each new line of a host's stderr, in order per host. */
   readonly onHostStderr: (instanceId: string, line: string) => void;
-  readonly onNote: (text: string) => void;
 }
 
 export interface SentRollOut {
