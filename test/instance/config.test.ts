@@ -112,16 +112,21 @@ describe('configuration', () => {
   });
 });
 
+/** `bluegreen init` renders the configuration for the host under `home`, and `nginx -t` accepts it. */
+function expectInitAcceptedByNginx(conf: string, home: string): void {
+  expect(bluegreen(conf, ['init']).code).toBe(0);
+  mkdirSync(join(home, 'nginx', 'logs'), { recursive: true });
+  const t = spawnSync('nginx', ['-p', `${home}/nginx`, '-c', `${home}/nginx/nginx.conf`, '-e', `${home}/nginx/error.log`, '-t'], {
+    encoding: 'utf8',
+  });
+  expect(t.status, t.stderr).toBe(0);
+}
+
 describe('Nginx configuration', () => {
   it('turns client keep-alive off for a host behind a load balancer, in a config nginx -t accepts', () => {
     const conf = writeConf('behind-balancer', ['BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT=0']);
     const home = join(dir, 'behind-balancer');
-    expect(bluegreen(conf, ['init']).code).toBe(0);
-    mkdirSync(join(home, 'nginx', 'logs'), { recursive: true });
-    const t = spawnSync('nginx', ['-p', `${home}/nginx`, '-c', `${home}/nginx/nginx.conf`, '-e', `${home}/nginx/error.log`, '-t'], {
-      encoding: 'utf8',
-    });
-    expect(t.status, t.stderr).toBe(0);
+    expectInitAcceptedByNginx(conf, home);
     const site = readFileSync(join(home, 'nginx', 'conf.d', 'bluegreen.conf'), 'utf8');
     expect(site).toMatch(/^\s+(keepalive_min_timeout \S+; )?keepalive_timeout 0;$/m);
     // Unset, the server block leaves keep-alive to Nginx's default.
@@ -133,12 +138,7 @@ describe('Nginx configuration', () => {
   it('renders a main config, a site and an include that nginx -t accepts, with no live slot yet', () => {
     const conf = writeConf('render', []);
     const home = join(dir, 'render');
-    expect(bluegreen(conf, ['init']).code).toBe(0);
-    mkdirSync(join(home, 'nginx', 'logs'), { recursive: true });
-    const t = spawnSync('nginx', ['-p', `${home}/nginx`, '-c', `${home}/nginx/nginx.conf`, '-e', `${home}/nginx/error.log`, '-t'], {
-      encoding: 'utf8',
-    });
-    expect(t.status, t.stderr).toBe(0);
+    expectInitAcceptedByNginx(conf, home);
     const site = readFileSync(join(home, 'nginx', 'conf.d', 'bluegreen.conf'), 'utf8');
     expect(site).toMatch(/proxy_pass http:\/\/bluegreen_live;/);
     for (const header of ['Host', 'X-Real-IP', 'X-Forwarded-For', 'X-Forwarded-Proto']) {
