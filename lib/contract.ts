@@ -111,18 +111,44 @@ export function documentParamEnvVar(name: (typeof DOCUMENT_PARAMS)[keyof typeof 
   return `SSM_${name}`;
 }
 
-/** Exit codes of `bluegreen` (documented in the README). */
-export const EXIT_CODES = {
-  ok: 0,
-  unexpected: 1,
-  usage: 2,
-  badArtifact: 3,
-  locked: 4,
-  unhealthy: 5,
-  nginxRejected: 6,
-  nothingToSwitchTo: 7,
-  rolledBack: 8,
-} as const;
+/**
+ * The exit codes of `bluegreen` on the host, and so of the SSM document, which passes the
+ * engine's on and uses three of them itself: the one table of number, name and meaning.
+ *
+ * Built from it: `EXIT_CODES`, the document's description, the deploy's failure reasons. Checked
+ * against it by test/contract/exit-codes.test.ts: the engine's `EXIT_<NAME>` variables
+ * (`exitCodeShellName`), its usage text, the document script's codes and the README's table.
+ * A meaning completes "the deploy failed with exit status 5 (...)".
+ */
+export const EXIT_CODE_TABLE = {
+  ok: { code: 0, meaning: 'success' },
+  unexpected: { code: 1, meaning: 'an unexpected error on the host' },
+  usage: { code: 2, meaning: 'a bad parameter or host configuration' },
+  badArtifact: { code: 3, meaning: 'the artifact was rejected: missing, not a runnable jar, or not the expected sha256' },
+  locked: { code: 4, meaning: 'another deploy, switch or rollback held the lock' },
+  unhealthy: { code: 5, meaning: 'the new release did not become healthy' },
+  nginxRejected: { code: 6, meaning: 'Nginx rejected the switch' },
+  nothingToSwitchTo: { code: 7, meaning: 'there was nothing to switch to' },
+  rolledBack: { code: 8, meaning: 'the new release misbehaved after the switch and was rolled back to the previous one' },
+} as const satisfies Record<string, { readonly code: number; readonly meaning: string }>;
+
+export type ExitCodeName = keyof typeof EXIT_CODE_TABLE;
+
+/** Each exit code's number by name: `EXIT_CODES.unhealthy` is 5. */
+export const EXIT_CODES = Object.freeze(
+  Object.fromEntries(Object.entries(EXIT_CODE_TABLE).map(([name, entry]) => [name, entry.code])),
+) as { readonly [Name in ExitCodeName]: (typeof EXIT_CODE_TABLE)[Name]['code'] };
+
+/** The engine's variable for an exit code: `badArtifact` is `EXIT_BAD_ARTIFACT`. */
+export function exitCodeShellName(name: ExitCodeName): string {
+  return `EXIT_${name.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
+/** The table's entry for an exit status, or undefined for a status the engine never exits with. */
+export function exitCodeEntry(code: number): { readonly name: ExitCodeName; readonly code: number; readonly meaning: string } | undefined {
+  const name = (Object.keys(EXIT_CODE_TABLE) as ExitCodeName[]).find((key) => EXIT_CODE_TABLE[key].code === code);
+  return name === undefined ? undefined : { name, ...EXIT_CODE_TABLE[name] };
+}
 
 /** A location the document fetches from: empty, an absolute path on the host, `s3://bucket/key` or an `https://` URL. */
 const URI_PATTERN =

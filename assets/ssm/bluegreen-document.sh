@@ -4,8 +4,9 @@
 # SSM Agent passes each document parameter as an environment variable SSM_<name>
 # (interpolationType ENV_VAR); nothing here is spliced in by the agent, so a parameter value is
 # only ever data. The stack fills @@...@@ placeholders at synth time (lib/constructs/deploy-document.ts).
-# Exit status: the engine's own (lib/contract.ts EXIT_CODES); 2 for a bad parameter, 1 when the
-# host is not ready (cloud-init failed or is still running after the wait).
+# Exit status: the engine's own (EXIT_CODE_TABLE in lib/contract.ts), of which this script also
+# uses 2 for a bad parameter, 3 for a bad engine bundle, and 1 when the host is not ready
+# (cloud-init failed or is still running after the wait) or a command failed unexpectedly.
 
 # SC2154: SSM_* come from SSM Agent; require_parameters checks each one before it is read.
 # shellcheck disable=SC2154
@@ -17,6 +18,7 @@ readonly HISTORY_LIMIT='@@HISTORY_LIMIT@@'
 # Where the first boot installed the engine; BLUEGREEN_ENGINE_DIR moves it (tests only).
 readonly ENGINE_DIR=${BLUEGREEN_ENGINE_DIR:-'@@ENGINE_DIR@@'}
 readonly SLOT_UNIT='@@SLOT_UNIT@@'
+# The engine's numbers for these; test/contract/exit-codes.test.ts checks them against the table.
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
 readonly EXIT_BAD_ARTIFACT=3
@@ -185,7 +187,7 @@ main() {
     update_engine
   fi
 
-  # The engine's exit status is the command's result (lib/contract.ts EXIT_CODES).
+  # The engine's exit status is the command's result (EXIT_CODE_TABLE in lib/contract.ts).
   local status=0
   bluegreen "${BLUEGREEN_ARGUMENTS[@]}" || status=$?
   if ((status != 0)); then

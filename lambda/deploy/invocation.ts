@@ -2,7 +2,7 @@
  * What a command invocation's state means for the deploy: still running, done (with the live
  * slot), or failed (with a reason short enough for a CloudFormation event). Pure.
  */
-import { EXIT_CODES, type Slot } from '../../lib/contract.js';
+import { exitCodeEntry, type Slot } from '../../lib/contract.js';
 
 /** The fields of GetCommandInvocation (or a ListCommandInvocations entry) this module reads. */
 export interface InvocationReport {
@@ -67,23 +67,10 @@ function detailExplanation(details: string, context: FailureContext): string | u
   }
 }
 
-/** What each exit status of the engine (and so of the document) means. */
-const EXIT_MEANINGS: Record<keyof typeof EXIT_CODES, string> = {
-  ok: 'success',
-  unexpected: 'an unexpected error on the host',
-  usage: 'a bad parameter or host configuration',
-  badArtifact: 'the artifact was rejected (missing, not a jar, or not the expected sha256)',
-  locked: 'another deploy held the lock',
-  unhealthy: 'the new release did not become healthy',
-  nginxRejected: 'Nginx rejected the switch',
-  nothingToSwitchTo: 'there was nothing to switch to',
-  rolledBack: 'the new release misbehaved after the switch and was rolled back to the previous one',
-};
-
-/** `exit status 5 (the new release did not become healthy)`, or just the number for others. */
+/** `exit status 5 (the new release did not become healthy)`, or just the number for a status the engine never uses. */
 export function describeExitStatus(code: number): string {
-  const name = (Object.keys(EXIT_CODES) as Array<keyof typeof EXIT_CODES>).find((key) => EXIT_CODES[key] === code);
-  return name === undefined ? `exit status ${code}` : `exit status ${code} (${EXIT_MEANINGS[name]})`;
+  const entry = exitCodeEntry(code);
+  return entry === undefined ? `exit status ${code}` : `exit status ${code} (${entry.meaning})`;
 }
 
 /** Maps an invocation's state to what the deploy does next. */

@@ -8,6 +8,7 @@ import {
   DOCUMENT_HISTORY_LIMIT,
   DOCUMENT_PARAM_PATTERNS,
   DOCUMENT_PARAMS,
+  EXIT_CODE_TABLE,
   HOST_PATHS,
   MAX_HEALTH_TIMEOUT_SECONDS,
   documentParamEnvVar,
@@ -113,8 +114,7 @@ export class DeployDocument extends Construct {
           'Blue/green deploy on this stack\'s host: action "deploy" starts artifactUri in the idle slot and ' +
           'switches Nginx once it is healthy; "rollback" makes the standby slot live again; "status" prints ' +
           `the slots as JSON; "history" the last ${DOCUMENT_HISTORY_LIMIT} deploys, switches and rollbacks as JSON. ` +
-          'The exit code is bluegreen\'s (0 ok, 3 bad artifact, 4 locked, 5 unhealthy, ' +
-          '6 Nginx rejected, 7 nothing to switch to, 8 rolled back after the switch).',
+          `The exit code is bluegreen's: ${exitCodesSentence()}.`,
         parameters: documentParameters(healthTimeoutSeconds),
         mainSteps: [
           {
@@ -184,6 +184,13 @@ export class DeployDocument extends Construct {
       `--cloud-watch-output-config CloudWatchOutputEnabled=true,CloudWatchLogGroupName=${this.outputLogGroup.logGroupName}`,
     ].join(' ');
   }
+}
+
+/** "0 success; 1 an unexpected error on the host; ...": every exit code with its meaning. */
+function exitCodesSentence(): string {
+  return Object.values(EXIT_CODE_TABLE)
+    .map((entry) => `${entry.code} ${entry.meaning}`)
+    .join('; ');
 }
 
 function documentParameters(healthTimeoutSeconds: number): Record<DocumentParam, Record<string, unknown>> {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { EXIT_CODES } from '../../lib/contract.js';
 import {
   classifyInvocation,
   deployResult,
@@ -68,15 +69,21 @@ describe('classifyInvocation', () => {
 
 describe('describeExitStatus', () => {
   test('names every engine exit code', () => {
-    expect([1, 2, 3, 4, 5, 6, 7].map(describeExitStatus)).toEqual([
+    const failures = Object.values(EXIT_CODES).filter((code) => code !== EXIT_CODES.ok);
+    expect(failures.map(describeExitStatus)).toEqual([
       'exit status 1 (an unexpected error on the host)',
       'exit status 2 (a bad parameter or host configuration)',
-      'exit status 3 (the artifact was rejected (missing, not a jar, or not the expected sha256))',
-      'exit status 4 (another deploy held the lock)',
+      'exit status 3 (the artifact was rejected: missing, not a runnable jar, or not the expected sha256)',
+      'exit status 4 (another deploy, switch or rollback held the lock)',
       'exit status 5 (the new release did not become healthy)',
       'exit status 6 (Nginx rejected the switch)',
       'exit status 7 (there was nothing to switch to)',
+      'exit status 8 (the new release misbehaved after the switch and was rolled back to the previous one)',
     ]);
+  });
+
+  test('gives only the number for a status the engine never exits with', () => {
+    expect(describeExitStatus(127)).toBe('exit status 127');
   });
 });
 

@@ -3,7 +3,8 @@
 # shellcheck disable=SC2034
 # Logging, errors, timing, JSON and configuration for bluegreen. Sourced, never run.
 
-# Exit codes; the README documents them and lib/contract.ts (EXIT_CODES) mirrors them.
+# Exit codes: EXIT_CODE_TABLE in lib/contract.ts is the one table (number, name, meaning);
+# test/contract/exit-codes.test.ts fails when these differ from it in a name or a number.
 readonly EXIT_OK=0
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
@@ -11,7 +12,7 @@ readonly EXIT_BAD_ARTIFACT=3
 readonly EXIT_LOCKED=4
 readonly EXIT_UNHEALTHY=5
 readonly EXIT_NGINX_REJECTED=6
-readonly EXIT_NOTHING_TO_SWITCH=7
+readonly EXIT_NOTHING_TO_SWITCH_TO=7
 readonly EXIT_ROLLED_BACK=8
 
 # Replacement text in ${var//pattern/text} is data: '&' must not stand for the match (bash 5.2).

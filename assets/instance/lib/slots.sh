@@ -26,7 +26,7 @@ slot_command() {
   slot_port "$1" slot_command_port
   slot_record_get "$1" release slot_command_release
   [[ -n $slot_command_release && -f $slot_command_release ]] ||
-    die "$EXIT_NOTHING_TO_SWITCH" "slot $1 has no release on disk (${slot_command_release:-none recorded}); deploy one with 'bluegreen deploy ARTIFACT'."
+    die "$EXIT_NOTHING_TO_SWITCH_TO" "slot $1 has no release on disk (${slot_command_release:-none recorded}); deploy one with 'bluegreen deploy ARTIFACT'."
   read -r -a slot_command_java_opts <<<"$BLUEGREEN_JAVA_OPTS"
   read -r -a slot_command_app_args <<<"$BLUEGREEN_APP_ARGS"
   slot_command_out=("$BLUEGREEN_JAVA" "${slot_command_java_opts[@]}" -jar "$slot_command_release"
