@@ -34,10 +34,12 @@ die() {
   exit "$code"
 }
 
+# Always 1, whatever the failed command's status: a command's own status (systemctl's 5, say)
+# must not read as one of the engine's codes. Only main passes a status on: the engine's own.
 # shellcheck disable=SC2317 # called by the ERR trap
 on_error() {
-  local code=$1 line=$2
-  log "error: unexpected failure (exit ${code}) at line ${line}"
+  local code=$1 line=$2 command=$3
+  log "error: unexpected failure at line ${line}, status ${code} from: ${command}"
   exit "$EXIT_UNEXPECTED"
 }
 
@@ -162,7 +164,7 @@ prepare_deploy() {
 }
 
 main() {
-  trap 'on_error $? $LINENO' ERR
+  trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
   require_parameters action artifactUri sha256 version healthTimeout engineUri engineHash
 
   local action=$SSM_action health_timeout=$SSM_healthTimeout

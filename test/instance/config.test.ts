@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { BLUEGREEN, PROJECT_DIR } from '../support/host.js';
 
 let dir: string;
@@ -109,6 +110,21 @@ describe('configuration', () => {
     const r = bluegreen(conf, ['rollback']);
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(/nothing is live yet/);
+  });
+});
+
+describe('a system command that fails', () => {
+  // useradd's own exit statuses (4: UID not unique, 6: no such group, ...) overlap the engine's;
+  // the engine must not pass them on as if it had chosen them.
+  it('exits unexpected, naming the command, when useradd fails with status 4 during init', () => {
+    const conf = writeConf('useradd-fails', []);
+    const bin = join(dir, 'useradd-fails', 'stand-in-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'id'), '#!/bin/sh\necho "id: $2: no such user" >&2\nexit 1\n', { mode: 0o755 });
+    writeFileSync(join(bin, 'useradd'), '#!/bin/sh\necho "useradd: UID 998 is not unique" >&2\nexit 4\n', { mode: 0o755 });
+    const r = bluegreen(conf, ['init'], { BLUEGREEN_RUNNER: 'systemd', PATH: `${bin}:${process.env.PATH}` });
+    expect(r.code, r.stderr).toBe(EXIT_CODES.unexpected);
+    expect(r.stderr).toMatch(/^bluegreen: error: unexpected failure at lib\/slots\.sh line \d+, status 4 from: useradd --system /m);
   });
 });
 

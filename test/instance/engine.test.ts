@@ -5,8 +5,9 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
 import { buildJar, LocalHost, waitFor, type RunResult } from '../support/host.js';
 
@@ -265,6 +266,40 @@ describe('bad input loses nothing', () => {
     expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
     const report = await stopLoad('reload not taken');
     expectNoFailures(report);
+  });
+});
+
+describe('a system command that fails', () => {
+  // systemctl's own exit statuses (LSB: 5 = unit not loaded, 4 = no permission) overlap the
+  // engine's; the engine must not pass them on as if it had chosen them.
+  it('exits unexpected, naming the command, when systemctl start fails with status 5; the live slot keeps serving', async () => {
+    const bin = join(host.dir, 'stand-in-bin');
+    mkdirSync(bin);
+    // A host whose slot unit is not installed: every slot is stopped, and starting one fails.
+    writeFileSync(
+      join(bin, 'systemctl'),
+      [
+        '#!/bin/sh',
+        'case $1 in',
+        '  show) echo 0 ;;',
+        '  is-active) exit 3 ;;',
+        '  start) echo "Failed to start $2: Unit $2 not found." >&2; exit 5 ;;',
+        'esac',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_RUNNER: 'systemd', PATH: `${bin}:${process.env.PATH}` });
+    expect(result.code, result.stderr).toBe(EXIT_CODES.unexpected);
+    expect(result.stderr).toMatch(/^bluegreen: error: unexpected failure at lib\/slots\.sh line \d+, status 5 from: systemctl start /m);
+    expect(await host.servedVersion()).toBe('v1');
+    expect(host.status()).toMatchObject({ live: 'blue', slots: { blue: { version: 'v1', running: true, healthy: true } } });
+    expect(host.history().at(-1)).toMatchObject({ action: 'deploy', version: 'v2', result: 'failed', message: expect.stringMatching(/systemctl start/) });
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    expect(await host.servedVersion()).toBe('v2');
+    expectNoFailures(await stopLoad('systemctl start fails'));
   });
 });
 

@@ -40,12 +40,12 @@ fmt_seconds() {
   put "${2:-}" "$fmt_seconds_us"
 }
 
-# pause SECONDS: sleep(1) without its fork and exec, for poll loops: a read that times out on a
-# pipe nobody writes to. The pipe is opened once, here; the apps the engine starts do not
-# inherit it (slot_start, exec_slot).
-exec {PAUSE_FD}<> <(:)
+# The engine's own pipe, opened once here, that only exit_chosen writes to. pause SECONDS waits
+# on it: sleep(1) without its fork and exec, for poll loops (a read that times out). The apps the
+# engine starts do not inherit it (slot_start, exec_slot).
+exec {ENGINE_PIPE_FD}<> <(:)
 pause() {
-  read -r -t "$1" -u "$PAUSE_FD" _ || true
+  read -r -t "$1" -u "$ENGINE_PIPE_FD" _ || true
 }
 
 now_us OP_STARTED_US
@@ -63,16 +63,40 @@ warn() {
   printf 'bluegreen: warning: %s\n' "$*" >&2
 }
 
-# die CODE MESSAGE...: what went wrong, what was kept safe, and what to do, on stderr.
-# A die() inside $(...) only ends that subshell; the note file carries its message to the
-# EXIT trap, which records it in the history.
+# die CODE MESSAGE...: what went wrong, what was kept safe, and what to do, on stderr; then
+# exits with CODE. A die() inside $(...) only ends that subshell: the note file carries its
+# message to the EXIT trap, which records it in the history, and exit_chosen its CODE to on_error.
 ERROR_NOTE_FILE=
 die() {
   local code=$1
   shift
   printf 'bluegreen: error: %s\n' "$*" >&2
-  [[ -n $ERROR_NOTE_FILE ]] && printf '%s\n' "$*" >"$ERROR_NOTE_FILE" 2>/dev/null
-  exit "$code"
+  if [[ -n $ERROR_NOTE_FILE ]]; then
+    { printf '%s\n' "$*" >"$ERROR_NOTE_FILE"; } 2>/dev/null || true
+  fi
+  exit_chosen "$code"
+}
+
+# exit_chosen CODE: exits with a status the engine chose. The ERR trap of a $(...)'s parent sees
+# only the subshell's status, which may as well be a failed command's (systemctl exits 5 for a
+# unit it does not know, useradd 4 for a taken UID): so a subshell first writes CODE to the
+# engine's pipe, where chosen_status finds it. No fork: printf is a builtin, BASHPID a variable.
+exit_chosen() {
+  ((BASHPID == $$)) || printf '%s\n' "$1" >&"$ENGINE_PIPE_FD"
+  exit "$1"
+}
+
+# chosen_status CODE: true when CODE is the status a die() in a $(...) subshell just chose: the
+# newest code in the pipe. Reads the pipe empty. A code whose failure a caller handled (as in
+# 'if x=$(...)', which the engine never does around a die) stays there until the next
+# chosen_status or pause, so only an unrelated failure with that very status in between could
+# be taken for it.
+chosen_status() {
+  local chosen_status_code=''
+  while read -r -t 0 -u "$ENGINE_PIPE_FD"; do
+    read -r -u "$ENGINE_PIPE_FD" chosen_status_code
+  done
+  [[ $chosen_status_code == "$1" ]]
 }
 
 # json_str STRING [VAR]: STRING escaped for JSON, with quotes.

@@ -1,0 +1,62 @@
+/**
+ * The engine's exit status: a code die() chose passes through, even from a $(...) subshell,
+ * and any other failed command is EXIT_CODES.unexpected with the command named. Runs the
+ * engine's own traps and functions in bash; no host, no ports.
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, test } from 'vitest';
+import { EXIT_CODE_TABLE, EXIT_CODES, exitCodeShellName, type ExitCodeName } from '../../lib/contract.js';
+import { BLUEGREEN } from '../support/host.js';
+
+/** Runs `body` in bash after sourcing the engine and setting the traps its commands run under. */
+function engine(body: string): { code: number | null; stderr: string } {
+  const script = `source '${BLUEGREEN}'\nset -Eeuo pipefail\ninstall_traps\n${body}\necho reached`;
+  const result = spawnSync('bash', ['-c', script], { env: { PATH: process.env.PATH }, encoding: 'utf8' });
+  expect(result.stdout).toBe('');
+  return { code: result.status, stderr: result.stderr };
+}
+
+const errorLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('bluegreen: error:'));
+
+const CHOSEN = (Object.keys(EXIT_CODE_TABLE) as ExitCodeName[]).filter((name) => name !== 'ok');
+
+describe('a code die() chose', () => {
+  test.each(CHOSEN)('%s passes through from a $(...) subshell, with only its own message', (name) => {
+    const result = engine(`value=$(die "$${exitCodeShellName(name)}" "chosen")`);
+    expect(result.code).toBe(EXIT_CODES[name]);
+    expect(errorLines(result.stderr)).toEqual(['bluegreen: error: chosen']);
+  });
+
+  test('passes through nested subshells', () => {
+    const result = engine('outer=$(inner=$(die "$EXIT_LOCKED" "deep"); printf "%s" "$inner")');
+    expect(result.code).toBe(EXIT_CODES.locked);
+    expect(errorLines(result.stderr)).toEqual(['bluegreen: error: deep']);
+  });
+
+  test('passes through from the main shell', () => {
+    const result = engine('die "$EXIT_NOTHING_TO_SWITCH_TO" "main"');
+    expect(result.code).toBe(EXIT_CODES.nothingToSwitchTo);
+    expect(errorLines(result.stderr)).toEqual(['bluegreen: error: main']);
+  });
+});
+
+describe('a command that fails with a status of its own', () => {
+  test.each(CHOSEN)('with the status of %s is still unexpected, and the message names it', (name) => {
+    const code = EXIT_CODES[name];
+    const result = engine(`sh -c 'exit ${code}'`);
+    expect(result.code).toBe(EXIT_CODES.unexpected);
+    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(new RegExp(`^bluegreen: error: unexpected failure at \\S+ line \\d+, status ${code} from: sh -c 'exit ${code}' -- `))]);
+  });
+
+  test('is unexpected inside a $(...) subshell too, said once', () => {
+    const result = engine(`value=$(sh -c 'exit ${EXIT_CODES.unhealthy}')`);
+    expect(result.code).toBe(EXIT_CODES.unexpected);
+    expect(errorLines(result.stderr)).toEqual([expect.stringMatching(/unexpected failure at .*, status 5 from: sh -c 'exit 5' -- /)]);
+  });
+
+  test('is unexpected after a die() whose failure its caller handled, when the statuses differ', () => {
+    const result = engine(`if value=$(die "$EXIT_LOCKED" "handled"); then :; fi\nsh -c 'exit ${EXIT_CODES.unhealthy}'`);
+    expect(result.code).toBe(EXIT_CODES.unexpected);
+    expect(errorLines(result.stderr)).toEqual(['bluegreen: error: handled', expect.stringMatching(/status 5 from: sh -c 'exit 5'/)]);
+  });
+});
