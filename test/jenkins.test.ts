@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, HOST_PATHS, MAX_CONCURRENCY_PATTERN } from '../lib/contract.js';
+import { EXIT_CODES, FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, HOST_PATHS, MAX_CONCURRENCY_PATTERN } from '../lib/contract.js';
 import {
   JENKINS_ADMIN_USER,
   JENKINS_FLEET_SETTINGS_KEYS,
@@ -542,8 +542,8 @@ describe('bluegreen-pipeline, the Jenkinsfile steps, against a real local host',
     const deploy = pipeline('deploy', workspace, { BLUEGREEN_HEALTH_TIMEOUT: '2' });
 
     // THEN
-    expect(deploy.code).toBe(5);
-    expect(deploy.stderr).toContain('the deploy failed (bluegreen exit 5)');
+    expect(deploy.code).toBe(EXIT_CODES.unhealthy);
+    expect(deploy.stderr).toContain(`the deploy failed (bluegreen exit ${EXIT_CODES.unhealthy})`);
     expect(await host.servedVersion()).toBe(live);
   });
 
@@ -1001,7 +1001,7 @@ describe('bluegreen-pipeline deploy to a fleet, against a stand-in AWS CLI', () 
         'i-0bbb': {
           Status: 'Failed',
           StatusDetails: 'Failed',
-          ResponseCode: 5,
+          ResponseCode: EXIT_CODES.unhealthy,
           StandardOutputContent: output,
           StandardErrorContent: 'bluegreen: error: the new release did not become healthy within 120s',
         },
@@ -1010,7 +1010,7 @@ describe('bluegreen-pipeline deploy to a fleet, against a stand-in AWS CLI', () 
     });
 
     // THEN
-    expect(result.code).toBe(5);
+    expect(result.code).toBe(EXIT_CODES.unhealthy);
     expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
     expect(hostLines(result.stdout)).toContain('bluegreen-pipeline: host i-0bbb: Failed (1 of 3 hosts deployed)');
     const details = result.calls.filter((call) => operationOf(call) === 'ssm get-command-invocation');
@@ -1141,7 +1141,7 @@ describe('bluegreen-pipeline deploy to a fleet, against a stand-in AWS CLI', () 
             'i-0ddd': {
               Status: 'Failed',
               StatusDetails: 'Failed',
-              ResponseCode: 5,
+              ResponseCode: EXIT_CODES.unhealthy,
               StandardOutputContent: output,
               StandardErrorContent: 'bluegreen: error: the new release did not become healthy within 120s',
             },
@@ -1150,7 +1150,7 @@ describe('bluegreen-pipeline deploy to a fleet, against a stand-in AWS CLI', () 
       });
 
       // THEN
-      expect(result.code).toBe(5);
+      expect(result.code).toBe(EXIT_CODES.unhealthy);
       expect(callsOf(result.calls, 'ssm send-command')).toHaveLength(2);
       expect(callsOf(result.calls, 'ssm put-parameter')).toHaveLength(1);
       expect(hostLines(result.stdout)).toContain('bluegreen-pipeline: host i-0ddd: Failed (0 of 1 hosts deployed)');

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { STACK_OUTPUTS } from '../../cli/stack.js';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { synthesize } from '../constructs/synth.js';
 import { LoopbackCloudFormation } from '../support/cloudformation-server.js';
 import { buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS } from '../support/host.js';
@@ -242,7 +243,7 @@ describe('ec2-bluegreen against a loopback AWS and a real local host', () => {
 
   test('a broken jar fails with the engine\'s exit code and a readable reason, while the site keeps serving', async () => {
     const run = await cli(['deploy', jars.broken, '--stack', STACK, '--version', 'v3-broken', '--health-timeout', '3']);
-    expect(run.code).toBe(5);
+    expect(run.code).toBe(EXIT_CODES.unhealthy);
     // The host's own error line, live, then the reason the custom resource would give.
     expect(run.stderr).toMatch(/\nbluegreen: error: .*did not answer HTTP 200 .* within 3s/);
     expect(run.stderr).toMatch(

@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 import { parseCommandLine } from '../../cli/args.js';
 import { catchUpCommandInput, documentCommandInput } from '../../cli/command.js';
 import { CLI_EXIT_CODES, CliError } from '../../cli/errors.js';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { undoAdvice } from '../../cli/fleet.js';
 import {
   agreement,
@@ -176,7 +177,7 @@ describe('per-host progress lines', () => {
 
 describe('rollOutExitCode', () => {
   test.each([
-    [[{ report: { Status: 'Failed', ResponseCode: 5 } }], 3, 5],
+    [[{ report: { Status: 'Failed', ResponseCode: EXIT_CODES.unhealthy } }], 3, EXIT_CODES.unhealthy],
     [[{ report: { Status: 'Failed', ResponseCode: 42 } }], 3, CLI_EXIT_CODES.unexpected],
     [[{ report: { Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut' } }], 3, CLI_EXIT_CODES.didNotFinish],
     [[], 3, CLI_EXIT_CODES.didNotFinish],

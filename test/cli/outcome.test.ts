@@ -9,19 +9,15 @@ const INSTANCE = 'i-0123456789abcdef0';
 const COMMAND = '5b6e8c60-1111-2222-3333-444455556666';
 
 describe('exitCodeOf', () => {
-  test.each([
-    [{ Status: 'Success', ResponseCode: 0 }, 0],
+  type Case = [report: { Status: string; StatusDetails?: string; ResponseCode: number }, code: number];
+  test.each<Case>([
+    [{ Status: 'Success', ResponseCode: EXIT_CODES.ok }, EXIT_CODES.ok],
     // The engine's own codes pass through: a script knows 5 means "not healthy".
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1 }, 1],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 2 }, 2],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 3 }, 3],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 4 }, 4],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 5 }, 5],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 6 }, 6],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 7 }, 7],
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 8 }, 8],
+    ...Object.values(EXIT_CODES)
+      .filter((code) => code !== EXIT_CODES.ok)
+      .map((code): Case => [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: code }, code]),
     // Anything else the script exits with is unexpected.
-    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 127 }, 1],
+    [{ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 127 }, CLI_EXIT_CODES.unexpected],
     // SSM ended it without the script's status.
     [{ Status: 'TimedOut', StatusDetails: 'ExecutionTimedOut', ResponseCode: -1 }, 10],
     [{ Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut', ResponseCode: -1 }, 10],

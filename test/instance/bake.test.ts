@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { countVersions, formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { buildJar, LocalHost, waitFor } from '../support/host.js';
 
 const PORTS = { nginx: 18580, blue: 18581, green: 18582 };
@@ -24,7 +25,7 @@ beforeAll(() => {
 beforeEach(async () => {
   host = new LocalHost(PORTS, undefined, BAKE_SECONDS).up();
   const first = await host.run(['deploy', jars.v1, '--version', 'v1'], { BLUEGREEN_BAKE_SECONDS: '0' });
-  expect(first.code, first.stderr).toBe(0);
+  expect(first.code, first.stderr).toBe(EXIT_CODES.ok);
   load = startLoad({ baseUrl: host.url, keepAliveConnections: 32, newConnectionWorkers: 2, thinkMs: 2, slowRequestEvery: 0 });
   await new Promise((r) => setTimeout(r, 500));
 });
@@ -47,7 +48,7 @@ describe('bake after a switch', () => {
     const switchStarted = load!.mark('deploy flaky');
     const result = await host.run(['deploy', jars.flaky, '--version', 'v2-flaky']);
     const deployEnded = load!.mark('deploy flaky returned');
-    expect(result.code, result.stderr).toBe(8);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.rolledBack);
     const line = /rolled back: (\d+) of (\d+) answers were 5xx \((\d+) %\) within ([\d.]+) s of the switch/.exec(result.stderr);
     expect(line, result.stderr).not.toBeNull();
     const [, errors, total, percent, seconds] = line!.map(Number) as [number, number, number, number, number];
@@ -75,16 +76,16 @@ describe('bake after a switch', () => {
 
     // A rollback must not bring the bad release back.
     const rollback = await host.run(['rollback']);
-    expect(rollback.code).toBe(7);
+    expect(rollback.code).toBe(EXIT_CODES.nothingToSwitchTo);
     expect(rollback.stderr).toMatch(/was rolled back after its deploy/);
     // A good release deploys over it as usual.
-    expect((await host.run(['deploy', jars.v2, '--version', 'v2'])).code).toBe(0);
+    expect((await host.run(['deploy', jars.v2, '--version', 'v2'])).code).toBe(EXIT_CODES.ok);
     expect(await host.servedVersion()).toBe('v2');
   });
 
   it('rolls back a release whose process dies a few seconds after becoming healthy', async () => {
     const result = await host.run(['deploy', jars.dies, '--version', 'v2-dies']);
-    expect(result.code, result.stderr).toBe(8);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.rolledBack);
     expect(result.stderr).toMatch(/rolled back: (the green process exited|green's health check failed) [\d.]+ s after the switch/);
     expect(await host.servedVersion()).toBe('v1');
     const report = await stopLoad('dying release rolled back');
@@ -94,7 +95,7 @@ describe('bake after a switch', () => {
 
   it('keeps a good release, adding the bake time and nothing else', async () => {
     const result = await host.run(['deploy', jars.v2, '--version', 'v2']);
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
     expect(result.stdout).toMatch(/bake +passed: 0 of \d+ answers were 5xx/);
     expect(result.ms).toBeGreaterThan(BAKE_SECONDS * 1000);
     const report = await stopLoad('good release baked');
@@ -120,7 +121,7 @@ describe('canary (off by default)', () => {
     const canaryStart = load!.mark('canary');
     await waitFor(() => /\] switch /.test(out), 'the full switch', 20_000);
     const fullSwitch = load!.mark('full switch');
-    expect(await closed).toBe(0);
+    expect(await closed).toBe(EXIT_CODES.ok);
     const done = load!.mark('deployed');
     await new Promise((r) => setTimeout(r, 500));
     const report = await stopLoad('canary 25 %');
@@ -137,7 +138,7 @@ describe('canary (off by default)', () => {
 
   it('rolls a misbehaving release back during the canary, before it serves everyone', async () => {
     const result = await host.run(['deploy', jars.flaky, '--version', 'v2-flaky'], CANARY);
-    expect(result.code, result.stderr).toBe(8);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.rolledBack);
     expect(result.stderr).toMatch(/rolled back during the canary: \d+ of \d+ answers were 5xx \(\d+ %\) within [\d.]+ s of the switch/);
     expect(result.stdout).not.toMatch(/\] switch +pointing Nginx at green/);
     expect(await host.servedVersion()).toBe('v1');

@@ -53,14 +53,14 @@ describe('configuration', () => {
   it('fails with exit 2 and names the key for an unknown key in the file', () => {
     const conf = writeConf('unknown', ['BLUEGREEN_HELTH_PATH=/health']);
     const r = bluegreen(conf, ['status']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(EXIT_CODES.usage);
     expect(r.stderr).toMatch(/bluegreen\.conf:\d+ sets unknown key BLUEGREEN_HELTH_PATH/);
   });
 
   it('fails with exit 2 for a line that is not KEY=VALUE, naming the line', () => {
     const conf = writeConf('garbage', ['rm -rf /']);
     const r = bluegreen(conf, ['status']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(EXIT_CODES.usage);
     expect(r.stderr).toMatch(/:\d+ is not KEY=VALUE: 'rm -rf \/'/);
   });
 
@@ -80,7 +80,7 @@ describe('configuration', () => {
   ])('rejects %s=%s with exit 2 and a message that names it', (key, value, message) => {
     const conf = writeConf(`bad-${key}-${value.length}`, [`${key}=${value}`]);
     const r = bluegreen(conf, ['status']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(EXIT_CODES.usage);
     expect(r.stderr).toMatch(message);
   });
 
@@ -92,13 +92,13 @@ describe('configuration', () => {
 
   it('fails with exit 2 when BLUEGREEN_CONF names a missing file', () => {
     const r = bluegreen(join(dir, 'nope.conf'), ['status']);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(EXIT_CODES.usage);
     expect(r.stderr).toMatch(/BLUEGREEN_CONF names .*nope\.conf, which does not exist/);
   });
 
   it('answers usage errors with exit 2', () => {
     const conf = writeConf('usage', []);
-    expect(bluegreen(conf, ['deploy']).code).toBe(2);
+    expect(bluegreen(conf, ['deploy']).code).toBe(EXIT_CODES.usage);
     expect(bluegreen(conf, ['switch', 'red']).stderr).toMatch(/unknown slot 'red'/);
     expect(bluegreen(conf, ['frobnicate']).stderr).toMatch(/unknown command 'frobnicate'/);
     expect(bluegreen(conf, ['help']).stdout).toMatch(/^Exit codes .*:\n {2}0 {2}success\n/m);
@@ -106,9 +106,9 @@ describe('configuration', () => {
 
   it('refuses rollback with exit 7 when nothing was ever deployed', () => {
     const conf = writeConf('empty', []);
-    expect(bluegreen(conf, ['init']).code).toBe(0);
+    expect(bluegreen(conf, ['init']).code).toBe(EXIT_CODES.ok);
     const r = bluegreen(conf, ['rollback']);
-    expect(r.code).toBe(7);
+    expect(r.code).toBe(EXIT_CODES.nothingToSwitchTo);
     expect(r.stderr).toMatch(/nothing is live yet/);
   });
 });
@@ -130,7 +130,7 @@ describe('a system command that fails', () => {
 
 /** `bluegreen init` renders the configuration for the host under `home`, and `nginx -t` accepts it. */
 function expectInitAcceptedByNginx(conf: string, home: string): void {
-  expect(bluegreen(conf, ['init']).code).toBe(0);
+  expect(bluegreen(conf, ['init']).code).toBe(EXIT_CODES.ok);
   mkdirSync(join(home, 'nginx', 'logs'), { recursive: true });
   const t = spawnSync('nginx', ['-p', `${home}/nginx`, '-c', `${home}/nginx/nginx.conf`, '-e', `${home}/nginx/error.log`, '-t'], {
     encoding: 'utf8',
@@ -147,7 +147,7 @@ describe('Nginx configuration', () => {
     expect(site).toMatch(/^\s+(keepalive_min_timeout \S+; )?keepalive_timeout 0;$/m);
     // Unset, the server block leaves keep-alive to Nginx's default.
     const plain = writeConf('keepalive-default', []);
-    expect(bluegreen(plain, ['init']).code).toBe(0);
+    expect(bluegreen(plain, ['init']).code).toBe(EXIT_CODES.ok);
     expect(readFileSync(join(dir, 'keepalive-default', 'nginx', 'conf.d', 'bluegreen.conf'), 'utf8')).not.toMatch(/keepalive_timeout/);
   });
 
@@ -174,7 +174,7 @@ describe('Nginx configuration', () => {
     const conf = writeConf('render', []);
     const include = join(dir, 'render', 'nginx', 'bluegreen', 'live-upstream.conf');
     writeFileSync(include, readFileSync(include, 'utf8').replace(/# live=none.*\n/, '').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:8082'));
-    expect(bluegreen(conf, ['init']).code).toBe(0);
+    expect(bluegreen(conf, ['init']).code).toBe(EXIT_CODES.ok);
     expect(JSON.parse(bluegreen(conf, ['status', '--json']).stdout).live).toBe('green');
   });
 
@@ -183,7 +183,7 @@ describe('Nginx configuration', () => {
     const include = join(dir, 'render', 'nginx', 'bluegreen', 'live-upstream.conf');
     writeFileSync(include, readFileSync(include, 'utf8').replace(/127\.0\.0\.1:\d+/, '127.0.0.1:9999'));
     const r = bluegreen(conf, ['status']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(EXIT_CODES.unexpected);
     expect(r.stderr).toMatch(/points at port 9999, which is neither blue \(8081\) nor green \(8082\).*bluegreen switch/);
   });
 

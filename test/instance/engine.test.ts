@@ -26,7 +26,7 @@ let load: LoadRun | undefined;
 beforeEach(async () => {
   host = new LocalHost(PORTS).up();
   const first = await host.run(['deploy', jars.v1, '--version', 'v1']);
-  expect(first.code, first.stderr).toBe(0);
+  expect(first.code, first.stderr).toBe(EXIT_CODES.ok);
 });
 
 afterEach(async () => {
@@ -63,7 +63,7 @@ function expectNoFailures(report: LoadReport): void {
 }
 
 function expectDeployed(result: RunResult): void {
-  expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(0);
+  expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(EXIT_CODES.ok);
 }
 
 /** Fires slow requests so that some are surely in flight when the next switch happens. */
@@ -159,27 +159,27 @@ describe('bad input loses nothing', () => {
     return file;
   };
   const cases: Array<{ name: string; args: () => string[]; code: number; message: RegExp; env?: Record<string, string> }> = [
-    { name: 'a missing file', args: () => ['deploy', join(host.dir, 'nope.jar')], code: 3, message: /does not exist/ },
-    { name: 'an empty file', args: () => ['deploy', empty()], code: 3, message: /is empty \(0 bytes\)/ },
-    { name: 'a file that is not a jar', args: () => ['deploy', notAJar()], code: 3, message: /is not a jar/ },
+    { name: 'a missing file', args: () => ['deploy', join(host.dir, 'nope.jar')], code: EXIT_CODES.badArtifact, message: /does not exist/ },
+    { name: 'an empty file', args: () => ['deploy', empty()], code: EXIT_CODES.badArtifact, message: /is empty \(0 bytes\)/ },
+    { name: 'a file that is not a jar', args: () => ['deploy', notAJar()], code: EXIT_CODES.badArtifact, message: /is not a jar/ },
     {
       name: 'a sha256 mismatch',
       args: () => ['deploy', jars.v2, '--sha256', 'a'.repeat(64)],
-      code: 3,
+      code: EXIT_CODES.badArtifact,
       message: /has sha256 [0-9a-f]{64}, but a{64} was expected/,
     },
-    { name: 'a malformed sha256', args: () => ['deploy', jars.v2, '--sha256', 'xyz'], code: 2, message: /is not a sha256/ },
-    { name: 'a hostile version', args: () => ['deploy', jars.v2, '--version', '../../etc'], code: 2, message: /is not a version/ },
+    { name: 'a malformed sha256', args: () => ['deploy', jars.v2, '--sha256', 'xyz'], code: EXIT_CODES.usage, message: /is not a sha256/ },
+    { name: 'a hostile version', args: () => ['deploy', jars.v2, '--version', '../../etc'], code: EXIT_CODES.usage, message: /is not a version/ },
     {
       name: 'a jar that exits at once',
       args: () => ['deploy', buildJar('v2-crash', { behaviour: 'exit-at-once' }), '--version', 'v2-crash'],
-      code: 5,
+      code: EXIT_CODES.unhealthy,
       message: /exited before it became healthy/,
     },
     {
       name: 'a jar that never becomes healthy',
       args: () => ['deploy', buildJar('v2-sick', { behaviour: 'never-healthy' }), '--version', 'v2-sick'],
-      code: 5,
+      code: EXIT_CODES.unhealthy,
       message: /did not answer HTTP 200 with "status":"UP" on \/actuator\/health within 3s/,
       env: { BLUEGREEN_HEALTH_TIMEOUT: '3' },
     },
@@ -206,7 +206,7 @@ describe('bad input loses nothing', () => {
     const report = await stopLoad(c.name);
     expectNoFailures(report);
     const history = host.history();
-    if (c.code === 3 || c.code === 5) {
+    if (c.code === EXIT_CODES.badArtifact || c.code === EXIT_CODES.unhealthy) {
       const failed = history.at(-2)!;
       expect(failed.result).toBe('failed');
       expect(failed.message).toMatch(c.message);
@@ -217,7 +217,7 @@ describe('bad input loses nothing', () => {
   it('keeps the failed release and the log tail for a jar that never becomes healthy', async () => {
     const sick = buildJar('v2-sick', { behaviour: 'never-healthy' });
     const result = await host.run(['deploy', sick, '--version', 'v2-sick'], { BLUEGREEN_HEALTH_TIMEOUT: '2' });
-    expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(5);
+    expect(result.code, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`).toBe(EXIT_CODES.unhealthy);
     expect(result.stderr).toMatch(/last lines of .*green\.log/);
     expect(result.stderr).toMatch(/Started SampleApp|Starting SampleApp/);
     const dir = /The release stays in (\S+) and/.exec(result.stderr)?.[1];
@@ -232,7 +232,7 @@ describe('bad input loses nothing', () => {
     const broken = join(host.dir, 'nginx', 'conf.d', 'zz-broken.conf');
     writeFileSync(broken, 'this_is_not_a_directive on;\n');
     const result = await host.run(['deploy', jars.v2, '--version', 'v2']);
-    expect(result.code).toBe(6);
+    expect(result.code).toBe(EXIT_CODES.nginxRejected);
     expect(result.stderr).toMatch(/'nginx -t' rejected the configuration/);
     expect(result.stderr).toMatch(/unknown directive "this_is_not_a_directive"/);
     expect(host.includeText()).toBe(includeBefore);
@@ -258,7 +258,7 @@ describe('bad input loses nothing', () => {
     } finally {
       process.kill(master, 'SIGCONT');
     }
-    expect(result.code).toBe(6);
+    expect(result.code).toBe(EXIT_CODES.nginxRejected);
     expect(result.stderr).toMatch(/did not take the new configuration within 2s/);
     expect(host.includeText()).toBe(includeBefore);
     await new Promise((r) => setTimeout(r, 500));
@@ -310,11 +310,11 @@ describe('killed and concurrent deploys', () => {
     slow.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(() => out.includes('start '), 'the first deploy to start its slot');
     const second = await host.run(['deploy', jars.v3, '--version', 'v3']);
-    expect(second.code).toBe(4);
+    expect(second.code).toBe(EXIT_CODES.locked);
     expect(second.stderr).toMatch(new RegExp(`another deploy is running since \\S+ \\(pid ${slow.pid}\\)`));
     expect(second.ms).toBeLessThan(2000);
     const code = await new Promise<number | null>((r) => slow.on('close', r));
-    expect(code).toBe(0);
+    expect(code).toBe(EXIT_CODES.ok);
     expect(await host.servedVersion()).toBe('v2');
   });
 

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EXIT_CODES } from '../../lib/contract.js';
 import { BLUEGREEN, buildJar, LOCAL_HOST, LocalHost } from '../support/host.js';
 
 const TLS_PORT = 18483;
@@ -27,12 +28,12 @@ afterAll(() => host.destroy());
 
 describe('TLS', () => {
   it('serves the live slot over TLS, redirects HTTP, and switches as usual', async () => {
-    expect((await host.run(['deploy', buildJar('v1'), '--version', 'v1'])).code).toBe(0);
+    expect((await host.run(['deploy', buildJar('v1'), '--version', 'v1'])).code).toBe(EXIT_CODES.ok);
     expect(JSON.parse(curl(['-k', `https://127.0.0.1:${TLS_PORT}/`])).version).toBe('v1');
     const redirect = curl(['-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', `${host.url}/profile?x=1`]);
     expect(redirect).toBe('301 https://127.0.0.1/profile?x=1');
     const deploy = await host.run(['deploy', buildJar('v2'), '--version', 'v2']);
-    expect(deploy.code, deploy.stderr).toBe(0);
+    expect(deploy.code, deploy.stderr).toBe(EXIT_CODES.ok);
     expect(JSON.parse(curl(['-k', `https://127.0.0.1:${TLS_PORT}/`])).version).toBe('v2');
     const headers = curl(['-k', '-D', '-', '-o', '/dev/null', `https://127.0.0.1:${TLS_PORT}/`]);
     expect(headers).toMatch(/strict-transport-security: max-age=31536000/i);
@@ -42,7 +43,7 @@ describe('TLS', () => {
     const conf = join(mkdtempSync(join(tmpdir(), 'bluegreen-tls-')), 'bluegreen.conf');
     writeFileSync(conf, 'BLUEGREEN_RUNNER=process\nBLUEGREEN_NGINX_TLS_KEY=/tmp/key.pem\n');
     const r = spawnSync(BLUEGREEN, ['status'], { env: { ...process.env, BLUEGREEN_CONF: conf }, encoding: 'utf8' });
-    expect(r.status).toBe(2);
+    expect(r.status).toBe(EXIT_CODES.usage);
     expect(r.stderr).toMatch(/BLUEGREEN_NGINX_TLS_CERT and BLUEGREEN_NGINX_TLS_KEY go together/);
   });
 });
