@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type ArtifactFile, resolveArtifact } from '../lib/artifact.js';
+import { defaultReleaseLabel } from '../lib/contract.js';
 import type { ArtifactSelection } from './args.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { STACK_OUTPUTS, type S3Location, type StackTarget } from './stack.js';
@@ -78,7 +79,7 @@ export async function prepareArtifact(
 ): Promise<DeployArtifact> {
   if (selection.kind === 's3') {
     const sha256 = options.sha256 ?? (await hashS3Object(s3, selection.uri, log));
-    return { uri: selection.uri, sha256, version: options.version ?? `sha256-${sha256.slice(0, 12)}`, source: selection.uri };
+    return { uri: selection.uri, sha256, version: options.version ?? defaultReleaseLabel(sha256), source: selection.uri };
   }
   const jar = inspectLocalJar(selection.path, options.version, options.sha256);
   const location = target.artifactUploadLocation;

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { defaultReleaseLabel } from './contract.js';
 import { projectPath } from './paths.js';
 
 /** A jar on disk, with what the host needs to check and label it. */
@@ -58,8 +59,7 @@ function inspectJar(jarPath: string, version: string | undefined): ArtifactFile 
     throw new Error(`${jarPath} is not a jar: it does not start with a zip header.`);
   }
   const sha256 = createHash('sha256').update(content).digest('hex');
-  // A content-derived label keeps two different jars from sharing a version in the history.
-  return { path: jarPath, sha256, version: version ?? `sha256-${sha256.slice(0, 12)}` };
+  return { path: jarPath, sha256, version: version ?? defaultReleaseLabel(sha256) };
 }
 
 /** The version the sample app is built with when `artifactVersion` is not given. */

@@ -150,6 +150,19 @@ export function exitCodeEntry(code: number): { readonly name: ExitCodeName; read
   return name === undefined ? undefined : { name, ...EXIT_CODE_TABLE[name] };
 }
 
+/**
+ * The label of a release deployed without one (`bluegreen deploy` without `--version`, a jar
+ * given without `artifactVersion` or `--version`): its content, so that two different jars never
+ * share a label in the history. The engine (`default_release_label`) and the first boot
+ * (`assets/userdata/bootstrap.sh`) apply the same rule; test/contract/release-label.test.ts checks them.
+ */
+export const DEFAULT_RELEASE_LABEL_PREFIX = 'sha256-';
+
+/** `sha256-` and the first 12 hex digits of the jar's SHA-256, e.g. `sha256-9f86d081884c`. */
+export function defaultReleaseLabel(sha256: string): string {
+  return `${DEFAULT_RELEASE_LABEL_PREFIX}${sha256.slice(0, 12)}`;
+}
+
 /** A location the document fetches from: empty, an absolute path on the host, `s3://bucket/key` or an `https://` URL. */
 const URI_PATTERN =
   '^$|^/[A-Za-z0-9._+/-]+$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._+/=-]+$|^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~+/=%&?-]*$';

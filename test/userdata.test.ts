@@ -3,7 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, HOST_PATHS } from '../lib/contract.js';
+import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, HOST_PATHS, defaultReleaseLabel } from '../lib/contract.js';
 import { JENKINS_TOOLS_DIR } from '../lib/constructs/bluegreen-host.js';
 import { projectPath } from '../lib/paths.js';
 import { onlyResource, renderValue, resourceById, synthesize } from './constructs/synth.js';
@@ -389,11 +389,11 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     expect(result.deployed).toEqual([deployOf(SHA_FIRST, '1.0.0', `s3://assets/${SHA_FIRST}.jar`)]);
   });
 
-  test('a release recorded without a version is labelled as the engine labels it: the first 12 digits of its sha256', () => {
+  test('a release recorded without a version is labelled as the engine labels it: sha256- and the first 12 digits of its sha256', () => {
     const record = recorded(SHA_RECORDED, '2.0.0').replace('version=2.0.0', 'version=');
     const result = fleetDeploy(record);
     expect(result.status, result.stderr).toBe(0);
-    expect(result.deployed).toEqual([deployOf(SHA_RECORDED, SHA_RECORDED.slice(0, 12))]);
+    expect(result.deployed).toEqual([deployOf(SHA_RECORDED, defaultReleaseLabel(SHA_RECORDED))]);
   });
 
   test('a roll-out that records a new release while the host deploys: the host deploys that one too, and serves it', () => {

@@ -246,11 +246,14 @@ read_fleet_release() {
   [[ -n $RECORDED_URI && -n $RECORDED_SHA256 ]] || RECORDED_URI='' RECORDED_SHA256=''
 }
 
-# A release recorded without a label gets the engine's own: its sha256's first 12 digits.
+# A release recorded without a label gets the one the engine would give it: sha256- and the
+# first 12 digits of its sha256 (defaultReleaseLabel in lib/contract.ts;
+# test/contract/release-label.test.ts checks that the two agree with it).
+readonly DEFAULT_RELEASE_LABEL_PREFIX=sha256-
 use_recorded_release() {
   ARTIFACT_URI=$RECORDED_URI
   ARTIFACT_SHA256=$RECORDED_SHA256
-  ARTIFACT_VERSION=${RECORDED_VERSION:-${RECORDED_SHA256:0:12}}
+  ARTIFACT_VERSION=${RECORDED_VERSION:-$DEFAULT_RELEASE_LABEL_PREFIX${RECORDED_SHA256:0:12}}
 }
 
 # A host the group adds runs what the fleet runs. A roll-out that recorded a release while

@@ -5,9 +5,10 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT_CODES } from '../../lib/contract.js';
+import { EXIT_CODES, defaultReleaseLabel } from '../../lib/contract.js';
 import { formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
 import { buildJar, LocalHost, waitFor, type RunResult } from '../support/host.js';
 
@@ -437,6 +438,13 @@ describe('records', () => {
     expectDeployed(rollback);
     expect(rollback.stdout).toMatch(/blue is not running; starting it from its release/);
     expect(await host.servedVersion()).toBe('v1');
+  });
+
+  it('labels a release deployed without --version as the contract does: by its sha256', async () => {
+    const sha256 = createHash('sha256').update(readFileSync(jars.v2)).digest('hex');
+    expectDeployed(await host.run(['deploy', jars.v2]));
+    expect(host.status().slots.green).toMatchObject({ version: defaultReleaseLabel(sha256), sha256, role: 'live' });
+    expect(host.history().at(-1)).toMatchObject({ action: 'deploy', version: defaultReleaseLabel(sha256), result: 'ok' });
   });
 
   it('writes history lines that a person can read, and status without --json', async () => {

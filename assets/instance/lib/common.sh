@@ -99,6 +99,13 @@ chosen_status() {
   [[ $chosen_status_code == "$1" ]]
 }
 
+# default_release_label SHA256 [VAR]: the label of a release deployed without --version. The
+# same rule as defaultReleaseLabel in lib/contract.ts; test/contract/release-label.test.ts checks it.
+readonly DEFAULT_RELEASE_LABEL_PREFIX=sha256-
+default_release_label() {
+  put "${2:-}" "$DEFAULT_RELEASE_LABEL_PREFIX${1:0:12}"
+}
+
 # json_str STRING [VAR]: STRING escaped for JSON, with quotes.
 json_str() {
   local json_str_s=$1
