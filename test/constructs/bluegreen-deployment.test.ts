@@ -4,7 +4,7 @@
  * synth time. That the bundle it ships loads and exports the handlers it names is checked by
  * deployment-bundle.e2e.test.ts (bundling starts esbuild, which unit tests do not).
  */
-import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -265,10 +265,14 @@ describe('BlueGreenDeployment', () => {
       document: { documentName: 'Doc', executionTimeout: Duration.minutes(30) },
       artifact: BlueGreenDeployment.artifactFromAsset(asset, { sha256: SHA, version: 'v2' }),
     });
-    expect(deployment.resource).toBeDefined();
-    Template.fromStack(stack).hasResourceProperties('Custom::BlueGreenDeployment', {
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('Custom::BlueGreenDeployment', {
       [P.artifactUri]: { 'Fn::Sub': Match.stringLikeRegexp('^s3://cdk-[a-z0-9]+-assets-') },
     });
+    // The construct's `resource` is that custom resource, and it names the asset's own object.
+    const [[logicalId, resource]] = Object.entries(template.findResources('Custom::BlueGreenDeployment'));
+    expect(logicalId).toBe(stack.getLogicalId(deployment.resource.node.defaultChild as CfnResource));
+    expect(resource!.Properties[P.artifactUri]).toEqual(stack.resolve(asset.s3ObjectUrl));
   });
 
   describe('cdk-nag AwsSolutions', () => {
