@@ -1,13 +1,63 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Two projects, told apart by file name alone:
+ *
+ * - `unit`: every `test/**\/*.test.ts` that is not `*.e2e.test.ts`. It starts no child process
+ *   (its setup file makes node:child_process throw). `npm run test:unit`.
+ * - `e2e`: `test/**\/*.e2e.test.ts`, the tests that start real Nginx, JVMs, the bash engine, load
+ *   or any other program. `npm run test:e2e`.
+ *
+ * `npm test` runs both in one vitest run with one summary: the unit project first, then e2e.
+ */
+const E2E_FILES = 'test/**/*.e2e.test.ts';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // The instance and e2e suites start real Nginx and JVMs on fixed loopback ports per suite;
-    // two cores cannot run several of them at once without starving the health checks.
-    fileParallelism: false,
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
     reporters: ['default'],
+    // The e2e suites start real Nginx and JVMs on fixed loopback ports per suite; two cores
+    // cannot run several of them at once without starving the health checks. Vitest 3 takes
+    // this for the whole run, not per project, so `npm test` runs every file one at a time;
+    // `npm run test:unit` turns it back on (--file-parallelism) for the unit project alone.
+    fileParallelism: false,
+    // The unit project runs in worker threads that each serve many files, so aws-cdk-lib and the
+    // CloudFormation schemas its first synth loads (several seconds) load once per worker, not
+    // once per file: the unit project takes a third of the time. Its files share modules, so a
+    // unit test must not rely on state another file left. The e2e project keeps the default of
+    // one fresh process per file.
+    poolOptions: { threads: { isolate: false } },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          pool: 'threads', // shared workers: see poolOptions above
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, E2E_FILES],
+          setupFiles: ['test/support/no-child-processes.ts'],
+          env: {
+            // No esbuild bundling of the deploy handlers at synth (it starts esbuild): the
+            // templates are the same but for the code asset, whose bundle the e2e project checks
+            // (test/constructs/deployment-bundle.e2e.test.ts).
+            CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
+          },
+          // A synth takes a second or two alone, longer while other files synthesize too.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: [E2E_FILES],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // After the unit project: no synth competes with the health checks for the CPU.
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });

@@ -3,8 +3,8 @@
 // through tsx's loader (a dev dependency, installed by `npm ci`), so there is no build step.
 import { register } from 'tsx/esm/api';
 
-// The SDK is pinned in the lock file (FIELD-NOTES "CDK, SDK, SSM"): its notice about future
-// releases needing Node 22 is for maintainers, not for each operator run.
+// The SDK is pinned in the lock file. On Node 20 it warns that its releases after the first week
+// of January 2027 need Node 22 or later: a notice for maintainers, not for each operator run.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 register();
 // `ec2-bluegreen history | head`: a closed pipe ends the output, not with a stack trace.

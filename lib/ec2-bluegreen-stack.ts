@@ -9,8 +9,10 @@ import type { BlueGreenConfig } from './config.js';
 import { DOCUMENT_PARAMS, STACK_OUTPUTS } from './contract.js';
 import { BlueGreenDeployment } from './constructs/bluegreen-deployment.js';
 import { BlueGreenFleet } from './constructs/bluegreen-fleet.js';
-import { BlueGreenHost, HOST_PORTS, JENKINS_ADMIN_USER, JENKINS_POLL_MINUTES } from './constructs/bluegreen-host.js';
+import { BlueGreenHost } from './constructs/bluegreen-host.js';
 import { DeployDocument } from './constructs/deploy-document.js';
+import { JENKINS_ADMIN_USER, JENKINS_POLL_MINUTES } from './constructs/host-parts/jenkins-settings.js';
+import { HOST_PORTS } from './constructs/host-parts/ports.js';
 import { JenkinsHost } from './constructs/jenkins-host.js';
 
 export interface Ec2BlueGreenStackProps extends StackProps {

@@ -8,7 +8,11 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
 import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../contract.js';
-import { al2023Image, bootScript, emptyUserData, grantAssetRead, HOST_PORTS, newHostRole, newReleaseBundle, rootVolume } from './host-parts.js';
+import { bootScript, emptyUserData } from './host-parts/boot-script.js';
+import { al2023Image, rootVolume } from './host-parts/machine.js';
+import { HOST_PORTS } from './host-parts/ports.js';
+import { newReleaseBundle } from './host-parts/release-bundle.js';
+import { grantAssetRead, newHostRole } from './host-parts/role.js';
 
 export interface BlueGreenFleetSsh {
   /** Key pair installed for `ec2-user`. */

@@ -6,20 +6,14 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
-import {
-  grantAssetRead,
-  HOST_PORTS,
-  JENKINS_ADMIN_USER,
-  newBootedInstance,
-  newHostRole,
-  newJenkinsParts,
-  newReleaseBundle,
-  type JenkinsJobSettings,
-  type JenkinsPartsProps,
-} from './host-parts.js';
+import { newBootedInstance } from './host-parts/booted-instance.js';
+import { newJenkinsParts, type JenkinsJobSettings, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
+import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
+import { HOST_PORTS } from './host-parts/ports.js';
+import { newReleaseBundle } from './host-parts/release-bundle.js';
+import { grantAssetRead, newHostRole } from './host-parts/role.js';
 
 export {
-  HOST_PORTS,
   JENKINS_ADMIN_USER,
   JENKINS_FLEET_SETTINGS_KEYS,
   JENKINS_POLL_MINUTES,
@@ -28,7 +22,8 @@ export {
   jenkinsJobName,
   type JenkinsFleetSettings,
   type JenkinsSettings,
-} from './host-parts.js';
+} from './host-parts/jenkins-settings.js';
+export { HOST_PORTS } from './host-parts/ports.js';
 
 export interface BlueGreenHostSsh {
   /** Key pair installed for `ec2-user`. */

@@ -6,14 +6,11 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import {
-  HOST_PORTS,
-  JENKINS_ADMIN_USER,
-  newBootedInstance,
-  newHostRole,
-  newJenkinsParts,
-  type JenkinsPartsProps,
-} from './host-parts.js';
+import { newBootedInstance } from './host-parts/booted-instance.js';
+import { newJenkinsParts, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
+import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
+import { HOST_PORTS } from './host-parts/ports.js';
+import { newHostRole } from './host-parts/role.js';
 
 /** The fleet Jenkins deploys to, through the SSM document. */
 export interface JenkinsFleetTarget {

@@ -2,33 +2,19 @@
  * Builds the app as bin/app.ts does, offline, with a small stand-in jar so that no JDK build
  * runs per synth. Tests share one synthesized stack per context where they can.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { lookupEnvironment, readConfig } from '../../lib/config.js';
 import { Ec2BlueGreenStack } from '../../lib/ec2-bluegreen-stack.js';
 import { projectPath } from '../../lib/paths.js';
+import { fakeJar } from '../support/fake-jar.js';
+
+export { fakeJar };
 
 /** The feature flags and settings of cdk.json, so tests synthesize what `cdk synth` does. */
 const CDK_JSON_CONTEXT = JSON.parse(readFileSync(projectPath('cdk.json'), 'utf8')).context as Record<string, unknown>;
-
-let fakeJarPath: string | undefined;
-
-/** A minimal valid jar (a zip with a manifest), made once per test process. */
-export function fakeJar(): string {
-  if (fakeJarPath === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'bluegreen-fake-jar-'));
-    mkdirSync(join(dir, 'META-INF'));
-    writeFileSync(join(dir, 'META-INF', 'MANIFEST.MF'), 'Manifest-Version: 1.0\n');
-    execFileSync('zip', ['-q', '-X', 'app.jar', 'META-INF/MANIFEST.MF'], { cwd: dir });
-    fakeJarPath = join(dir, 'app.jar');
-  }
-  return fakeJarPath;
-}
 
 export interface Synthesized {
   readonly app: App;

@@ -26,10 +26,10 @@
  *   many errors); TimedOut (every invocation timed out); otherwise Failed with StatusDetails
  *   `Incomplete`.
  *
- * What the protocol looks like on the wire (FIELD-NOTES "CDK, SDK, SSM"): POST / with
+ * What the protocol looks like on the wire, as AWS SDK v3 sends and parses it: POST / with
  * `X-Amz-Target: AmazonSSM.<Operation>`; timestamps such as `RequestedDateTime` are epoch
- * seconds as numbers, while GetCommandInvocation's `ExecutionStartDateTime` is a string;
- * errors are HTTP 400 with `{"__type": ..., "message": ...}`.
+ * seconds as numbers (a string breaks the SDK's parser), while GetCommandInvocation's
+ * `ExecutionStartDateTime` is a string; errors are HTTP 400 with `{"__type": ..., "message": ...}`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
