@@ -5,7 +5,7 @@
  * three hosts, each a real Nginx with two JVM slots, behind a local Nginx standing in for the
  * load balancer, with real load through it the whole time.
  *
- * CloudFormation's side is played here, as in custom-resource.test.ts: Create and Update events
+ * CloudFormation's side is played here, as in custom-resource.e2e.test.ts: Create and Update events
  * shaped as CloudFormation sends them, isComplete polled as the Provider framework's waiter does.
  * The fleet's side is played by the harness: hosts boot as the user data boots them (SSM Agent
  * registers the host with its fleet tag early, then the recorded release is read from the

@@ -1,7 +1,7 @@
 /**
  * Fleet mode of the deploy custom resource: the release record, what a roll-out's state means,
  * and the handlers against a mocked SDK (the real command objects with their real input; the
- * clock and sleep are fakes). The roll-out against real hosts is test/e2e/fleet.test.ts.
+ * clock and sleep are fakes). The roll-out against real hosts is test/e2e/fleet.e2e.test.ts.
  */
 import {
   DescribeInstanceInformationCommand,
