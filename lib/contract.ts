@@ -116,7 +116,7 @@ export function documentParamEnvVar(name: (typeof DOCUMENT_PARAMS)[keyof typeof 
  * engine's on and uses three of them itself: the one table of number, name and meaning.
  *
  * Built from it: `EXIT_CODES`, the document's description, the deploy's failure reasons. Checked
- * against it by test/contract/exit-codes.test.ts: the engine's `EXIT_<NAME>` variables
+ * against it by test/contract/exit-codes.e2e.test.ts: the engine's `EXIT_<NAME>` variables
  * (`exitCodeShellName`), its usage text, the document script's codes and the README's table.
  * A meaning completes "the deploy failed with exit status 5 (...)".
  */
@@ -154,7 +154,7 @@ export function exitCodeEntry(code: number): { readonly name: ExitCodeName; read
  * The label of a release deployed without one (`bluegreen deploy` without `--version`, a jar
  * given without `artifactVersion` or `--version`): its content, so that two different jars never
  * share a label in the history. The engine (`default_release_label`) and the first boot
- * (`assets/userdata/bootstrap.sh`) apply the same rule; test/contract/release-label.test.ts checks them.
+ * (`assets/userdata/bootstrap.sh`) apply the same rule; test/contract/release-label.e2e.test.ts checks them.
  */
 export const DEFAULT_RELEASE_LABEL_PREFIX = 'sha256-';
 
