@@ -4,7 +4,7 @@
  * the custom resource's own (lambda/deploy/invocation.ts and fleet.ts).
  */
 import { type FleetRelease } from '../lambda/deploy/fleet.js';
-import { classifyInvocation, type FailureContext, type InvocationReport } from '../lambda/deploy/invocation.js';
+import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
 import type { HistoryEntry, Status } from '../scripts/lib/host.js';
 import { CLI_EXIT_CODES } from './errors.js';
 import { exitCodeOf, formatHistory } from './outcome.js';

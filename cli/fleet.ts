@@ -15,7 +15,7 @@ import {
   renderFleetRelease,
   rolledBackFleetRelease,
 } from '../lambda/deploy/fleet.js';
-import type { FailureContext } from '../lambda/deploy/invocation.js';
+import type { FailureContext } from '../lib/deploy/invocation.js';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lambda/deploy/settings.js';
 import type { CliRequest } from './args.js';
 import { formatBytes, prepareArtifact } from './artifact.js';

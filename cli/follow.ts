@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetCommandInvocationCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { classifyInvocation, type FailureContext, type InvocationReport } from '../lambda/deploy/invocation.js';
+import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
 import { retryReason } from '../lambda/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../lambda/deploy/timeouts.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';

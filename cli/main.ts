@@ -5,7 +5,7 @@
  * A fleet stack (output FleetTarget) is handed to cli/fleet.ts; this file runs the one host.
  */
 import { DEFAULT_DEPLOY_SETTINGS } from '../lambda/deploy/settings.js';
-import type { FailureContext } from '../lambda/deploy/invocation.js';
+import type { FailureContext } from '../lib/deploy/invocation.js';
 import { type CliRequest, parseCommandLine } from './args.js';
 import { formatBytes, prepareArtifact } from './artifact.js';
 import { createClients } from './clients.js';

@@ -11,7 +11,7 @@ import {
   failureMessage,
   type FailureContext,
   type InvocationReport,
-} from '../lambda/deploy/invocation.js';
+} from '../lib/deploy/invocation.js';
 import type { HistoryEntry, SlotStatus, Status } from '../scripts/lib/host.js';
 import type { CommandName } from './args.js';
 import { CLI_EXIT_CODES } from './errors.js';

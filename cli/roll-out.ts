@@ -18,7 +18,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { classifyRollOut, rollOutProgress, type FleetCommandReport, type HostInvocation, type RollOutOutcome } from '../lambda/deploy/fleet.js';
-import { classifyInvocation, type FailureContext, type InvocationReport } from '../lambda/deploy/invocation.js';
+import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
 import { retryReason } from '../lambda/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../lambda/deploy/timeouts.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';

@@ -5,7 +5,7 @@
  * the same `KEY=VALUE` record in bash.
  */
 import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET } from '../../lib/contract.js';
-import { classifyInvocation, outputTail, type FailureContext, type InvocationReport } from './invocation.js';
+import { classifyInvocation, outputTail, type FailureContext, type InvocationReport } from '../../lib/deploy/invocation.js';
 
 /** The release the fleet runs, as recorded after a roll-out succeeded on every host. */
 export interface FleetRelease {

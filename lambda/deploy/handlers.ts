@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { DEPLOYMENT_ATTRIBUTES } from '../../lib/contract.js';
 import { classifyRollOut, fleetFailureMessage, nextFleetRelease, parseFleetRelease, renderFleetRelease, type FailedHost } from './fleet.js';
-import { classifyInvocation, deployResult, failureMessage, type InvocationReport } from './invocation.js';
+import { classifyInvocation, deployResult, failureMessage, type InvocationReport } from '../../lib/deploy/invocation.js';
 import type { Logger } from './log.js';
 import { IAM_PROPAGATION_SECONDS, retryReason, withRetries, type RetryDependencies } from './retry.js';
 import {

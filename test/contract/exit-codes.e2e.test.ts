@@ -10,7 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { DeployDocument } from '../../lib/constructs/deploy-document.js';
 import { EXIT_CODE_TABLE, EXIT_CODES, exitCodeEntry, exitCodeShellName, type ExitCodeName } from '../../lib/contract.js';
 import { projectPath } from '../../lib/paths.js';
-import { describeExitStatus } from '../../lambda/deploy/invocation.js';
+import { describeExitStatus } from '../../lib/deploy/invocation.js';
 
 const COMMON_SH = projectPath('assets', 'instance', 'lib', 'common.sh');
 const ENGINE = projectPath('assets', 'instance', 'bin', 'bluegreen');

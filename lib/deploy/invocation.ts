@@ -2,7 +2,7 @@
  * What a command invocation's state means for the deploy: still running, done (with the live
  * slot), or failed (with a reason short enough for a CloudFormation event). Pure.
  */
-import { exitCodeEntry, type Slot } from '../../lib/contract.js';
+import { exitCodeEntry, type Slot } from '../contract.js';
 
 /** The fields of GetCommandInvocation (or a ListCommandInvocations entry) this module reads. */
 export interface InvocationReport {

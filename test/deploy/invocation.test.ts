@@ -8,7 +8,7 @@ import {
   MAX_FAILURE_MESSAGE_CHARS,
   outputTail,
   type InvocationReport,
-} from '../../lambda/deploy/invocation.js';
+} from '../../lib/deploy/invocation.js';
 
 const CONTEXT = { deliveryTimeoutSeconds: 300, executionTimeoutSeconds: 2199 };
 
