@@ -1,6 +1,6 @@
 /**
  * The SendCommand request for each action, and the checks before it is sent. The request is
- * built like the custom resource's own (lambda/deploy/send-command.ts), with this command's comment.
+ * built like the custom resource's own (lib/deploy/send-command.ts), with this command's comment.
  */
 import {
   DescribeInstanceInformationCommand,
@@ -10,8 +10,8 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DOCUMENT_PARAMS } from '../lib/contract.js';
-import type { FleetRelease } from '../lambda/deploy/fleet.js';
-import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTarget } from '../lambda/deploy/send-command.js';
+import type { FleetRelease } from '../lib/deploy/fleet.js';
+import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTarget } from '../lib/deploy/send-command.js';
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';

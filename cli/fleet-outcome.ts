@@ -1,9 +1,9 @@
 /**
  * What a fleet command means for the user, as text: the per-host progress lines, the exit code
  * of a roll-out, the fleet's status and history. Pure. The status words and failure reasons are
- * the custom resource's own (lambda/deploy/invocation.ts and fleet.ts).
+ * the custom resource's own (lib/deploy/invocation.ts and fleet.ts).
  */
-import { type FleetRelease } from '../lambda/deploy/fleet.js';
+import { type FleetRelease } from '../lib/deploy/fleet.js';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
 import type { HistoryEntry, Status } from '../scripts/lib/host.js';
 import { CLI_EXIT_CODES } from './errors.js';

@@ -14,9 +14,9 @@ import {
   parseFleetRelease,
   renderFleetRelease,
   rolledBackFleetRelease,
-} from '../lambda/deploy/fleet.js';
+} from '../lib/deploy/fleet.js';
 import type { FailureContext } from '../lib/deploy/invocation.js';
-import { DEFAULT_DEPLOY_SETTINGS } from '../lambda/deploy/settings.js';
+import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
 import type { CliRequest } from './args.js';
 import { formatBytes, prepareArtifact } from './artifact.js';
 import type { Clients } from './clients.js';

@@ -4,7 +4,7 @@
  * follow); `runCli` returns the exit code, the entry point (bin/ec2-bluegreen.mjs) exits with it.
  * A fleet stack (output FleetTarget) is handed to cli/fleet.ts; this file runs the one host.
  */
-import { DEFAULT_DEPLOY_SETTINGS } from '../lambda/deploy/settings.js';
+import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
 import type { FailureContext } from '../lib/deploy/invocation.js';
 import { type CliRequest, parseCommandLine } from './args.js';
 import { formatBytes, prepareArtifact } from './artifact.js';

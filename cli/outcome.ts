@@ -1,7 +1,7 @@
 /**
  * What an ended command means for the user: the exit code, the failure reason, and the host's
  * status and history as readable text. Pure. The status and failure logic is the deploy custom
- * resource's own (lambda/deploy/invocation.ts), so the console, CloudFormation and this
+ * resource's own (lib/deploy/invocation.ts), so the console, CloudFormation and this
  * command say the same thing about the same failure.
  */
 import { EXIT_CODES } from '../lib/contract.js';

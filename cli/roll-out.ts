@@ -17,10 +17,10 @@ import {
   type CommandInvocation,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { classifyRollOut, rollOutProgress, type FleetCommandReport, type HostInvocation, type RollOutOutcome } from '../lambda/deploy/fleet.js';
+import { classifyRollOut, rollOutProgress, type FleetCommandReport, type HostInvocation, type RollOutOutcome } from '../lib/deploy/fleet.js';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
-import { retryReason } from '../lambda/deploy/retry.js';
-import { invisibleInvocationLimitSeconds } from '../lambda/deploy/timeouts.js';
+import { retryReason } from '../lib/deploy/retry.js';
+import { invisibleInvocationLimitSeconds } from '../lib/deploy/timeouts.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { hostEndedLine, hostNotRunLine, hostStartedLine } from './fleet-outcome.js';
 import { CommandLogStreams, QUIET_NOTE_MS, type PollingDependencies } from './follow.js';

@@ -4,7 +4,7 @@
  */
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
 import { MAX_CONCURRENCY_PATTERN, STACK_OUTPUTS } from '../lib/contract.js';
-import type { FleetDeployTarget } from '../lambda/deploy/send-command.js';
+import type { FleetDeployTarget } from '../lib/deploy/send-command.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 
 export { STACK_OUTPUTS };

@@ -21,10 +21,10 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DEPLOYMENT_ATTRIBUTES } from '../../lib/contract.js';
-import { classifyRollOut, fleetFailureMessage, nextFleetRelease, parseFleetRelease, renderFleetRelease, type FailedHost } from './fleet.js';
+import { classifyRollOut, fleetFailureMessage, nextFleetRelease, parseFleetRelease, renderFleetRelease, type FailedHost } from '../../lib/deploy/fleet.js';
 import { classifyInvocation, deployResult, failureMessage, type InvocationReport } from '../../lib/deploy/invocation.js';
 import type { Logger } from './log.js';
-import { IAM_PROPAGATION_SECONDS, retryReason, withRetries, type RetryDependencies } from './retry.js';
+import { IAM_PROPAGATION_SECONDS, retryReason, withRetries, type RetryDependencies } from '../../lib/deploy/retry.js';
 import {
   catchUpCommentPrefix,
   readDeploymentRequest,
@@ -32,9 +32,9 @@ import {
   type DeploymentRequest,
   type FleetDeployTarget,
   type FleetTarget,
-} from './send-command.js';
+} from '../../lib/deploy/send-command.js';
 import type { DeploySettings } from './settings.js';
-import { invisibleInvocationLimitSeconds, SEND_ALLOWANCE_SECONDS } from './timeouts.js';
+import { invisibleInvocationLimitSeconds, SEND_ALLOWANCE_SECONDS } from '../../lib/deploy/timeouts.js';
 
 /** A CloudFormation custom resource request, as the Provider framework passes it on. */
 export interface CustomResourceEvent {

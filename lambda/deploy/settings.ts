@@ -1,5 +1,6 @@
 /** The deploy functions' settings, read once from their environment (lib/contract.ts DEPLOY_FUNCTION_ENV). */
 import { DEPLOY_FUNCTION_ENV } from '../../lib/contract.js';
+import { DEFAULT_DEPLOY_SETTINGS } from '../../lib/deploy/defaults.js';
 
 export interface DeploySettings {
   readonly onlineWaitSeconds: number;
@@ -10,14 +11,11 @@ export interface DeploySettings {
   readonly outputLogGroupName?: string;
 }
 
-/** The defaults the construct also uses; a function started without them behaves the same. */
-export const DEFAULT_DEPLOY_SETTINGS = {
-  onlineWaitSeconds: 300,
-  onlinePollSeconds: 5,
-  deliveryTimeoutSeconds: 300,
-} as const;
-
-/** Reads the settings; throws naming the variable when one is not a positive number. */
+/**
+ * Reads the settings; a variable that is absent takes its default (lib/deploy/defaults.ts), so
+ * a function started without them behaves as the construct's. Throws naming the variable when
+ * one is not a positive number.
+ */
 export function readDeploySettings(env: Readonly<Record<string, string | undefined>>): DeploySettings {
   const seconds = (name: string, fallback?: number): number | undefined => {
     const raw = env[name]?.trim();

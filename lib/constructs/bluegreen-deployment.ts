@@ -9,8 +9,8 @@ import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct, type IDependable } from 'constructs';
-import { DEFAULT_DEPLOY_SETTINGS } from '../../lambda/deploy/settings.js';
-import { onEventTimeoutSeconds, timeoutProblems } from '../../lambda/deploy/timeouts.js';
+import { DEFAULT_DEPLOY_SETTINGS } from '../deploy/defaults.js';
+import { onEventTimeoutSeconds, timeoutProblems } from '../deploy/timeouts.js';
 import {
   DEPLOY_FUNCTION_ENV,
   DEPLOY_HANDLERS,
@@ -473,7 +473,7 @@ function checkHealthTimeout(healthTimeout: Duration): number | undefined {
   return seconds;
 }
 
-/** Throws one error listing every timeout that does not nest (lambda/deploy/timeouts.ts). */
+/** Throws one error listing every timeout that does not nest (lib/deploy/timeouts.ts). */
 function checkTimeouts(timeouts: Record<'executionTimeout' | 'deliveryTimeout' | 'onlineWait' | 'queryInterval' | 'totalTimeout' | 'serviceTimeout', Duration>): void {
   if (Object.values(timeouts).some((duration) => duration.isUnresolved())) return;
   const seconds = (duration: Duration) => duration.toSeconds({ integral: false });

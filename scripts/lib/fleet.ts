@@ -24,7 +24,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { parseFleetRelease } from '../../lambda/deploy/fleet.js';
+import { parseFleetRelease } from '../../lib/deploy/fleet.js';
 import { LocalHost, PROJECT_DIR, TEST_JAVA_OPTS, waitFor, type RunResult } from './host.js';
 
 /** The release a booting host deploys. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseFleetRelease, type FleetRelease } from '../../lambda/deploy/fleet.js';
+import { parseFleetRelease, type FleetRelease } from '../../lib/deploy/fleet.js';
 import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY, STACK_OUTPUTS } from '../../lib/contract.js';
 import { LocalFleet, recordedRelease, type BootRelease, type FleetHost, type HostBoot } from '../../scripts/lib/fleet.js';
 import { synthesize } from '../constructs/synth.js';

@@ -21,7 +21,7 @@ import {
   type HostStatus,
 } from '../../cli/fleet-outcome.js';
 import { stackTarget, type FleetStackTarget } from '../../cli/stack.js';
-import type { FleetRelease } from '../../lambda/deploy/fleet.js';
+import type { FleetRelease } from '../../lib/deploy/fleet.js';
 import type { HistoryEntry, SlotStatus, Status } from '../../scripts/lib/host.js';
 
 const OUTPUTS = [

@@ -22,7 +22,7 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import { parseFleetRelease } from '../../lambda/deploy/fleet.js';
+import { parseFleetRelease } from '../../lib/deploy/fleet.js';
 import type { CustomResourceEvent } from '../../lambda/deploy/handlers.js';
 import { DeployDocument } from '../../lib/constructs/deploy-document.js';
 import { DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { DEFAULT_DEPLOY_SETTINGS, readDeploySettings } from '../../lambda/deploy/settings.js';
+import { DEFAULT_DEPLOY_SETTINGS } from '../../lib/deploy/defaults.js';
+import { readDeploySettings } from '../../lambda/deploy/settings.js';
 import { DEPLOY_FUNCTION_ENV as ENV } from '../../lib/contract.js';
 
 describe('readDeploySettings', () => {

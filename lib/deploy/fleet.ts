@@ -4,8 +4,8 @@
  * resource and the operator command; the Jenkins pipeline and the first boot read and write
  * the same `KEY=VALUE` record in bash.
  */
-import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET } from '../../lib/contract.js';
-import { classifyInvocation, outputTail, type FailureContext, type InvocationReport } from '../../lib/deploy/invocation.js';
+import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET } from '../contract.js';
+import { classifyInvocation, outputTail, type FailureContext, type InvocationReport } from './invocation.js';
 
 /** The release the fleet runs, as recorded after a roll-out succeeded on every host. */
 export interface FleetRelease {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { COMMENT_MAX_CHARS, readDeploymentRequest, sendCommandInput } from '../../lambda/deploy/send-command.js';
+import { COMMENT_MAX_CHARS, readDeploymentRequest, sendCommandInput } from '../../lib/deploy/send-command.js';
 import { DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';
 
 const SHA = 'ab'.repeat(32);

@@ -6,7 +6,7 @@ import {
   onEventTimeoutSeconds,
   timeoutProblems,
   type DeploymentTimeouts,
-} from '../../lambda/deploy/timeouts.js';
+} from '../../lib/deploy/timeouts.js';
 
 /** The construct's defaults with the stack's document (execution timeout 2199 s). */
 const DEFAULTS: DeploymentTimeouts = {

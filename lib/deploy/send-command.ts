@@ -3,7 +3,7 @@
  * runs the deploy document for it. Pure.
  */
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
-import { DEPLOYMENT_PROPERTIES, DOCUMENT_PARAM_PATTERNS, DOCUMENT_PARAMS, MAX_CONCURRENCY_PATTERN } from '../../lib/contract.js';
+import { DEPLOYMENT_PROPERTIES, DOCUMENT_PARAM_PATTERNS, DOCUMENT_PARAMS, MAX_CONCURRENCY_PATTERN } from '../contract.js';
 
 /** A fleet: every instance carrying a tag, swapped `maxConcurrency` at a time, stopping at the first failure. */
 export interface FleetTarget {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { backoffDelayMs, IAM_PROPAGATION_SECONDS, retryReason, withRetries } from '../../lambda/deploy/retry.js';
+import { backoffDelayMs, IAM_PROPAGATION_SECONDS, retryReason, withRetries } from '../../lib/deploy/retry.js';
 
 /** An error shaped as the AWS SDK v3 throws them. */
 function awsError(name: string, fault: 'client' | 'server' = 'client', extra: Record<string, unknown> = {}): Error {
