@@ -5,7 +5,7 @@
  */
 import { type FleetRelease } from '../lib/deploy/fleet.js';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
-import type { HistoryEntry, Status } from '../scripts/lib/host.js';
+import type { HistoryEntry, Status } from '../lib/contract.js';
 import { CLI_EXIT_CODES } from './errors.js';
 import { exitCodeOf, formatHistory } from './outcome.js';
 

@@ -12,7 +12,7 @@ import {
   type FailureContext,
   type InvocationReport,
 } from '../lib/deploy/invocation.js';
-import type { HistoryEntry, SlotStatus, Status } from '../scripts/lib/host.js';
+import type { HistoryEntry, SlotStatus, Status } from '../lib/contract.js';
 import type { CommandName } from './args.js';
 import { CLI_EXIT_CODES } from './errors.js';
 

@@ -237,3 +237,46 @@ export const DEPLOY_FUNCTION_ENV = {
   /** CloudWatch log group for the command's full output. @default - none (output stays in SSM) */
   outputLogGroupName: 'BLUEGREEN_OUTPUT_LOG_GROUP',
 } as const;
+
+/*
+ * The engine's JSON output: `bluegreen status --json` and `bluegreen history --json` on the host
+ * (assets/instance/bin/bluegreen), which the document's `status` and `history` actions print and
+ * the operator command and the tests read. A field renamed on one side only is a compile error
+ * on the other.
+ */
+
+/** One slot in `bluegreen status --json`. */
+export interface SlotStatus {
+  readonly port: number;
+  readonly role: 'live' | 'standby' | 'idle';
+  readonly version: string | null;
+  readonly sha256: string | null;
+  readonly release: string | null;
+  readonly running: boolean;
+  readonly healthy: boolean;
+  readonly pid: number | null;
+  /** The last bake of this slot's release: `passed: …` or `failed: …`. */
+  readonly bake: string | null;
+}
+
+/** One line of the engine's history: an entry of `bluegreen history --json`, and status's `lastOperation`. */
+export interface HistoryEntry {
+  readonly at: string;
+  readonly action: string;
+  readonly from: string | null;
+  readonly to: string | null;
+  readonly version: string | null;
+  readonly sha256: string | null;
+  readonly result: 'ok' | 'failed' | 'rolled-back' | 'noop' | 'interrupted';
+  readonly seconds: number | null;
+  readonly appSeconds: number | null;
+  readonly message: string;
+}
+
+/** `bluegreen status --json`. */
+export interface Status {
+  /** The slot Nginx sends traffic to; null before the first deploy. */
+  readonly live: Slot | null;
+  readonly slots: { readonly [slot in Slot]: SlotStatus };
+  readonly lastOperation: HistoryEntry | null;
+}

@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { HistoryEntry, Status } from '../../lib/contract.js';
 
 export const PROJECT_DIR = resolve(import.meta.dirname, '..', '..');
 export const BLUEGREEN = join(PROJECT_DIR, 'assets', 'instance', 'bin', 'bluegreen');
@@ -165,38 +166,6 @@ export class LocalHost {
     const body = (await res.json()) as { version: string };
     return body.version;
   }
-}
-
-export interface SlotStatus {
-  readonly port: number;
-  readonly role: 'live' | 'standby' | 'idle';
-  readonly version: string | null;
-  readonly sha256: string | null;
-  readonly release: string | null;
-  readonly running: boolean;
-  readonly healthy: boolean;
-  readonly pid: number | null;
-  /** The last bake of this slot's release: `passed: …` or `failed: …`. */
-  readonly bake: string | null;
-}
-
-export interface HistoryEntry {
-  readonly at: string;
-  readonly action: string;
-  readonly from: string | null;
-  readonly to: string | null;
-  readonly version: string | null;
-  readonly sha256: string | null;
-  readonly result: 'ok' | 'failed' | 'rolled-back' | 'noop' | 'interrupted';
-  readonly seconds: number | null;
-  readonly appSeconds: number | null;
-  readonly message: string;
-}
-
-export interface Status {
-  readonly live: 'blue' | 'green' | null;
-  readonly slots: { readonly blue: SlotStatus; readonly green: SlotStatus };
-  readonly lastOperation: HistoryEntry | null;
 }
 
 /** Waits until `predicate` holds, polling; throws with `what` after the timeout. */

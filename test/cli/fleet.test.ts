@@ -22,7 +22,7 @@ import {
 } from '../../cli/fleet-outcome.js';
 import { stackTarget, type FleetStackTarget } from '../../cli/stack.js';
 import type { FleetRelease } from '../../lib/deploy/fleet.js';
-import type { HistoryEntry, SlotStatus, Status } from '../../scripts/lib/host.js';
+import type { HistoryEntry, SlotStatus, Status } from '../../lib/contract.js';
 
 const OUTPUTS = [
   { OutputKey: 'FleetTarget', OutputValue: 'tag:BlueGreenFleet=Ec2BlueGreen' },

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import { exitCodeOf, failureReason, formatHistory, formatStatus, isStatusLine, parseHistory, parseStatus, resultLine } from '../../cli/outcome.js';
-import type { HistoryEntry, Status } from '../../scripts/lib/host.js';
+import type { HistoryEntry, Status } from '../../lib/contract.js';
 
 const CONTEXT = { deliveryTimeoutSeconds: 300 };
 const INSTANCE = 'i-0123456789abcdef0';
