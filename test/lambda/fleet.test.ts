@@ -247,3 +247,95 @@ describe('isComplete for a fleet', () => {
     await expect(handlers().isComplete(waiting())).resolves.toEqual({ IsComplete: false });
   });
 });
+
+describe('a fleet longer than one page of SSM answers', () => {
+  /** Answers `pages` in turn, as SSM pages a list with NextToken, and notes each token asked for. */
+  function paged<T extends object>(pages: readonly T[], asked: Array<string | undefined>) {
+    return (input: { NextToken?: string }) => {
+      asked.push(input.NextToken);
+      const index = input.NextToken === undefined ? 0 : Number(input.NextToken.slice('page-'.length));
+      return { ...pages[index]!, ...(index + 1 < pages.length ? { NextToken: `page-${index + 1}` } : {}) };
+    };
+  }
+
+  test('onEvent reads every page of hosts: an Online host on the last page is enough to send', async () => {
+    const asked: Array<string | undefined> = [];
+    ssmMock.on(DescribeInstanceInformationCommand).callsFake(
+      paged(
+        [
+          { InstanceInformationList: [{ InstanceId: HOSTS[0], PingStatus: 'ConnectionLost' }] },
+          { InstanceInformationList: [{ InstanceId: HOSTS[1], PingStatus: 'ConnectionLost' }] },
+          { InstanceInformationList: [{ InstanceId: HOSTS[2], PingStatus: 'Online' }] },
+        ],
+        asked,
+      ),
+    );
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } });
+
+    await expect(handlers().onEvent(event('Update'))).resolves.toMatchObject({ BlueGreenCommand: { commandId: COMMAND_ID } });
+    expect(asked).toEqual([undefined, 'page-1', 'page-2']);
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
+  });
+
+  test('isComplete reads every page of invocations: a host that failed on the second page fails the roll-out', async () => {
+    const asked: Array<string | undefined> = [];
+    ssmMock.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: COMMAND_ID, Status: 'Failed', StatusDetails: 'Failed', TargetCount: 3 }] });
+    ssmMock
+      .on(ListCommandInvocationsCommand)
+      .callsFake(paged([invocations([[HOSTS[0]!, 'Success', 0], [HOSTS[1]!, 'Success', 0]]), invocations([[HOSTS[2]!, 'Failed', 5]])], asked));
+    ssmMock.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 5, StandardErrorContent: 'never became healthy' });
+
+    await expect(handlers().isComplete(waiting())).rejects.toThrow(
+      new RegExp(`1 of 3 hosts failed\\. ${HOSTS[2]}: .*never became healthy.*Took the new release: ${HOSTS[0]}, ${HOSTS[1]}`),
+    );
+    expect(asked).toEqual([undefined, 'page-1']);
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  test('a throttled page is retried by reading the list again from its first page, never half of it', async () => {
+    const asked: Array<string | undefined> = [];
+    const pages = paged([invocations([[HOSTS[0]!, 'Success', 0], [HOSTS[1]!, 'Success', 0]]), invocations([[HOSTS[2]!, 'Success', 0]])], asked);
+    let throttledOnce = false;
+    ssmMock.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: COMMAND_ID, Status: 'Success', TargetCount: 3 }] });
+    ssmMock.on(ListCommandInvocationsCommand).callsFake((input: { NextToken?: string }) => {
+      if (input.NextToken !== undefined && !throttledOnce) {
+        throttledOnce = true;
+        asked.push(input.NextToken);
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+      }
+      return pages(input);
+    });
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: FLEET_RELEASE_UNSET } });
+    ssmMock.on(PutParameterCommand).resolves({ Version: 2 });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(hostsOnline());
+
+    await expect(handlers().isComplete(waiting())).resolves.toMatchObject({ IsComplete: true, Data: { [A.hosts]: '3' } });
+    expect(asked).toEqual([undefined, 'page-1', undefined, 'page-1']);
+  });
+
+  test('a catch-up that ListCommands shows on its second page is found, and not sent again', async () => {
+    const joined = 'i-0bbbbbbbbbbbbbbb4';
+    const asked: Array<string | undefined> = [];
+    const lookups = paged(
+      [
+        { Commands: [{ CommandId: 'other-0000', Comment: 'ec2-bluegreen status by someone', InstanceIds: HOSTS, Status: 'Success' as const }] },
+        { Commands: [{ CommandId: CATCH_UP_ID, Comment: `catch-up of ${COMMAND_ID}: deploy v3`, InstanceIds: [joined], Status: 'InProgress' as const }] },
+      ],
+      asked,
+    );
+    ssmMock
+      .on(ListCommandsCommand)
+      .callsFake((input: { CommandId?: string; NextToken?: string }) =>
+        input.CommandId === COMMAND_ID ? { Commands: [{ CommandId: COMMAND_ID, Status: 'Success', TargetCount: 3 }] } : lookups(input),
+      );
+    ssmMock.on(ListCommandInvocationsCommand, { CommandId: COMMAND_ID }).resolves(invocations(HOSTS.map((id) => [id, 'Success', 0])));
+    ssmMock.on(ListCommandInvocationsCommand, { CommandId: CATCH_UP_ID }).resolves({ CommandInvocations: [{ CommandId: CATCH_UP_ID, InstanceId: joined, Status: 'InProgress' }] });
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: FLEET_RELEASE_UNSET } });
+    ssmMock.on(PutParameterCommand).resolves({ Version: 2 });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(hostsOnline([...HOSTS, joined]));
+
+    await expect(handlers().isComplete(waiting())).resolves.toEqual({ IsComplete: false });
+    expect(asked).toEqual([undefined, 'page-1']);
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+});
