@@ -5,12 +5,14 @@
 import {
   DescribeInstanceInformationCommand,
   type InstanceInformation,
+  paginateDescribeInstanceInformation,
   SendCommandCommand,
   type SendCommandCommandInput,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DOCUMENT_PARAMS } from '../lib/contract.js';
 import type { FleetRelease } from '../lib/deploy/fleet.js';
+import { everyPage } from '../lib/deploy/pages.js';
 import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTarget } from '../lib/deploy/send-command.js';
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
@@ -131,15 +133,8 @@ export async function requireFleetOnline(ssm: SSMClient, target: FleetStackTarge
 
 /** Every host carrying the fleet's tag that Systems Manager knows, Online or not. */
 export async function fleetHosts(ssm: SSMClient, target: FleetStackTarget): Promise<InstanceInformation[]> {
-  const found: InstanceInformation[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await ssm.send(
-      new DescribeInstanceInformationCommand({ Filters: [{ Key: `tag:${target.fleet.tagKey}`, Values: [target.fleet.tagValue] }], NextToken: nextToken }),
-    );
-    found.push(...(page.InstanceInformationList ?? []));
-    nextToken = page.NextToken;
-  } while (nextToken !== undefined);
+  const filters = [{ Key: `tag:${target.fleet.tagKey}`, Values: [target.fleet.tagValue] }];
+  const found = await everyPage(paginateDescribeInstanceInformation({ client: ssm }, { Filters: filters }), (page) => page.InstanceInformationList);
   return found.sort((a, b) => (a.InstanceId ?? '').localeCompare(b.InstanceId ?? ''));
 }
 

@@ -8,7 +8,7 @@
  * invocation has ended; without the log group (no access, or no such output) the lines arrive then.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { CloudWatchLogsClient, DescribeLogStreamsCommand, paginateGetLogEvents } from '@aws-sdk/client-cloudwatch-logs';
 import { GetCommandInvocationCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
 import { retryReason } from '../lib/deploy/retry.js';
@@ -111,16 +111,14 @@ export class CommandLogStreams {
   private async readStream(stream: StreamName): Promise<void> {
     const logStreamName = this.streamNames[stream];
     if (logStreamName === undefined) return;
-    for (;;) {
-      const token = this.tokens[stream];
-      const page = await this.logs.send(
-        new GetLogEventsCommand({ logGroupName: this.logGroupName, logStreamName, startFromHead: true, ...(token === undefined ? {} : { nextToken: token }) }),
-      );
+    // The same token back means nothing more for now (stopOnSameToken); the next poll reads on from it.
+    const pages = paginateGetLogEvents(
+      { client: this.logs, startingToken: this.tokens[stream], stopOnSameToken: true },
+      { logGroupName: this.logGroupName, logStreamName, startFromHead: true },
+    );
+    for await (const page of pages) {
       this.lines[stream].push(...eventLines((page.events ?? []).map((event) => event.message ?? '')));
-      const next = page.nextForwardToken;
-      // The same token back means nothing more for now.
-      if (next === undefined || next === token) return;
-      this.tokens[stream] = next;
+      if (page.nextForwardToken !== undefined) this.tokens[stream] = page.nextForwardToken;
       if ((page.events ?? []).length === 0) return;
     }
   }

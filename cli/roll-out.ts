@@ -3,7 +3,7 @@
  * host starts and when it ends (its status and how long it ran), and each host's output as it
  * appears. Takes its clients, clock and sleep as arguments.
  *
- * The roll-out's state is read as the custom resource reads it (lambda/deploy/handlers.ts):
+ * The roll-out's state is read as the custom resource reads it (lambda/deploy/fleet-roll-out.ts):
  * ListCommands for the command, ListCommandInvocations for its hosts (with `Details`, whose
  * plugin times say when each host's script started and ended), and GetCommandInvocation once
  * per host that ran, when it has ended, for its exit status and output. Live lines come from
@@ -11,14 +11,15 @@
  */
 import {
   GetCommandInvocationCommand,
-  ListCommandInvocationsCommand,
   ListCommandsCommand,
+  paginateListCommandInvocations,
   type Command,
   type CommandInvocation,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { classifyRollOut, rollOutProgress, type FleetCommandReport, type HostInvocation, type RollOutOutcome } from '../lib/deploy/fleet.js';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
+import { everyPage } from '../lib/deploy/pages.js';
 import { retryReason } from '../lib/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../lib/deploy/timeouts.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
@@ -214,14 +215,9 @@ async function listCommand(ssm: SSMClient, commandId: string): Promise<Command |
 
 /** Every host's invocation (every page), or undefined when throttled (the next poll asks again). */
 async function listInvocations(ssm: SSMClient, commandId: string): Promise<CommandInvocation[] | undefined> {
-  const found: CommandInvocation[] = [];
-  let nextToken: string | undefined;
+  let found: CommandInvocation[];
   try {
-    do {
-      const page = await ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId, Details: true, NextToken: nextToken }));
-      found.push(...(page.CommandInvocations ?? []));
-      nextToken = page.NextToken;
-    } while (nextToken !== undefined);
+    found = await everyPage(paginateListCommandInvocations({ client: ssm }, { CommandId: commandId, Details: true }), (page) => page.CommandInvocations);
   } catch (error) {
     if (passing(error)) return undefined;
     throw cannotRead(commandId, error);

@@ -1,9 +1,9 @@
 import { DescribeInstanceInformationCommand, type InstanceInformation, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, test } from 'vitest';
-import { documentCommandInput, requireOnline, send } from '../../cli/command.js';
+import { documentCommandInput, fleetHosts, requireOnline, send } from '../../cli/command.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
-import type { StackTarget } from '../../cli/stack.js';
+import type { FleetStackTarget, StackTarget } from '../../cli/stack.js';
 import { DOCUMENT_PARAM_PATTERNS } from '../../lib/contract.js';
 
 const TARGET: StackTarget = {
@@ -60,9 +60,10 @@ describe('documentCommandInput', () => {
   });
 });
 
+const ssm = mockClient(SSMClient);
+afterEach(() => ssm.reset());
+
 describe('requireOnline and send', () => {
-  const ssm = mockClient(SSMClient);
-  afterEach(() => ssm.reset());
   const client = () => new SSMClient({ region: 'us-east-1' });
 
   test.each<[InstanceInformation[], RegExp]>([
@@ -82,5 +83,27 @@ describe('requireOnline and send', () => {
     ssm.on(SendCommandCommand).rejects(Object.assign(new Error('Parameter "action" has a value that is not in allowedValues'), { name: 'InvalidParameters' }));
     const input = documentCommandInput(TARGET, { command: 'history' }, SETTINGS);
     await expect(send(client(), input, 'history')).rejects.toThrow(/Nothing ran on the host\. The stack's document has no 'history' action yet: update the stack/);
+  });
+});
+
+describe('fleetHosts', () => {
+  const FLEET: FleetStackTarget = {
+    stackName: 'Ec2BlueGreen',
+    documentName: 'Ec2BlueGreen-DeployDocument-abc',
+    fleet: { tagKey: 'BlueGreenFleet', tagValue: 'Ec2BlueGreen/Fleet', maxConcurrency: '1', releaseParameterName: 'Ec2BlueGreen-FleetRelease' },
+  };
+
+  test('reads every page of the hosts carrying the tag, in instance-id order', async () => {
+    const asked: Array<string | undefined> = [];
+    ssm.on(DescribeInstanceInformationCommand).callsFake((input: { NextToken?: string; Filters?: unknown }) => {
+      asked.push(input.NextToken);
+      expect(input.Filters).toEqual([{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen/Fleet'] }]);
+      return input.NextToken === undefined
+        ? { InstanceInformationList: [{ InstanceId: 'i-0000000000000000c', PingStatus: 'Online' }], NextToken: 'page-2' }
+        : { InstanceInformationList: [{ InstanceId: 'i-0000000000000000a', PingStatus: 'ConnectionLost' }] };
+    });
+    const hosts = await fleetHosts(new SSMClient({ region: 'us-east-1' }), FLEET);
+    expect(asked).toEqual([undefined, 'page-2']);
+    expect(hosts.map((host) => `${host.InstanceId} ${host.PingStatus}`)).toEqual(['i-0000000000000000a ConnectionLost', 'i-0000000000000000c Online']);
   });
 });

@@ -95,3 +95,22 @@ test('a host the roll-out never reached is reported as not run, without asking f
   expect(followed.outcome).toMatchObject({ kind: 'failed', untouched: [SECOND] });
   expect(ssm.commandCalls(GetCommandInvocationCommand).map((call) => call.args[0].input.InstanceId)).toEqual([FIRST]);
 });
+
+test('every page of the hosts is read: a host that failed on the second page fails the roll-out', async () => {
+  const asked: Array<string | undefined> = [];
+  ssm.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: COMMAND_ID, Status: 'Failed', TargetCount: 2 }] });
+  ssm.on(ListCommandInvocationsCommand).callsFake((input: { NextToken?: string }) => {
+    asked.push(input.NextToken);
+    return input.NextToken === undefined
+      ? { CommandInvocations: [host(FIRST, 'Success', 1, 2)], NextToken: 'page-2' }
+      : { CommandInvocations: [host(SECOND, 'Failed', 3, 4)] };
+  });
+  ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 5 });
+  const followed = await followRollOut(
+    { ssm: new SSMClient({ region: 'us-east-1' }), now: Date.now, sleep: async () => {}, pollMs: 0, onProgress: () => {}, onHostStdout: () => {}, onHostStderr: () => {}, onNote: () => {} },
+    { commandId: COMMAND_ID, context: { deliveryTimeoutSeconds: 600 } },
+  );
+  expect(asked).toEqual([undefined, 'page-2']);
+  expect(followed.hosts.map((entry) => entry.instanceId)).toEqual([FIRST, SECOND]);
+  expect(followed.outcome).toMatchObject({ kind: 'failed', succeeded: [FIRST] });
+});
