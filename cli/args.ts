@@ -4,11 +4,12 @@
  * `allowedPattern` (lib/contract.ts), so a typo fails at once with the option's name.
  */
 import { parseArgs } from 'node:util';
-import { DOCUMENT_HISTORY_LIMIT, DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN } from '../lib/contract.js';
+import { DOCUMENT_ACTIONS, DOCUMENT_HISTORY_LIMIT, DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN, type DocumentAction } from '../lib/contract.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
 
-export const COMMANDS = ['deploy', 'rollback', 'status', 'history'] as const;
-export type CommandName = (typeof COMMANDS)[number];
+/** Each command runs the document's action of the same name. */
+export const COMMANDS = DOCUMENT_ACTIONS;
+export type CommandName = DocumentAction;
 
 /** Where the stack is. */
 export interface StackSelection {

@@ -13,17 +13,12 @@ export const HOST_PATHS = {
   command: '/usr/local/bin/bluegreen',
   /** The engine's `KEY=VALUE` configuration file (`BLUEGREEN_CONF`). */
   configFile: '/etc/bluegreen/bluegreen.conf',
-  /** Releases, slot state and history. */
-  homeDir: '/var/lib/bluegreen',
-  /** Per-slot application logs. */
-  logDir: '/var/log/bluegreen',
   /** systemd template unit that runs one slot (`bluegreen-slot@blue`, `bluegreen-slot@green`). */
   slotUnit: 'bluegreen-slot@.service',
 } as const;
 
-/** The two slots and their default loopback ports. */
-export const SLOTS = { blue: 8081, green: 8082 } as const;
-export type Slot = keyof typeof SLOTS;
+/** The two slots the engine swaps between. */
+export type Slot = 'blue' | 'green';
 
 /** Actions the SSM document accepts. */
 export const DOCUMENT_ACTIONS = ['deploy', 'rollback', 'status', 'history'] as const;
