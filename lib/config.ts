@@ -3,7 +3,7 @@
  * checked before any construct is built. Every error names the context key and the bad value.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
+import { DEFAULT_HEALTH_TIMEOUT_SECONDS, DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
 import { type ArtifactFile, type ArtifactSource, resolveArtifact } from './artifact.js';
 
 /** The context keys this app reads. */
@@ -30,7 +30,6 @@ export const CONTEXT_KEYS = {
 type ContextKey = (typeof CONTEXT_KEYS)[keyof typeof CONTEXT_KEYS];
 
 export const DEFAULT_INSTANCE_TYPE = 't3.small';
-export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 120;
 export const DEFAULT_APP_REPOSITORY_BRANCH = 'main';
 /** One host per Availability Zone is the floor of a fleet; this is its ceiling for one deploy document run. */
 export const MAX_HOSTS = 50;

@@ -187,6 +187,13 @@ export const DOCUMENT_PARAM_PATTERNS = {
 export const MAX_HEALTH_TIMEOUT_SECONDS = 999;
 
 /**
+ * The health timeout when none is given, in seconds: the app's context default, the document
+ * parameter's default and the first boot's. The engine's own default (BLUEGREEN_HEALTH_TIMEOUT
+ * in assets/instance/lib/common.sh) is the same number.
+ */
+export const DEFAULT_HEALTH_TIMEOUT_SECONDS = 120;
+
+/**
  * The deploy custom resource (`lib/constructs/bluegreen-deployment.ts` and `lambda/deploy/`):
  * the handlers' export names, the resource's properties and attributes, and the settings the
  * construct hands the Lambda functions as environment variables.

@@ -50,6 +50,8 @@ export class Ec2BlueGreenStack extends Stack {
   constructor(scope: Construct, id: string, props: Ec2BlueGreenStackProps) {
     super(scope, id, props);
     const { config } = props;
+    // One value for the document's default, each host's first deploy and the deployment.
+    const healthTimeout = Duration.seconds(config.healthTimeoutSeconds);
 
     const vpc = config.vpcId === undefined ? this.newVpc() : ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: config.vpcId });
     // An existing VPC may be private-only; its NAT then carries packages and SSM traffic.
@@ -80,14 +82,12 @@ export class Ec2BlueGreenStack extends Stack {
             ? undefined
             : this.importSecret('TlsCertificateSecret', config.tlsCertificateSecretArn),
         artifact: config.artifact,
-        healthTimeoutSeconds: config.healthTimeoutSeconds,
+        healthTimeout,
         jenkins,
       });
       this.host = host;
 
-      this.deployDocument = new DeployDocument(this, 'DeployDocument', {
-        healthTimeoutSeconds: config.healthTimeoutSeconds,
-      });
+      this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeout });
       this.deployDocument.grantOutputLogging(host.role);
 
       // A new jar is a new asset hash, so a CloudFormation Update, so a blue/green deploy; the
@@ -97,7 +97,7 @@ export class Ec2BlueGreenStack extends Stack {
         instance: host.instance,
         document: this.deployDocument,
         artifact: BlueGreenDeployment.artifactFromAsset(host.artifactAsset, host.artifact),
-        healthTimeout: Duration.seconds(config.healthTimeoutSeconds),
+        healthTimeout,
         engine: { uri: host.engineAsset.s3ObjectUrl, hash: host.engineHash },
       });
 
@@ -115,10 +115,10 @@ export class Ec2BlueGreenStack extends Stack {
       certificateArn: config.fleet.certificateArn,
       ssh,
       artifact: config.artifact,
-      healthTimeoutSeconds: config.healthTimeoutSeconds,
+      healthTimeout,
     });
     this.fleet = fleet;
-    this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeoutSeconds: config.healthTimeoutSeconds });
+    this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeout });
     this.deployDocument.grantOutputLogging(fleet.role);
     this.artifactBucket = this.newArtifactBucket(fleet.role);
 
@@ -133,7 +133,7 @@ export class Ec2BlueGreenStack extends Stack {
       },
       document: this.deployDocument,
       artifact: BlueGreenDeployment.artifactFromAsset(fleet.artifactAsset, fleet.artifact),
-      healthTimeout: Duration.seconds(config.healthTimeoutSeconds),
+      healthTimeout,
       engine: { uri: fleet.engineAsset.s3ObjectUrl, hash: fleet.engineHash },
     });
     this.deployment.waitFor(fleet.autoScalingGroup);

@@ -18,9 +18,9 @@ import {
   DEPLOYMENT_PROPERTIES,
   DOCUMENT_PARAM_PATTERNS,
   MAX_CONCURRENCY_PATTERN,
-  MAX_HEALTH_TIMEOUT_SECONDS,
 } from '../contract.js';
 import { projectPath } from '../paths.js';
+import { checkedHealthTimeoutSeconds } from './health-timeout.js';
 
 /** The SSM Command document the deployment runs (`DeployDocument` is one). */
 export interface DeploymentDocument {
@@ -168,7 +168,7 @@ export class BlueGreenDeployment extends Construct {
     const maxConcurrency = props.fleet === undefined ? undefined : checkMaxConcurrency(props.fleet.maxConcurrency ?? '1');
     this.sendScope = props.fleet === undefined ? 'this instance' : "the instances carrying the fleet's tag";
     checkArtifact(props.artifact);
-    const healthTimeoutSeconds = props.healthTimeout === undefined ? undefined : checkHealthTimeout(props.healthTimeout);
+    const healthTimeoutSeconds = props.healthTimeout === undefined ? undefined : checkedHealthTimeoutSeconds('BlueGreenDeployment', props.healthTimeout);
 
     const onlineWait = props.onlineWait ?? Duration.seconds(DEFAULT_DEPLOY_SETTINGS.onlineWaitSeconds);
     const queryInterval = props.queryInterval ?? Duration.seconds(5);
@@ -462,15 +462,6 @@ function checkArtifact(artifact: DeploymentArtifact): void {
       throw new Error(`BlueGreenDeployment: ${name} ${JSON.stringify(value)} is not accepted by the deploy document (${pattern})`);
     }
   }
-}
-
-function checkHealthTimeout(healthTimeout: Duration): number | undefined {
-  if (healthTimeout.isUnresolved()) return undefined;
-  const seconds = healthTimeout.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_HEALTH_TIMEOUT_SECONDS) {
-    throw new Error(`BlueGreenDeployment: healthTimeout must be whole seconds from 1 to ${MAX_HEALTH_TIMEOUT_SECONDS}, got ${healthTimeout.toHumanString()}`);
-  }
-  return seconds;
 }
 
 /** Throws one error listing every timeout that does not nest (lib/deploy/timeouts.ts). */

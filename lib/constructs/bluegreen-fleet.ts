@@ -8,6 +8,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
 import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../contract.js';
+import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-timeout.js';
 import { bootScript, emptyUserData } from './host-parts/boot-script.js';
 import { al2023Image, rootVolume } from './host-parts/machine.js';
 import { HOST_PORTS } from './host-parts/ports.js';
@@ -61,10 +62,10 @@ export interface BlueGreenFleetProps {
   readonly artifact: ArtifactFile;
 
   /**
-   * Health timeout of a host's first deploy, in seconds.
-   * @default 120
+   * Health timeout of a host's first deploy (whole seconds, 1 to 999).
+   * @default Duration.seconds(120)
    */
-  readonly healthTimeoutSeconds?: number;
+  readonly healthTimeout?: Duration;
 
   /**
    * The app's health path, which the load balancer asks through each host's Nginx.
@@ -185,7 +186,7 @@ export class BlueGreenFleet extends Construct {
     const release = newReleaseBundle(this, this.role, {
       engineDir: props.engineDir,
       artifact: props.artifact,
-      healthTimeoutSeconds: props.healthTimeoutSeconds,
+      healthTimeoutSeconds: checkedHealthTimeoutSeconds('BlueGreenFleet', props.healthTimeout ?? DEFAULT_HEALTH_TIMEOUT),
       description: 'Engine bundle and first release every blue/green fleet host installs on first boot (KEY=VALUE lines)',
     });
     this.engineAsset = release.engineAsset;

@@ -6,6 +6,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
+import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-timeout.js';
 import { newBootedInstance } from './host-parts/booted-instance.js';
 import { newJenkinsParts, type JenkinsJobSettings, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
 import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
@@ -82,10 +83,10 @@ export interface BlueGreenHostProps {
   readonly artifact: ArtifactFile;
 
   /**
-   * Health timeout of the first deploy, in seconds.
-   * @default 120
+   * Health timeout of the first deploy (whole seconds, 1 to 999).
+   * @default Duration.seconds(120)
    */
-  readonly healthTimeoutSeconds?: number;
+  readonly healthTimeout?: Duration;
 
   /**
    * How long CloudFormation waits for the first boot to signal success before it fails the stack.
@@ -183,7 +184,7 @@ export class BlueGreenHost extends Construct {
     const release = newReleaseBundle(this, this.role, {
       engineDir: props.engineDir,
       artifact: props.artifact,
-      healthTimeoutSeconds: props.healthTimeoutSeconds,
+      healthTimeoutSeconds: checkedHealthTimeoutSeconds('BlueGreenHost', props.healthTimeout ?? DEFAULT_HEALTH_TIMEOUT),
       tlsCertificateSecret: props.tlsCertificateSecret,
       description: 'Engine bundle and first release the blue/green host installs on first boot (KEY=VALUE lines)',
     });

@@ -13,6 +13,7 @@ import {
   MAX_HEALTH_TIMEOUT_SECONDS,
   documentParamEnvVar,
 } from '../contract.js';
+import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-timeout.js';
 import { projectPath } from '../paths.js';
 import { renderScript } from '../template.js';
 
@@ -20,10 +21,11 @@ type DocumentParam = (typeof DOCUMENT_PARAMS)[keyof typeof DOCUMENT_PARAMS];
 
 export interface DeployDocumentProps {
   /**
-   * Default of the document's `healthTimeout` parameter, in seconds (1 to 999).
-   * @default 120
+   * Default of the document's `healthTimeout` parameter: how long a new slot may take to become
+   * healthy (whole seconds, 1 to 999).
+   * @default Duration.seconds(120)
    */
-  readonly healthTimeoutSeconds?: number;
+  readonly healthTimeout?: Duration;
 
   /**
    * How long a deploy or rollback waits for the instance's first boot (cloud-init) to finish.
@@ -70,15 +72,7 @@ export class DeployDocument extends Construct {
   constructor(scope: Construct, id: string, props: DeployDocumentProps = {}) {
     super(scope, id);
 
-    const healthTimeoutSeconds = props.healthTimeoutSeconds ?? 120;
-    if (
-      !Token.isUnresolved(healthTimeoutSeconds) &&
-      !new RegExp(DOCUMENT_PARAM_PATTERNS.healthTimeout).test(String(healthTimeoutSeconds))
-    ) {
-      throw new Error(
-        `DeployDocument: healthTimeoutSeconds must be a whole number from 1 to ${MAX_HEALTH_TIMEOUT_SECONDS}, got ${healthTimeoutSeconds}`,
-      );
-    }
+    const healthTimeoutSeconds = checkedHealthTimeoutSeconds('DeployDocument', props.healthTimeout ?? DEFAULT_HEALTH_TIMEOUT);
     const cloudInitWait = props.cloudInitWait ?? Duration.minutes(15);
     const transferAllowance = props.transferAllowance ?? Duration.minutes(5);
     this.executionTimeout = cloudInitWait

@@ -4,7 +4,7 @@
  * synth time. That the bundle it ships loads and exports the handlers it names is checked by
  * deployment-bundle.e2e.test.ts (bundling starts esbuild, which unit tests do not).
  */
-import { App, type CfnResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, type CfnResource, Duration, Lazy, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -251,6 +251,7 @@ describe('BlueGreenDeployment', () => {
       ['the health timeout is zero', { healthTimeout: Duration.seconds(0) }, /healthTimeout must be whole seconds from 1 to 999, got 0 seconds/],
       ['the health timeout is over 999 s', { healthTimeout: Duration.minutes(20) }, /healthTimeout must be whole seconds from 1 to 999, got 20 minutes/],
       ['the health timeout is not whole seconds', { healthTimeout: Duration.millis(1500) }, /healthTimeout must be whole seconds/],
+      ['the health timeout is only known at deploy time', { healthTimeout: Duration.seconds(Lazy.number({ produce: () => 60 })) }, /healthTimeout must be known at synth time/],
     ])('if %s', (_name, overrides, message) => {
       expect(() => build(overrides)).toThrow(message);
     });

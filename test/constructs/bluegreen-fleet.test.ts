@@ -258,3 +258,16 @@ describe('fleet settings that cannot work get an error naming the key and the va
     expect(configFrom({ hosts: 2 }).fleet!.jenkinsInstanceType.toString()).toBe('t3.small');
   });
 });
+
+describe('one health timeout, from the context to every place that reads it', () => {
+  test.each([
+    ['one host', {}, 'HostFirstRelease'],
+    ['a fleet', { hosts: 2 }, 'FleetFirstRelease'],
+  ])('%s: the document default, the deployment and the first boot', (_mode, context, firstRelease) => {
+    const { template } = synthesize({ ...context, healthTimeout: '90' });
+    const document = onlyResource(template, 'AWS::SSM::Document').properties as { Content: { parameters: { healthTimeout: { default: string } } } };
+    expect(document.Content.parameters.healthTimeout.default).toBe('90');
+    expect(onlyResource(template, 'Custom::BlueGreenDeployment').properties[P.healthTimeout]).toBe('90');
+    expect(renderValue(resourceById(template, 'AWS::SSM::Parameter', firstRelease).properties.Value).split('\n')).toContain('healthTimeout=90');
+  });
+});

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { DOCUMENT_ACTIONS, DOCUMENT_PARAMS, MAX_HEALTH_TIMEOUT_SECONDS } from '../../lib/contract.js';
@@ -122,10 +122,13 @@ describe('parameter patterns', () => {
 });
 
 describe('misuse', () => {
-  test('fails if the health timeout default is outside 1..999', () => {
+  test('fails if the health timeout default is outside 1..999 or not whole seconds', () => {
     const stack = new Stack(new App(), 'Test');
-    expect(() => new DeployDocument(stack, 'Document', { healthTimeoutSeconds: 1000 })).toThrow(
-      /healthTimeoutSeconds must be a whole number from 1 to 999, got 1000/,
+    expect(() => new DeployDocument(stack, 'Document', { healthTimeout: Duration.seconds(1000) })).toThrow(
+      /DeployDocument: healthTimeout must be whole seconds from 1 to 999, got 16 minutes 40 seconds = 1000 seconds/,
+    );
+    expect(() => new DeployDocument(stack, 'Fractional', { healthTimeout: Duration.millis(1500) })).toThrow(
+      /DeployDocument: healthTimeout must be whole seconds from 1 to 999, got 1 second 500 millis = 1.5 seconds/,
     );
   });
 
@@ -145,7 +148,7 @@ describe('misuse', () => {
 
   test('a custom health-timeout default shows in the parameter; the execution timeout stays sized for the longest', () => {
     const stack = new Stack(new App(), 'Test');
-    const custom = new DeployDocument(stack, 'Document', { healthTimeoutSeconds: 300 });
+    const custom = new DeployDocument(stack, 'Document', { healthTimeout: Duration.minutes(5) });
     expect(custom.executionTimeout.toSeconds()).toBe(900 + 999 + 300);
     Template.fromStack(stack).hasResourceProperties('AWS::SSM::Document', {
       Content: Match.objectLike({ parameters: Match.objectLike({ healthTimeout: Match.objectLike({ default: '300' }) }) }),
