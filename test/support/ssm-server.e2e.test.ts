@@ -11,6 +11,9 @@ import {
   ListCommandInvocationsCommand,
   ListCommandsCommand,
   PutParameterCommand,
+  paginateDescribeInstanceInformation,
+  paginateListCommandInvocations,
+  paginateListCommands,
   SendCommandCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -240,6 +243,31 @@ describe('the lists', () => {
     const page2 = await client.send(new ListCommandInvocationsCommand({ CommandId: sent.CommandId, MaxResults: 2, NextToken: page1.NextToken }));
     expect(page2.CommandInvocations!.map((entry) => entry.InstanceId)).toEqual([HOSTS[2]]);
     expect(page2.NextToken).toBeUndefined();
+  });
+
+  test("the SDK's paginators read every page of DescribeInstanceInformation, ListCommands and ListCommandInvocations", async () => {
+    const { ssm: server, client } = await start();
+    registerFleet(server, 4);
+    const first = await sendToFleet(client, { MaxConcurrency: '4' });
+    await untilDone(client, first.CommandId!);
+    const second = await sendToFleet(client, { MaxConcurrency: '4' });
+    await untilDone(client, second.CommandId!);
+    const pagesOf = async <Page>(pages: AsyncIterable<Page>): Promise<Page[]> => {
+      const all: Page[] = [];
+      for await (const page of pages) all.push(page);
+      return all;
+    };
+
+    const hosts = await pagesOf(paginateDescribeInstanceInformation({ client, pageSize: 3 }, { Filters: [{ Key: `tag:${FLEET_TAG}`, Values: ['app'] }] }));
+    expect(hosts.map((page) => page.InstanceInformationList!.length)).toEqual([3, 1]);
+    expect(hosts.flatMap((page) => page.InstanceInformationList!.map((entry) => entry.InstanceId)).sort()).toEqual(HOSTS);
+
+    const invocations = await pagesOf(paginateListCommandInvocations({ client, pageSize: 3 }, { CommandId: second.CommandId }));
+    expect(invocations.map((page) => page.CommandInvocations!.length)).toEqual([3, 1]);
+    expect(invocations.flatMap((page) => page.CommandInvocations!.map((entry) => entry.InstanceId)).sort()).toEqual(HOSTS);
+
+    const commands = await pagesOf(paginateListCommands({ client, pageSize: 1 }, {}));
+    expect(commands.map((page) => page.Commands!.map((entry) => entry.CommandId))).toEqual([[first.CommandId], [second.CommandId]]);
   });
 
   test("a plugin's Output is cut to 2,500 characters with SSM Agent's markers", () => {
