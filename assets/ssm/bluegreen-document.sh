@@ -18,7 +18,7 @@ readonly HISTORY_LIMIT='@@HISTORY_LIMIT@@'
 # Where the first boot installed the engine; BLUEGREEN_ENGINE_DIR moves it (tests only).
 readonly ENGINE_DIR=${BLUEGREEN_ENGINE_DIR:-'@@ENGINE_DIR@@'}
 readonly SLOT_UNIT='@@SLOT_UNIT@@'
-# The engine's numbers for these; test/contract/exit-codes.test.ts checks them against the table.
+# The engine's numbers for these; test/contract/exit-codes.e2e.test.ts checks them against the table.
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
 readonly EXIT_BAD_ARTIFACT=3

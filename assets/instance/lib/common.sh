@@ -4,7 +4,7 @@
 # Logging, errors, timing, JSON and configuration for bluegreen. Sourced, never run.
 
 # Exit codes: EXIT_CODE_TABLE in lib/contract.ts is the one table (number, name, meaning);
-# test/contract/exit-codes.test.ts fails when these differ from it in a name or a number.
+# test/contract/exit-codes.e2e.test.ts fails when these differ from it in a name or a number.
 readonly EXIT_OK=0
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2

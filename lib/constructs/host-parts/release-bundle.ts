@@ -31,7 +31,8 @@ export function newReleaseBundle(
   props: {
     readonly engineDir?: string;
     readonly artifact: ArtifactFile;
-    readonly healthTimeoutSeconds?: number;
+    /** Whole seconds, already checked by the construct (`health-timeout.ts`). */
+    readonly healthTimeoutSeconds: number;
     readonly tlsCertificateSecret?: secretsmanager.ISecret;
     readonly description: string;
   },
@@ -49,7 +50,7 @@ export function newReleaseBundle(
       `artifactUri=${artifactAsset.s3ObjectUrl}`,
       `sha256=${props.artifact.sha256}`,
       `version=${props.artifact.version}`,
-      `healthTimeout=${props.healthTimeoutSeconds ?? 120}`,
+      `healthTimeout=${props.healthTimeoutSeconds}`,
       ...(props.tlsCertificateSecret === undefined ? [] : [`tlsSecret=${props.tlsCertificateSecret.secretArn}`]),
     ].join('\n'),
   });
