@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
 import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../contract.js';
 import { al2023Image, bootScript, emptyUserData, grantAssetRead, HOST_PORTS, newHostRole, newReleaseBundle, rootVolume } from './host-parts.js';
+import { appHostMetadataUsers, newMetadataGuard, warnAppInstanceRoleAccess } from './metadata-guard.js';
 
 export interface BlueGreenFleetSsh {
   /** Key pair installed for `ec2-user`. */
@@ -85,6 +86,14 @@ export interface BlueGreenFleetProps {
    * @default - the stack name and this construct's path
    */
   readonly fleetTagValue?: string;
+
+  /**
+   * Lets the app (user `bluegreen`) on every host reach the instance metadata service, and so
+   * use the hosts' instance role: whoever takes over the app can then do all the role may.
+   * Synth warns when it is set.
+   * @default false - only root reaches the metadata service
+   */
+  readonly appInstanceRoleAccess?: boolean;
 
   /**
    * The host engine tree, shipped as one zipped asset.
@@ -195,6 +204,14 @@ export class BlueGreenFleet extends Construct {
       stringValue: FLEET_RELEASE_UNSET,
     });
     this.releaseParameter.grantRead(this.role);
+    const metadataGuard = newMetadataGuard(this, this.role, appHostMetadataUsers(props.appInstanceRoleAccess ?? false));
+    if (props.appInstanceRoleAccess === true) {
+      warnAppInstanceRoleAccess(this, [
+        'read every SSM parameter in the region (AmazonSSMManagedInstanceCore)',
+        "read the stack's jars and engine bundle",
+        'act as any fleet host toward Systems Manager and CloudFormation',
+      ]);
+    }
 
     const userData = emptyUserData();
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
@@ -283,6 +300,7 @@ export class BlueGreenFleet extends Construct {
           signalResource: groupLogicalId,
           firstReleaseParameter: this.firstReleaseParameter.parameterName,
           fleetReleaseParameter: this.releaseParameter.parameterName,
+          metadataGuard,
         },
         'BlueGreenFleet',
       ),

@@ -17,6 +17,7 @@ import {
   type JenkinsJobSettings,
   type JenkinsPartsProps,
 } from './host-parts.js';
+import { appHostMetadataUsers, newMetadataGuard, warnAppInstanceRoleAccess } from './metadata-guard.js';
 
 export {
   HOST_PORTS,
@@ -109,6 +110,13 @@ export interface BlueGreenHostProps {
    * @default - Jenkins with its admin user, no job and no GitHub credentials
    */
   readonly jenkins?: BlueGreenHostJenkins;
+
+  /**
+   * Lets the app (user `bluegreen`) reach the instance metadata service, and so use the instance
+   * role: whoever takes over the app can then do all the role may. Synth warns when it is set.
+   * @default false - only root reaches the metadata service
+   */
+  readonly appInstanceRoleAccess?: boolean;
 
   /**
    * The host engine tree, shipped as one zipped asset.
@@ -209,6 +217,21 @@ export class BlueGreenHost extends Construct {
     this.jenkinsJobName = jenkins.jobName;
     this.jenkinsReachedThrough = jenkins.reachedThrough;
 
+    const metadataGuard = newMetadataGuard(this, this.role, appHostMetadataUsers(props.appInstanceRoleAccess ?? false));
+    if (props.appInstanceRoleAccess === true) {
+      const secrets = [
+        "Jenkins' admin password",
+        ...(props.jenkins?.githubTokenSecret === undefined ? [] : ['the GitHub token']),
+        ...(props.tlsCertificateSecret === undefined ? [] : ["the TLS certificate's private key"]),
+      ];
+      warnAppInstanceRoleAccess(this, [
+        `read ${[secrets.slice(0, -1).join(', '), secrets.at(-1)].filter(Boolean).join(' and ')} from Secrets Manager`,
+        'read every SSM parameter in the region (AmazonSSMManagedInstanceCore)',
+        "read the stack's jars and engine bundle",
+        'act as this instance toward Systems Manager and CloudFormation',
+      ]);
+    }
+
     this.instance = newBootedInstance(this, {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
@@ -224,6 +247,7 @@ export class BlueGreenHost extends Construct {
         role: 'single',
         firstReleaseParameter: this.firstReleaseParameter.parameterName,
         jenkinsSettingsParameter: this.jenkinsSettingsParameter.parameterName,
+        metadataGuard,
       },
       withoutTerminationProtection:
         'A single host whose life the stack owns: `cdk destroy` must be able to remove it, and a replacement is ' +

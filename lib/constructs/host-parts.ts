@@ -16,6 +16,7 @@ import { HOST_PATHS } from '../contract.js';
 import { engineTreeHash } from '../engine-bundle.js';
 import { projectPath } from '../paths.js';
 import { renderScript } from '../template.js';
+import type { MetadataGuardSettings } from './metadata-guard.js';
 
 /** Ports a host listens on. The app slots (8081/8082) bind to 127.0.0.1 and are never opened. */
 export const HOST_PORTS = { http: 80, https: 443, jenkins: 8080, ssh: 22 } as const;
@@ -301,6 +302,8 @@ export interface BootSettings {
   readonly jenkinsSettingsParameter?: string;
   /** @default '' (not a fleet host) */
   readonly fleetReleaseParameter?: string;
+  /** The guard that lets only root and its users reach the metadata service (`newMetadataGuard`). */
+  readonly metadataGuard: MetadataGuardSettings;
 }
 
 /**
@@ -322,6 +325,8 @@ export function bootScript(path: string | undefined, boot: BootSettings, owner: 
     JENKINS_TOOLS_DIR,
     HOST_ROLE: boot.role,
     FLEET_RELEASE_PARAMETER: boot.fleetReleaseParameter ?? '',
+    METADATA_GUARD_URI: boot.metadataGuard.uri,
+    METADATA_USERS: boot.metadataGuard.users.join(' '),
   });
   if (!script.startsWith(`${USER_DATA_SHEBANG}\n`)) {
     throw new Error(`${owner}: the user-data script must start with ${USER_DATA_SHEBANG}`);

@@ -14,6 +14,7 @@ import {
   newJenkinsParts,
   type JenkinsPartsProps,
 } from './host-parts.js';
+import { JENKINS_HOST_METADATA_USERS, newMetadataGuard } from './metadata-guard.js';
 
 /** The fleet Jenkins deploys to, through the SSM document. */
 export interface JenkinsFleetTarget {
@@ -166,7 +167,11 @@ export class JenkinsHost extends Construct {
       rootVolumeSize: props.rootVolumeSize,
       bootTimeout: props.bootTimeout,
       userDataPath: props.userDataPath,
-      boot: { role: 'jenkins', jenkinsSettingsParameter: this.settingsParameter.parameterName },
+      boot: {
+        role: 'jenkins',
+        jenkinsSettingsParameter: this.settingsParameter.parameterName,
+        metadataGuard: newMetadataGuard(this, this.role, JENKINS_HOST_METADATA_USERS),
+      },
       withoutTerminationProtection:
         "Jenkins' instance lives and dies with the stack: `cdk destroy` must be able to remove it, and a replacement is " +
         'rebuilt by its user data (jobs are configuration as code).',
