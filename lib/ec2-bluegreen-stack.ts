@@ -80,6 +80,7 @@ export class Ec2BlueGreenStack extends Stack {
         artifact: config.artifact,
         healthTimeoutSeconds: config.healthTimeoutSeconds,
         jenkins,
+        appInstanceRoleAccess: config.appInstanceRoleAccess,
       });
       this.host = host;
 
@@ -114,6 +115,7 @@ export class Ec2BlueGreenStack extends Stack {
       ssh,
       artifact: config.artifact,
       healthTimeoutSeconds: config.healthTimeoutSeconds,
+      appInstanceRoleAccess: config.appInstanceRoleAccess,
     });
     this.fleet = fleet;
     this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeoutSeconds: config.healthTimeoutSeconds });
