@@ -26,6 +26,7 @@ export const CONTEXT_KEYS = {
   maxConcurrency: 'maxConcurrency',
   certificateArn: 'certificateArn',
   jenkinsInstanceType: 'jenkinsInstanceType',
+  appInstanceRoleAccess: 'appInstanceRoleAccess',
 } as const;
 type ContextKey = (typeof CONTEXT_KEYS)[keyof typeof CONTEXT_KEYS];
 
@@ -58,6 +59,11 @@ export interface BlueGreenConfig {
   readonly jenkins: JenkinsConfig;
   /** Several hosts behind a load balancer (context `hosts` > 1); absent for the single host. */
   readonly fleet?: FleetConfig;
+  /**
+   * Whether the app may reach the instance metadata service, and so use the instance role; by
+   * default only root may (and, on the fleet's Jenkins, the Jenkins controller).
+   */
+  readonly appInstanceRoleAccess: boolean;
 }
 
 /** The fleet: how many hosts, how fast a deploy rolls across them, and the load balancer's certificate. */
@@ -135,6 +141,7 @@ export function readConfig(context: (key: string) => unknown, options: ReadConfi
     artifact: readArtifact(context, artifactVersion, options.artifactSource),
     jenkins: readJenkins(context),
     fleet: readFleet(context),
+    appInstanceRoleAccess: readBoolean(context, CONTEXT_KEYS.appInstanceRoleAccess, false),
   };
 }
 

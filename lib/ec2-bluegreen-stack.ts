@@ -84,6 +84,7 @@ export class Ec2BlueGreenStack extends Stack {
         artifact: config.artifact,
         healthTimeout,
         jenkins,
+        appInstanceRoleAccess: config.appInstanceRoleAccess,
       });
       this.host = host;
 
@@ -116,6 +117,7 @@ export class Ec2BlueGreenStack extends Stack {
       ssh,
       artifact: config.artifact,
       healthTimeout,
+      appInstanceRoleAccess: config.appInstanceRoleAccess,
     });
     this.fleet = fleet;
     this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeout });

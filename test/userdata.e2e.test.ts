@@ -103,6 +103,7 @@ describe('rendered user data', () => {
       'install_engine',
       'install_tls_certificate',
       'start_nginx',
+      'guard_metadata',
       'deploy_release',
       'configure_jenkins',
       'start_jenkins',
@@ -310,6 +311,8 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
       JENKINS_TOOLS_DIR,
       HOST_ROLE: role,
       FLEET_RELEASE_PARAMETER: role === 'fleet' ? 'FleetRelease' : '',
+      METADATA_GUARD_URI: 's3://assets/imds-guard.sh',
+      METADATA_USERS: role === 'jenkins' ? 'jenkins' : '',
     };
     const script = readFileSync(projectPath('assets', 'userdata', 'bootstrap.sh'), 'utf8').replace(/@@([A-Z0-9_]+)@@/g, (_match, name: string) => {
       expect(values, `a value for @@${name}@@`).toHaveProperty(name);
@@ -423,7 +426,7 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
   function stepsOfMain(role: string) {
     const steps = [
       'install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine',
-      'behind_load_balancer', 'install_tls_certificate', 'start_nginx', 'deploy_release', 'deploy_fleet_release', 'configure_jenkins',
+      'behind_load_balancer', 'install_tls_certificate', 'start_nginx', 'guard_metadata', 'deploy_release', 'deploy_fleet_release', 'configure_jenkins',
       'start_jenkins', 'verify_jenkins', 'check_site',
     ];
     const stubs = steps.map((step) => `${step}() { echo ${step}; }`).join('; ');
@@ -450,9 +453,9 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
   });
 
   test.each([
-    ['single', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'install_tls_certificate', 'start_nginx', 'deploy_release', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'check_site', 'signal 0']],
-    ['fleet', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'behind_load_balancer', 'install_tls_certificate', 'start_nginx', 'deploy_fleet_release', 'check_site', 'signal 0']],
-    ['jenkins', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'signal 0']],
+    ['single', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'install_tls_certificate', 'start_nginx', 'guard_metadata', 'deploy_release', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'check_site', 'signal 0']],
+    ['fleet', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'read_first_release', 'install_engine', 'behind_load_balancer', 'install_tls_certificate', 'start_nginx', 'guard_metadata', 'deploy_fleet_release', 'check_site', 'signal 0']],
+    ['jenkins', ['install_cfn_bootstrap', 'install_packages', 'ensure_swap', 'select_java', 'guard_metadata', 'configure_jenkins', 'start_jenkins', 'verify_jenkins', 'signal 0']],
   ])('HOST_ROLE=%s boots with these steps, in this order', (role, expected) => {
     const result = stepsOfMain(role);
     expect(result.stderr).toBe('');

@@ -25,6 +25,8 @@ readonly JENKINS_SETTINGS_PARAMETER='@@JENKINS_SETTINGS_PARAMETER@@'
 readonly JENKINS_TOOLS_DIR='@@JENKINS_TOOLS_DIR@@'
 readonly HOST_ROLE='@@HOST_ROLE@@'
 readonly FLEET_RELEASE_PARAMETER='@@FLEET_RELEASE_PARAMETER@@'
+readonly METADATA_GUARD_URI='@@METADATA_GUARD_URI@@'
+readonly METADATA_USERS='@@METADATA_USERS@@'
 
 readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal
 # Jenkins' LTS line and its signing key; Jenkins itself needs Java 21, the app runs on Java 17.
@@ -42,6 +44,7 @@ readonly SWAP_MIB=1024
 # How many releases recorded during its own deploys a fleet host follows; past that the
 # roll-out's catch-up deploy reaches it.
 readonly FLEET_CATCH_UP_DEPLOYS=3
+readonly METADATA_GUARD=/usr/local/sbin/bluegreen-imds-guard
 
 # Set from FIRST_RELEASE_PARAMETER by read_first_release.
 ENGINE_URI=''
@@ -307,6 +310,14 @@ verify_jenkins() {
   "${JENKINS_TOOLS_DIR}/configure-jenkins" verify "$JENKINS_SETTINGS_FILE"
 }
 
+# Only root and METADATA_USERS may get the role's credentials (assets/userdata/imds-guard.sh).
+guard_metadata() {
+  aws s3 cp --region "$REGION" --only-show-errors "$METADATA_GUARD_URI" "$METADATA_GUARD"
+  chmod 0755 "$METADATA_GUARD"
+  # shellcheck disable=SC2086 # a user per word
+  "$METADATA_GUARD" install $METADATA_USERS
+}
+
 # Any answer but a gateway error means Nginx reaches a live slot (the app may not serve `/`).
 check_site() {
   local status
@@ -326,6 +337,7 @@ boot_single_host() {
   install_engine
   install_tls_certificate
   start_nginx
+  guard_metadata
   # The app goes first: Jenkins' first start would eat the CPU credits its health check needs.
   deploy_release
   configure_jenkins
@@ -352,6 +364,7 @@ boot_fleet_host() {
   behind_load_balancer
   install_tls_certificate
   start_nginx
+  guard_metadata
   deploy_fleet_release
   check_site
   signal_cloudformation 0 "serving version ${ARTIFACT_VERSION} through Nginx"
@@ -361,6 +374,7 @@ boot_jenkins_host() {
   install_packages
   ensure_swap
   select_java
+  guard_metadata
   configure_jenkins
   start_jenkins
   verify_jenkins

@@ -14,6 +14,7 @@ import { al2023Image, rootVolume } from './host-parts/machine.js';
 import { HOST_PORTS } from './host-parts/ports.js';
 import { newReleaseBundle } from './host-parts/release-bundle.js';
 import { grantAssetRead, newHostRole } from './host-parts/role.js';
+import { appHostMetadataUsers, newMetadataGuard, warnAppInstanceRoleAccess } from './metadata-guard.js';
 
 export interface BlueGreenFleetSsh {
   /** Key pair installed for `ec2-user`. */
@@ -90,6 +91,14 @@ export interface BlueGreenFleetProps {
    * @default - the stack name and this construct's path
    */
   readonly fleetTagValue?: string;
+
+  /**
+   * Lets the app (user `bluegreen`) on every host reach the instance metadata service, and so
+   * use the hosts' instance role: whoever takes over the app can then do all the role may.
+   * Synth warns when it is set.
+   * @default false - only root reaches the metadata service
+   */
+  readonly appInstanceRoleAccess?: boolean;
 
   /**
    * The host engine tree, shipped as one zipped asset.
@@ -200,6 +209,14 @@ export class BlueGreenFleet extends Construct {
       stringValue: FLEET_RELEASE_UNSET,
     });
     this.releaseParameter.grantRead(this.role);
+    const metadataGuard = newMetadataGuard(this, this.role, appHostMetadataUsers(props.appInstanceRoleAccess ?? false));
+    if (props.appInstanceRoleAccess === true) {
+      warnAppInstanceRoleAccess(this, [
+        'read every SSM parameter in the region (AmazonSSMManagedInstanceCore)',
+        "read the stack's jars and engine bundle",
+        'act as any fleet host toward Systems Manager and CloudFormation',
+      ]);
+    }
 
     const userData = emptyUserData();
     const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
@@ -288,6 +305,7 @@ export class BlueGreenFleet extends Construct {
           signalResource: groupLogicalId,
           firstReleaseParameter: this.firstReleaseParameter.parameterName,
           fleetReleaseParameter: this.releaseParameter.parameterName,
+          metadataGuard,
         },
         'BlueGreenFleet',
       ),

@@ -13,6 +13,7 @@ import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
 import { HOST_PORTS } from './host-parts/ports.js';
 import { newReleaseBundle } from './host-parts/release-bundle.js';
 import { grantAssetRead, newHostRole } from './host-parts/role.js';
+import { appHostMetadataUsers, newMetadataGuard, warnAppInstanceRoleAccess } from './metadata-guard.js';
 
 export {
   JENKINS_ADMIN_USER,
@@ -105,6 +106,13 @@ export interface BlueGreenHostProps {
    * @default - Jenkins with its admin user, no job and no GitHub credentials
    */
   readonly jenkins?: BlueGreenHostJenkins;
+
+  /**
+   * Lets the app (user `bluegreen`) reach the instance metadata service, and so use the instance
+   * role: whoever takes over the app can then do all the role may. Synth warns when it is set.
+   * @default false - only root reaches the metadata service
+   */
+  readonly appInstanceRoleAccess?: boolean;
 
   /**
    * The host engine tree, shipped as one zipped asset.
@@ -205,6 +213,21 @@ export class BlueGreenHost extends Construct {
     this.jenkinsJobName = jenkins.jobName;
     this.jenkinsReachedThrough = jenkins.reachedThrough;
 
+    const metadataGuard = newMetadataGuard(this, this.role, appHostMetadataUsers(props.appInstanceRoleAccess ?? false));
+    if (props.appInstanceRoleAccess === true) {
+      const secrets = [
+        "Jenkins' admin password",
+        ...(props.jenkins?.githubTokenSecret === undefined ? [] : ['the GitHub token']),
+        ...(props.tlsCertificateSecret === undefined ? [] : ["the TLS certificate's private key"]),
+      ];
+      warnAppInstanceRoleAccess(this, [
+        `read ${[secrets.slice(0, -1).join(', '), secrets.at(-1)].filter(Boolean).join(' and ')} from Secrets Manager`,
+        'read every SSM parameter in the region (AmazonSSMManagedInstanceCore)',
+        "read the stack's jars and engine bundle",
+        'act as this instance toward Systems Manager and CloudFormation',
+      ]);
+    }
+
     this.instance = newBootedInstance(this, {
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets,
@@ -220,6 +243,7 @@ export class BlueGreenHost extends Construct {
         role: 'single',
         firstReleaseParameter: this.firstReleaseParameter.parameterName,
         jenkinsSettingsParameter: this.jenkinsSettingsParameter.parameterName,
+        metadataGuard,
       },
       withoutTerminationProtection:
         'A single host whose life the stack owns: `cdk destroy` must be able to remove it, and a replacement is ' +

@@ -11,6 +11,7 @@ import { newJenkinsParts, type JenkinsPartsProps } from './host-parts/jenkins-pa
 import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
 import { HOST_PORTS } from './host-parts/ports.js';
 import { newHostRole } from './host-parts/role.js';
+import { JENKINS_HOST_METADATA_USERS, newMetadataGuard } from './metadata-guard.js';
 
 /** The fleet Jenkins deploys to, through the SSM document. */
 export interface JenkinsFleetTarget {
@@ -163,7 +164,11 @@ export class JenkinsHost extends Construct {
       rootVolumeSize: props.rootVolumeSize,
       bootTimeout: props.bootTimeout,
       userDataPath: props.userDataPath,
-      boot: { role: 'jenkins', jenkinsSettingsParameter: this.settingsParameter.parameterName },
+      boot: {
+        role: 'jenkins',
+        jenkinsSettingsParameter: this.settingsParameter.parameterName,
+        metadataGuard: newMetadataGuard(this, this.role, JENKINS_HOST_METADATA_USERS),
+      },
       withoutTerminationProtection:
         "Jenkins' instance lives and dies with the stack: `cdk destroy` must be able to remove it, and a replacement is " +
         'rebuilt by its user data (jobs are configuration as code).',

@@ -228,17 +228,17 @@ describe('instance role', () => {
     }
   });
 
-  test('reads exactly three asset objects (the engine bundle, the Jenkins bundle and the artifact) and the jars the operator command uploads', () => {
+  test('reads exactly four asset objects (the engine bundle, the Jenkins bundle, the artifact and the metadata guard) and the jars the operator command uploads', () => {
     const s3 = iamStatements().filter((statement) => [statement.Action].flat().some((action) => action.startsWith('s3:')));
     expect(s3).toHaveLength(1);
     expect(s3[0]!.Action).toBe('s3:GetObject');
     const objects = (s3[0]!.Resource as unknown[]).map(renderValue);
     const assets = objects.filter((arn) => arn.includes(':s3:::cdk-'));
-    expect(assets).toHaveLength(3);
+    expect(assets).toHaveLength(4);
     for (const object of assets) {
-      expect(object).toMatch(/^arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/[0-9a-f]{64}\.(zip|jar)$/);
+      expect(object).toMatch(/^arn:<AWS::Partition>:s3:::cdk-[a-z0-9]+-assets-<AWS::AccountId>-<AWS::Region>\/[0-9a-f]{64}\.(zip|jar|sh)$/);
     }
-    expect(assets.map((arn) => arn.slice(-4)).sort()).toEqual(['.jar', '.zip', '.zip']);
+    expect(assets.map((arn) => /\.[a-z]+$/.exec(arn)![0]).sort()).toEqual(['.jar', '.sh', '.zip', '.zip']);
     expect(objects.filter((arn) => !assets.includes(arn))).toEqual([expect.stringMatching(/^<ArtifactBucket[0-9A-F]{8}\.Arn>\/cli-releases\/\*$/)]);
   });
 

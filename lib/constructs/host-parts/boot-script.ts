@@ -9,6 +9,7 @@ import { projectPath } from '../../paths.js';
 import { renderScript } from '../../template.js';
 import { JENKINS_TOOLS_DIR } from './jenkins-settings.js';
 import { HOST_PORTS } from './ports.js';
+import type { MetadataGuardSettings } from '../metadata-guard.js';
 
 /** What the first boot does: the single host, an app host of the fleet, or the fleet's Jenkins. */
 export type HostRole = 'single' | 'fleet' | 'jenkins';
@@ -31,6 +32,8 @@ export interface BootSettings {
   readonly jenkinsSettingsParameter?: string;
   /** @default '' (not a fleet host) */
   readonly fleetReleaseParameter?: string;
+  /** The guard that lets only root and its users reach the metadata service (`newMetadataGuard`). */
+  readonly metadataGuard: MetadataGuardSettings;
 }
 
 /**
@@ -52,6 +55,8 @@ export function bootScript(path: string | undefined, boot: BootSettings, owner: 
     JENKINS_TOOLS_DIR,
     HOST_ROLE: boot.role,
     FLEET_RELEASE_PARAMETER: boot.fleetReleaseParameter ?? '',
+    METADATA_GUARD_URI: boot.metadataGuard.uri,
+    METADATA_USERS: boot.metadataGuard.users.join(' '),
   });
   if (!script.startsWith(`${USER_DATA_SHEBANG}\n`)) {
     throw new Error(`${owner}: the user-data script must start with ${USER_DATA_SHEBANG}`);
