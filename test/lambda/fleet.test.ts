@@ -23,28 +23,12 @@ import { createHandlers, type CustomResourceEvent, type IsCompleteEvent } from '
 import { jsonLogger } from '../../lambda/deploy/log.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
 import { parseFleetRelease } from '../../lib/deploy/fleet.js';
+import { COMMAND_ID, HOSTS, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
 
 const ssmMock = mockClient(SSMClient);
 afterAll(() => ssmMock.restore());
 
-const COMMAND_ID = 'c0ffee00-1111-2222-3333-444455556666';
 const CATCH_UP_ID = 'beef0000-1111-2222-3333-444455556666';
-const SHA = 'cd'.repeat(32);
-const TAG_VALUE = 'Shop/Ec2BlueGreen/Fleet';
-const RELEASE_PARAMETER = 'Ec2BlueGreen-FleetRelease-AbC';
-const HOSTS = ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2', 'i-0aaaaaaaaaaaaaaa3'];
-
-const PROPERTIES = {
-  ServiceToken: 'arn:aws:lambda:us-east-1:111111111111:function:framework-onEvent',
-  [P.targetTagKey]: FLEET_TAG_KEY,
-  [P.targetTagValue]: TAG_VALUE,
-  [P.maxConcurrency]: '1',
-  [P.releaseParameterName]: RELEASE_PARAMETER,
-  [P.documentName]: 'Ec2BlueGreen-DeployDocument-AbCdEf123456',
-  [P.artifactUri]: 's3://assets-bucket/1f3c.jar',
-  [P.sha256]: SHA,
-  [P.version]: 'v3',
-};
 
 let clock: number;
 
