@@ -12,17 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, HOST_PATHS, MAX_CONCURRENCY_PATTERN } from '../lib/contract.js';
+import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, HOST_PATHS, MAX_CONCURRENCY_PATTERN } from '../../lib/contract.js';
 import {
   JENKINS_ADMIN_USER,
   JENKINS_FLEET_SETTINGS_KEYS,
   JENKINS_POLL_MINUTES,
   JENKINS_SETTINGS_KEYS,
   JENKINS_TOOLS_DIR,
-} from '../lib/constructs/bluegreen-host.js';
-import { projectPath } from '../lib/paths.js';
-import { renderValue, resourceById, synthesize } from './constructs/synth.js';
-import { BLUEGREEN, LocalHost } from './support/host.js';
+} from '../../lib/constructs/bluegreen-host.js';
+import { projectPath } from '../../lib/paths.js';
+import { renderValue, resourceById, synthesize } from '../constructs/synth.js';
+import { BLUEGREEN, LocalHost } from '../support/host.js';
 
 const JENKINS_DIR = projectPath('assets', 'jenkins');
 const CONFIGURE_JENKINS = join(JENKINS_DIR, 'configure-jenkins');
