@@ -1,539 +1,610 @@
 /**
- * bluegreen-pipeline deploy to a fleet (the fleet's own Jenkins), through a stand-in for the AWS
- * CLI that answers as SSM and S3 would.
+ * bluegreen-pipeline deploy on the fleet's own Jenkins, end to end on this machine: the Jenkins
+ * tools exactly as the stack ships them (assets/jenkins/ plus the operator command bundled into
+ * one file, lib/jenkins-tools.ts), run with this machine's node and no node_modules beside them,
+ * with Jenkins' global variables as configure-jenkins renders them from the fleet's settings.
+ *
+ * The bundled command talks, with the real AWS SDK, to the loopback SSM, S3 and CloudWatch Logs
+ * stand-ins (test/support/), reached through AWS_ENDPOINT_URL_* with dummy credentials. The SSM
+ * stand-in runs the deploy document (as its construct synthesizes it) by tag, with MaxConcurrency
+ * and MaxErrors, on a local fleet (scripts/lib/fleet.ts): three hosts, each a real Nginx with two
+ * JVM slots, behind a local Nginx standing in for the load balancer. Hosts boot as the fleet's
+ * user data boots them: registered with the fleet tag, then the recorded release deployed.
+ *
+ * The tests run in order and each starts from the fleet the one before left.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
-import { casc, fleetSettings, globalEnv, httpsJob, PIPELINE, run, scratch, settings } from './support.js';
+import { DeployDocument } from '../../lib/constructs/deploy-document.js';
+import { CLI_BUNDLE_NAME, jenkinsToolsDir } from '../../lib/jenkins-tools.js';
+import { LocalFleet, recordedRelease, type BootRelease, type FleetHost, type HostBoot } from '../../scripts/lib/fleet.js';
+import { buildJar, PROJECT_DIR } from '../support/host.js';
+import { LoopbackLogs } from '../support/logs-server.js';
+import { loopbackAwsEnvironment } from '../support/loopback.js';
+import { LoopbackS3 } from '../support/s3-server.js';
+import { LoopbackSsm, type CommandDocumentContent, type CommandRecord } from '../support/ssm-server.js';
+import { casc, fleetSettings, globalEnv, httpsJob, PIPELINE, scratch, settings } from './support.js';
+
+const PORTS = { ssm: 18640, s3: 18641, logs: 18642, balancer: 18643, closed: 18644, firstHost: 18650 };
+const TAG_VALUE = 'JenkinsFleet';
+const DOCUMENT_NAME = 'JenkinsFleet-DeployDocument-Loopback';
+const LOG_GROUP = 'JenkinsFleet-DeployDocumentOutputLogGroup-Loopback';
+const BUCKET = 'jenkinsfleet-artifacts-loopback';
+const UPLOAD_LOCATION = `s3://${BUCKET}/cli-releases/`;
+const RELEASE_PARAMETER = '/ec2-bluegreen/JenkinsFleet/fleet-release';
+/** Versions name this suite's own jars (another suite rebuilding a jar of the same name would change its checksum). */
+const VERSIONS = { v1: 'jenkins-v1', v2: 'jenkins-v2', v3: 'jenkins-v3', v4: 'jenkins-v4', v5: 'jenkins-v5', v6: 'jenkins-v6' } as const;
+type Version = keyof typeof VERSIONS;
+/** A managed instance that carries the fleet's tag but has no host behind it (not Online). */
+const PHANTOM = 'i-0f1ee7eee0000000e';
+const INSTANCE_ID = /i-[0-9a-f]{8,17}/;
+
+/** The fleet's settings as its stack writes them, for this fleet. */
+const FLEET = {
+  ...fleetSettings,
+  documentName: DOCUMENT_NAME,
+  fleetTarget: `tag:${FLEET_TAG_KEY}=${TAG_VALUE}`,
+  maxConcurrency: '1',
+  releaseParameter: RELEASE_PARAMETER,
+  uploadLocation: UPLOAD_LOCATION,
+  outputLogGroup: LOG_GROUP,
+};
+
+let ssm: LoopbackSsm;
+let client: SSMClient;
+let s3: LoopbackS3;
+let logs: LoopbackLogs;
+let fleet: LocalFleet;
+let jars: Record<Version, string>;
+let firstRelease: BootRelease;
+let toolsDir: string;
+const figures: string[] = [];
+
+function sha256Of(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The deploy document exactly as its construct synthesizes it. */
+function synthesizedDocument(): CommandDocumentContent {
+  const stack = new Stack(new App(), 'JenkinsFleetDocument');
+  new DeployDocument(stack, 'DeployDocument');
+  const [document] = Object.values(Template.fromStack(stack).findResources('AWS::SSM::Document'));
+  return document!.Properties.Content as CommandDocumentContent;
+}
+
+/** SSM Agent's environment on a host: its own, plus the S3 bridge (test/support/bin/aws) to `s3Url`. */
+function agentEnvironment(host: FleetHost, s3Url = s3.url): Record<string, string> {
+  const own = host.agentEnvironment();
+  return { ...own, PATH: `${host.binDir}:${join(PROJECT_DIR, 'test', 'support', 'bin')}:${own.PATH}`, LOOPBACK_S3_URL: s3Url };
+}
+
+/** Registers `host` with the fleet's tag; with `s3Url`, its agent reaches S3 there (a closed port: it cannot). */
+function register(host: FleetHost, s3Url?: string): void {
+  ssm.register(host.instanceId, 'Online', { [FLEET_TAG_KEY]: TAG_VALUE }, agentEnvironment(host, s3Url));
+}
 
 /**
- * A stand-in for the AWS CLI: records each call (argv as a JSON line in FAKE_AWS_LOG) and
- * answers as the AWS CLI does with `--output json`, from the scenario in FAKE_AWS_SCENARIO.
- * `send-command` by tag starts the roll-out (commandId), by instance ids the catch-up
- * (catchUpCommandId). Each `list-commands` moves that command one round on;
- * `list-command-invocations` shows that round. `describe-instance-information` answers the
- * fleet's hosts in one list, as the CLI does after following NextToken itself.
+ * As the user data boots a host: SSM Agent registers it with the fleet tag, then it deploys the
+ * recorded release. The boot runs `bluegreen deploy` itself, without the agent's S3 bridge, so an
+ * s3:// release is handed over as the local jar with the same checksum.
  */
-const FAKE_AWS = `#!/usr/bin/env node
-const fs = require('node:fs');
-const args = process.argv.slice(2);
-fs.appendFileSync(process.env.FAKE_AWS_LOG, JSON.stringify(args) + '\\n');
-const scenario = JSON.parse(fs.readFileSync(process.env.FAKE_AWS_SCENARIO, 'utf8'));
-const fail = (message, code) => { process.stderr.write(message + '\\n'); process.exit(code); };
-const globals = {};
-let rest = args;
-while (rest.length > 0 && rest[0].startsWith('--')) { globals[rest[0].slice(2)] = rest[1]; rest = rest.slice(2); }
-if (globals.output !== 'json') fail('aws (stand-in): answers JSON only; call it with --output json', 2);
-if (globals.region !== scenario.region) fail('aws (stand-in): expected --region ' + scenario.region, 2);
-const [service, operation, ...options] = rest;
-const option = (name) => { const at = options.indexOf(name); return at < 0 ? undefined : options[at + 1]; };
-const answer = (value) => process.stdout.write(JSON.stringify(value, null, 4) + '\\n');
-const values = (name) => { const at = options.indexOf(name); if (at < 0) return []; const end = options.findIndex((o, i) => i > at && o.startsWith('--')); return options.slice(at + 1, end < 0 ? undefined : end); };
-const commandId = () => {
-  const id = option('--command-id');
-  if (scenario.commands[id] === undefined) fail('An error occurred (InvalidCommandId) when calling the operation: ', 254);
-  return id;
+const boot: HostBoot = {
+  agentStarted: (host) => register(host),
+  release: async () => {
+    const release = await recordedRelease(client, RELEASE_PARAMETER, firstRelease);
+    const jar = Object.values(jars).find((path) => sha256Of(path) === release.sha256);
+    return jar === undefined ? release : { ...release, artifactUri: jar };
+  },
 };
-const roundFile = (id) => process.env.FAKE_AWS_SCENARIO + '.' + id + '.round';
-const round = (id) => (fs.existsSync(roundFile(id)) ? Number(fs.readFileSync(roundFile(id), 'utf8')) : 0);
-const current = (id) => scenario.commands[id].rounds[Math.max(round(id) - 1, 0)];
-switch (service + ' ' + operation) {
-  case 's3 cp': {
-    const positional = [];
-    for (let at = 0; at < options.length; at++) {
-      if (options[at] === '--content-type') at++;
-      else if (!options[at].startsWith('--')) positional.push(options[at]);
-    }
-    fs.copyFileSync(positional[0], scenario.uploadedTo);
-    break;
-  }
-  case 'ssm send-command': {
-    const instanceIds = values('--instance-ids');
-    if (options.includes('--targets') === instanceIds.length > 0) fail('An error occurred (ValidationException) when calling the SendCommand operation: name either Targets or InstanceIds', 254);
-    if (scenario.sendFails) fail('An error occurred (AccessDeniedException) when calling the SendCommand operation: not authorized', 254);
-    const id = instanceIds.length > 0 ? scenario.catchUpCommandId : scenario.commandId;
-    if (scenario.commands[id] === undefined) fail('aws (stand-in): the scenario has no command to send to ' + instanceIds.join(' '), 2);
-    answer({ Command: { CommandId: id, DocumentName: option('--document-name'), DocumentVersion: option('--document-version'),
-      Comment: option('--comment'), Parameters: JSON.parse(option('--parameters')), InstanceIds: instanceIds, Targets: [],
-      Status: 'Pending', StatusDetails: 'Pending', MaxConcurrency: option('--max-concurrency') ?? '50', MaxErrors: option('--max-errors') ?? '0',
-      TimeoutSeconds: Number(option('--timeout-seconds')), TargetCount: instanceIds.length, CompletedCount: 0, ErrorCount: 0, DeliveryTimedOutCount: 0 } });
-    break;
-  }
-  case 'ssm list-commands': {
-    const id = commandId();
-    fs.writeFileSync(roundFile(id), String(Math.min(round(id) + 1, scenario.commands[id].rounds.length)));
-    const { status, hosts } = current(id);
-    const statuses = Object.values(hosts);
-    answer({ Commands: [{ CommandId: id, Status: status, StatusDetails: status, TargetCount: statuses.length,
-      CompletedCount: statuses.filter((s) => !['Pending', 'InProgress'].includes(s)).length,
-      ErrorCount: statuses.filter((s) => s === 'Failed').length }] });
-    break;
-  }
-  case 'ssm list-command-invocations': {
-    const id = commandId();
-    answer({ CommandInvocations: Object.entries(current(id).hosts).map(([instance, status]) => ({ CommandId: id,
-      InstanceId: instance, InstanceName: '', DocumentName: 'doc', DocumentVersion: '$LATEST', Status: status, StatusDetails: status,
-      StandardOutputUrl: '', StandardErrorUrl: '', CommandPlugins: [] })) });
-    break;
-  }
-  case 'ssm get-command-invocation': {
-    const id = commandId();
-    const instance = option('--instance-id');
-    answer({ CommandId: id, InstanceId: instance, PluginName: 'deploy', ResponseCode: 0, Status: 'Success',
-      StatusDetails: 'Success', StandardOutputContent: '', StandardErrorContent: '', ...(scenario.commands[id].details[instance] ?? {}) });
-    break;
-  }
-  case 'ssm describe-instance-information':
-    if (options.includes('--no-paginate') || options.includes('--max-items')) fail('aws (stand-in): that would answer only part of the fleet', 2);
-    if (scenario.describeFails) fail('An error occurred (AccessDeniedException) when calling the DescribeInstanceInformation operation: not authorized', 254);
-    answer({ InstanceInformationList: option('--filters') !== scenario.fleetFilter ? [] : Object.entries(scenario.fleetHosts).map(([instance, ping]) => ({
-      InstanceId: instance, PingStatus: ping, LastPingDateTime: '2026-11-25T10:00:00.000000+00:00', AgentVersion: '3.3.1345.0',
-      IsLatestVersion: false, PlatformType: 'Linux', PlatformName: 'Amazon Linux', ResourceType: 'EC2Instance', IPAddress: '10.0.1.5' })) });
-    break;
-  case 'ssm get-parameter':
-    if (option('--name') !== scenario.releaseParameter) fail('An error occurred (ParameterNotFound) when calling the GetParameter operation: ', 254);
-    answer({ Parameter: { Name: scenario.releaseParameter, Type: 'String', Value: scenario.currentRecord, Version: 1,
-      LastModifiedDate: '2026-11-25T10:00:00.000000+00:00', ARN: 'arn:aws:ssm:eu-west-1:111111111111:parameter' + scenario.releaseParameter, DataType: 'text' } });
-    break;
-  case 'ssm put-parameter':
-    answer({ Version: 2, Tier: 'Standard' });
-    break;
-  default:
-    fail('aws (stand-in): unexpected call: ' + args.join(' '), 2);
-}
-`;
 
-describe('bluegreen-pipeline deploy to a fleet, against a stand-in AWS CLI', () => {
-  const fleetBin = mkdtempSync(join(scratch, 'fleet-bin-'));
-  writeFileSync(join(fleetBin, 'aws'), FAKE_AWS);
-  chmodSync(join(fleetBin, 'aws'), 0o755);
-  const COMMAND_ID = '0b9a3c1e-5d2f-4e6a-9c8b-7f1e2d3c4b5a';
-  const CATCH_UP_COMMAND_ID = '7c2d4e6f-8a0b-4c1d-9e2f-3a4b5c6d7e8f';
-  const VERSION = '2.7.0';
-  const OLD_SHA256 = 'e'.repeat(64);
-  const OLD_URI = `${fleetSettings.uploadLocation}${OLD_SHA256}.jar`;
+beforeAll(async () => {
+  // The tools as the fleet's Jenkins gets them: the pipeline with the bundled command beside it.
+  const started = Date.now();
+  toolsDir = jenkinsToolsDir();
+  figures.push(`Jenkins tools with the bundled command (${CLI_BUNDLE_NAME}) staged in ${Date.now() - started} ms`);
+  jars = Object.fromEntries(Object.entries(VERSIONS).map(([key, version]) => [key, buildJar(version)])) as Record<Version, string>;
+  firstRelease = { artifactUri: jars.v1, sha256: sha256Of(jars.v1), version: VERSIONS.v1 };
+  logs = await LoopbackLogs.start({ port: PORTS.logs, logGroups: [LOG_GROUP] });
+  s3 = await LoopbackS3.start({ port: PORTS.s3, buckets: [BUCKET] });
+  ssm = await LoopbackSsm.start({
+    port: PORTS.ssm,
+    documents: { [DOCUMENT_NAME]: synthesizedDocument() },
+    instances: {},
+    invocationLagMs: 300,
+    cloudWatchOutput: logs,
+    environment: {},
+    parameters: { [RELEASE_PARAMETER]: FLEET_RELEASE_UNSET },
+  });
+  client = new SSMClient({ endpoint: ssm.url, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  fleet = new LocalFleet({ size: 3, balancerPort: PORTS.balancer, firstHostPort: PORTS.firstHost, maxHosts: 4 });
+  await fleet.up(boot);
+  // The stack's own deploy recorded the first release.
+  await putRecord(recordOf(firstRelease, 'cmd-0', 'cloudformation', ['', '', '']));
+}, 180_000);
 
-  /** A release record (FLEET_RELEASE_KEYS lines) for `sha256`, with its previous release. */
-  function recordOf(sha256: string, version: string, commandId: string, previous: [string, string, string]): string {
-    const values: Record<keyof typeof FLEET_RELEASE_KEYS, string> = {
-      artifactUri: `${fleetSettings.uploadLocation}${sha256}.jar`,
-      sha256,
-      version,
-      commandId,
-      recordedAt: '2026-11-20T09:00:00Z',
-      recordedBy: 'cloudformation',
-      previousArtifactUri: previous[0],
-      previousSha256: previous[1],
-      previousVersion: previous[2],
-    };
-    return (Object.keys(FLEET_RELEASE_KEYS) as Array<keyof typeof FLEET_RELEASE_KEYS>).map((key) => `${FLEET_RELEASE_KEYS[key]}=${values[key]}`).join('\n');
-  }
+afterAll(async () => {
+  await fleet?.down();
+  await Promise.all([ssm?.close(), logs?.close(), s3?.close()]);
+  if (figures.length > 0) console.log(`[Jenkins fleet deploy]\n  ${figures.join('\n  ')}`);
+});
 
-  type Round = [status: string, hosts: Record<string, string>];
-  interface Scenario {
-    /** The roll-out by tag, round by round. */
-    readonly rounds: Round[];
-    readonly details?: Record<string, object>;
-    readonly sendFails?: boolean;
-    /** What the release parameter holds before the deploy. @default FLEET_RELEASE_UNSET */
-    readonly currentRecord?: string | ((sha256: string) => string);
-    /**
-     * The hosts with the fleet's tag once the roll-out ended, and their SSM ping status.
-     * @default - the roll-out's hosts, Online: none joined meanwhile
-     */
-    readonly fleetHosts?: Record<string, string>;
-    readonly describeFails?: boolean;
-    /** The catch-up by instance ids, if one is sent. */
-    readonly catchUp?: { readonly rounds: Round[]; readonly details?: Record<string, object> };
-  }
-
-  const asRounds = (rounds: Round[]) => rounds.map(([status, hosts]) => ({ status, hosts }));
-
-  /** A checkout with a built jar; the deploy with Jenkins' global variables from the fleet's JCasC. */
-  function deployToFleet(scenario: Scenario, env: Record<string, string> = {}, abortAfterMs?: number) {
-    const dir = mkdtempSync(join(scratch, 'fleet-'));
-    const workspace = join(dir, 'workspace');
-    mkdirSync(join(workspace, 'build', 'libs'), { recursive: true });
-    const jar = join(workspace, 'build', 'libs', 'app.jar');
-    writeFileSync(jar, `jar ${randomBytes(8).toString('hex')}`);
-    const sha256 = createHash('sha256').update(readFileSync(jar)).digest('hex');
-    const log = join(dir, 'aws-calls');
-    writeFileSync(log, '');
-    const scenarioFile = join(dir, 'scenario.json');
-    writeFileSync(
-      scenarioFile,
-      JSON.stringify({
-        region: fleetSettings.region,
-        commandId: COMMAND_ID,
-        catchUpCommandId: CATCH_UP_COMMAND_ID,
-        uploadedTo: join(dir, 'uploaded.jar'),
-        commands: {
-          [COMMAND_ID]: { rounds: asRounds(scenario.rounds), details: scenario.details ?? {} },
-          ...(scenario.catchUp === undefined
-            ? {}
-            : { [CATCH_UP_COMMAND_ID]: { rounds: asRounds(scenario.catchUp.rounds), details: scenario.catchUp.details ?? {} } }),
-        },
-        sendFails: scenario.sendFails ?? false,
-        fleetFilter: `Key=tag:${FLEET_TAG_KEY},Values=Ec2BlueGreen`,
-        fleetHosts: scenario.fleetHosts ?? Object.fromEntries(Object.keys(scenario.rounds.at(-1)![1]).map((host) => [host, 'Online'])),
-        describeFails: scenario.describeFails ?? false,
-        releaseParameter: fleetSettings.releaseParameter,
-        currentRecord:
-          typeof scenario.currentRecord === 'function' ? scenario.currentRecord(sha256) : (scenario.currentRecord ?? FLEET_RELEASE_UNSET),
-      }),
-    );
-    const jenkinsEnv = globalEnv(casc(settings({ ...httpsJob, ...fleetSettings })));
-    // An abort is what Jenkins does to a build's shell step: SIGTERM, then it waits for the exit.
-    const [command, args] =
-      abortAfterMs === undefined
-        ? [PIPELINE, ['deploy']]
-        : ['bash', ['-c', `${JSON.stringify(PIPELINE)} deploy & pid=$!; sleep ${abortAfterMs / 1000}; kill -TERM $pid; wait $pid`]];
-    const result = run(command, args, {
-      cwd: workspace,
-      env: {
-        ...process.env,
-        PATH: `${fleetBin}:${process.env.PATH}`,
-        FAKE_AWS_LOG: log,
-        FAKE_AWS_SCENARIO: scenarioFile,
-        ...jenkinsEnv,
-        // What Jenkins sets for a build of the job that a push triggered.
-        DEPLOY_MODE: 'configured',
-        JOB_NAME: 'shop',
-        BUILD_NUMBER: '42',
-        APP_VERSION: VERSION,
-        FLEET_POLL_SECONDS: '0',
-        ...env,
-      },
-    });
-    const calls = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as string[]);
-    const uploaded = existsSync(join(dir, 'uploaded.jar')) ? readFileSync(join(dir, 'uploaded.jar')) : undefined;
-    return { ...result, calls, jarPath: jar, jar: readFileSync(jar), sha256, uploaded };
-  }
-
-  /** The operation of a call, after the global options (`ssm send-command`). */
-  const operationOf = (call: string[]) => call.slice(4, 6).join(' ');
-  const optionOf = (call: string[], name: string) => call[call.indexOf(name) + 1];
-  /** The values of a list option (`--instance-ids a b`): up to the next option. */
-  const valuesOf = (call: string[], name: string) => {
-    const rest = call.slice(call.indexOf(name) + 1);
-    const end = rest.findIndex((arg) => arg.startsWith('--'));
-    return end < 0 ? rest : rest.slice(0, end);
+/** A release record in FLEET_RELEASE_KEYS lines, as whoever recorded it writes it. */
+function recordOf(release: BootRelease, commandId: string, recordedBy: string, previous: [string, string, string]): string {
+  const values: Record<keyof typeof FLEET_RELEASE_KEYS, string> = {
+    artifactUri: `${UPLOAD_LOCATION}${release.sha256}.jar`,
+    sha256: release.sha256,
+    version: release.version,
+    commandId,
+    recordedAt: '2026-11-20T09:00:00Z',
+    recordedBy,
+    previousArtifactUri: previous[0],
+    previousSha256: previous[1],
+    previousVersion: previous[2],
   };
-  const callsOf = (calls: string[][], operation: string) => calls.filter((call) => operationOf(call) === operation);
-  const recordIn = (calls: string[][]) => optionOf(callsOf(calls, 'ssm put-parameter').at(-1)!, '--value')!.split('\n');
-  const hostLines = (stdout: string) => stdout.split('\n').filter((line) => line.startsWith('bluegreen-pipeline: host '));
+  return (Object.keys(FLEET_RELEASE_KEYS) as Array<keyof typeof FLEET_RELEASE_KEYS>).map((key) => `${FLEET_RELEASE_KEYS[key]}=${values[key]}`).join('\n');
+}
 
-  const rolling: Round[] = [
-    ['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending', 'i-0ccc': 'Pending' }],
-    ['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending', 'i-0ccc': 'Pending' }],
-    ['InProgress', { 'i-0aaa': 'Success', 'i-0bbb': 'InProgress', 'i-0ccc': 'Pending' }],
-    ['InProgress', { 'i-0aaa': 'Success', 'i-0bbb': 'Success', 'i-0ccc': 'InProgress' }],
-    ['Success', { 'i-0aaa': 'Success', 'i-0bbb': 'Success', 'i-0ccc': 'Success' }],
-  ];
+async function putRecord(value: string): Promise<void> {
+  await client.send(new PutParameterCommand({ Name: RELEASE_PARAMETER, Value: value, Type: 'String', Overwrite: true }));
+}
 
-  test('uploads the jar by its sha256, sends the document to the fleet tag one host at a time with MaxErrors 0, follows each host, then records the release', () => {
-    // WHEN a push-triggered build deploys on the fleet's Jenkins (DEPLOY_MODE=configured), over 2.6.0
-    const result = deployToFleet({ rounds: rolling, currentRecord: recordOf(OLD_SHA256, '2.6.0', 'cmd-0', ['', '', '']) });
+async function recordLines(): Promise<string[]> {
+  return ((await client.send(new GetParameterCommand({ Name: RELEASE_PARAMETER }))).Parameter?.Value ?? '').split('\n');
+}
+
+async function servedVersions(): Promise<string[]> {
+  return Promise.all(fleet.hosts.map((fleetHost) => fleetHost.host.servedVersion()));
+}
+
+interface PipelineRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+  /** The jar the build produced (build/libs/app.jar) and its sha256. */
+  readonly jarPath: string;
+  readonly sha256: string;
+  /** What the stand-ins saw during the run. */
+  readonly commands: CommandRecord[];
+  readonly operations: string[];
+  readonly s3Requests: string[];
+}
+
+interface PipelineOptions {
+  /** Over the environment a push-triggered build on the fleet's Jenkins has. */
+  readonly env?: Record<string, string>;
+  /** The pipeline to run. @default - bluegreen-pipeline in the staged Jenkins tools */
+  readonly pipeline?: string;
+  /** Runs while the pipeline does; it is given the pipeline's pid (the process Jenkins would signal). */
+  readonly whileRunning?: (pid: number) => Promise<void>;
+}
+
+/**
+ * `bluegreen-pipeline deploy` in a checkout whose build produced `version`'s jar, with the
+ * fleet Jenkins' global variables (from the JCasC configure-jenkins renders) and what Jenkins
+ * sets for a build that a push triggered. Run as a child process: the stand-ins answer in this one.
+ */
+async function deployToFleet(version: Version, options: PipelineOptions = {}): Promise<PipelineRun> {
+  const workspace = mkdtempSync(join(scratch, 'fleet-workspace-'));
+  mkdirSync(join(workspace, 'build', 'libs'), { recursive: true });
+  const jarPath = join(workspace, 'build', 'libs', 'app.jar');
+  copyFileSync(jars[version], jarPath);
+  const jenkinsEnv = globalEnv(casc(settings({ ...httpsJob, ...FLEET })));
+  const aws = loopbackAwsEnvironment({ SSM: ssm.url, S3: s3.url, CLOUDWATCH_LOGS: logs.url });
+  // The region comes from FLEET_REGION alone, as on the Jenkins instance.
+  delete aws.AWS_REGION;
+  const before = { commands: ssm.commands.length, operations: ssm.operations.length, s3: s3.requests.length };
+  const started = Date.now();
+  const child = spawn(options.pipeline ?? join(toolsDir, 'bluegreen-pipeline'), ['deploy'], {
+    cwd: workspace,
+    env: { ...aws, ...jenkinsEnv, DEPLOY_MODE: 'configured', JOB_NAME: 'shop', BUILD_NUMBER: '42', APP_VERSION: VERSIONS[version], ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const during = options.whileRunning?.(child.pid!);
+  const code = await closed;
+  await during;
+  if (process.env.JENKINS_FLEET_VERBOSE === '1') console.log(`$ bluegreen-pipeline deploy (${version})\n${stdout}${stderr}`);
+  return {
+    code,
+    stdout,
+    stderr,
+    ms: Date.now() - started,
+    jarPath,
+    sha256: sha256Of(jarPath),
+    commands: ssm.commands.slice(before.commands),
+    operations: ssm.operations.slice(before.operations),
+    s3Requests: s3.requests.slice(before.s3),
+  };
+}
+
+/** The per-host progress lines (`ID: started ...`, `ID: Success in ...`), in the order printed. */
+function progress(stdout: string): Array<{ readonly instanceId: string; readonly event: string }> {
+  return stdout
+    .split('\n')
+    .map((line) => new RegExp(`^(${INSTANCE_ID.source}): (started|Success|Failed|TimedOut|Cancelled|not run)\\b`).exec(line))
+    .filter((match) => match !== null)
+    .map((match) => ({ instanceId: match[1]!, event: match[2]! }));
+}
+
+/** Resolves once `predicate` holds; the pipeline is running meanwhile. */
+async function waitUntil(predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(20);
+  }
+}
+
+/** Whether the `index`th command sent since `before` has a host running it. */
+function running(before: number, index: number): boolean {
+  const command = ssm.commands[before + index];
+  return command !== undefined && ssm.invocations.some((entry) => entry.commandId === command.commandId && entry.status === 'InProgress');
+}
+
+const ids = () => fleet.hosts.slice(0, 3).map((fleetHost) => fleetHost.instanceId);
+
+describe('bluegreen-pipeline deploy on the fleet’s Jenkins: the bundled operator command against a local fleet', () => {
+  test('uploads the jar by its sha256, sends the document to the fleet tag one host at a time with MaxErrors 0, follows each host, then records the release', async () => {
+    // WHEN a push-triggered build deploys on the fleet's Jenkins (DEPLOY_MODE=configured), over the recorded v1
+    const run = await deployToFleet('v2');
+    figures.push(`deploy ${VERSIONS.v2} to 3 hosts at MaxConcurrency 1: ${run.ms} ms`);
 
     // THEN
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-    const uri = `${fleetSettings.uploadLocation}${result.sha256}.jar`;
-    for (const call of result.calls) expect(call.slice(0, 4)).toEqual(['--region', fleetSettings.region, '--output', 'json']);
-    expect(result.calls.map(operationOf)).toEqual([
-      's3 cp',
-      'ssm send-command',
-      ...rolling.flatMap(() => ['ssm list-commands', 'ssm list-command-invocations']),
-      'ssm get-parameter',
-      'ssm put-parameter',
-      // AND then it asks which hosts carry the tag now: none joined, so nothing more is sent
-      'ssm describe-instance-information',
-    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(/error/i);
+    expect(run.stdout).toContain(`bluegreen-pipeline: deploying ${run.jarPath} as ${VERSIONS.v2} to the fleet`);
     // AND the jar went to the upload location under its sha256, as the operator command uploads it
-    const [upload, send] = result.calls;
-    expect(upload!.slice(-2)).toEqual([result.jarPath, uri]);
-    expect(result.uploaded?.equals(result.jar)).toBe(true);
-    // AND the document went to the tag, not a list of instances, with the release as parameters
-    expect(optionOf(send!, '--document-name')).toBe(fleetSettings.documentName);
-    expect(optionOf(send!, '--document-version')).toBe('$LATEST');
-    expect(optionOf(send!, '--targets')).toBe(`Key=tag:${FLEET_TAG_KEY},Values=Ec2BlueGreen`);
-    expect(send).not.toContain('--instance-ids');
-    expect(optionOf(send!, '--max-concurrency')).toBe('1');
-    expect(optionOf(send!, '--max-errors')).toBe('0');
-    expect(JSON.parse(optionOf(send!, '--parameters')!)).toEqual({
-      action: ['deploy'],
-      artifactUri: [uri],
-      sha256: [result.sha256],
-      version: [VERSION],
+    const uri = `${UPLOAD_LOCATION}${run.sha256}.jar`;
+    const uploaded = s3.object(BUCKET, `cli-releases/${run.sha256}.jar`);
+    expect(uploaded?.body.equals(readFileSync(run.jarPath))).toBe(true);
+    expect(uploaded?.contentType).toBe('application/java-archive');
+    // AND the document went to the tag, not a list of instances, with the release as parameters,
+    // one host at a time (the settings' maxConcurrency), stopping at the first failure, output to the log group
+    expect(run.commands).toHaveLength(1);
+    const [rollOut] = run.commands;
+    expect(rollOut).toMatchObject({
+      documentName: DOCUMENT_NAME,
+      targets: [{ Key: `tag:${FLEET_TAG_KEY}`, Values: [TAG_VALUE] }],
+      instanceIds: [],
+      maxConcurrency: '1',
+      maxErrors: '0',
+      cloudWatchLogGroupName: LOG_GROUP,
+      comment: `ec2-bluegreen deploy ${VERSIONS.v2} by Jenkins shop #42`,
+      parameters: expect.objectContaining({ action: 'deploy', artifactUri: uri, sha256: run.sha256, version: VERSIONS.v2 }),
     });
-    expect(optionOf(send!, '--cloud-watch-output-config')).toBe(
-      `CloudWatchOutputEnabled=true,CloudWatchLogGroupName=${fleetSettings.outputLogGroup}`,
-    );
-    expect(optionOf(send!, '--comment')).toBe(`Jenkins shop #42: deploy ${VERSION}`);
-    // AND a line for each host as it starts and as it finishes
-    expect(hostLines(result.stdout)).toEqual([
-      'bluegreen-pipeline: host i-0aaa: InProgress (0 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0bbb: Pending (0 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0ccc: Pending (0 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0aaa: Success (1 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0bbb: InProgress (1 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0bbb: Success (2 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0ccc: InProgress (2 of 3 hosts deployed)',
-      'bluegreen-pipeline: host i-0ccc: Success (3 of 3 hosts deployed)',
-    ]);
-    // AND the release is recorded for the hosts the group adds, in the contract's keys
-    const put = callsOf(result.calls, 'ssm put-parameter')[0]!;
-    expect(optionOf(put, '--name')).toBe(fleetSettings.releaseParameter);
-    expect(put).toContain('--overwrite');
-    const record = optionOf(put, '--value')!.split('\n');
+    expect(ssm.peakConcurrency(rollOut!.commandId)).toBe(1);
+    // AND a line for each host as it starts and as it finishes, one host after the other,
+    // with the host's own output, live from the log group, in between
+    expect(progress(run.stdout)).toEqual(ids().flatMap((instanceId) => [{ instanceId, event: 'started' }, { instanceId, event: 'Success' }]));
+    expect(run.stdout).toMatch(new RegExp(`^${ids()[0]}: started \\(host 1 of 3\\)$`, 'm'));
+    expect(run.stdout).toMatch(new RegExp(`^${ids()[2]}: Success in \\d+\\.\\ds \\(3 of 3 done\\)$`, 'm'));
+    for (const id of ids()) {
+      const lines = run.stdout.split('\n');
+      const start = lines.findIndex((line) => line.startsWith(`${id}: started`));
+      const end = lines.findIndex((line) => line.startsWith(`${id}: Success`));
+      const switched = lines.findIndex((line) => line.startsWith(`${id} | bluegreen [`) && /\]\s+switch\s/.test(line));
+      expect(switched).toBeGreaterThan(start);
+      expect(switched).toBeLessThan(end);
+    }
+    expect(await servedVersions()).toEqual(Array(3).fill(VERSIONS.v2));
+    // AND the release is recorded for the hosts the group adds, in the contract's keys, by jenkins
+    const record = await recordLines();
     expect(record.map((line) => line.split('=')[0])).toEqual(Object.values(FLEET_RELEASE_KEYS));
     expect(record).toEqual([
       `artifactUri=${uri}`,
-      `sha256=${result.sha256}`,
-      `version=${VERSION}`,
-      `commandId=${COMMAND_ID}`,
-      expect.stringMatching(/^recordedAt=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      `sha256=${run.sha256}`,
+      `version=${VERSIONS.v2}`,
+      `commandId=${rollOut!.commandId}`,
+      expect.stringMatching(/^recordedAt=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$/),
       'recordedBy=jenkins',
       // AND the release it replaced, every host's warm standby now
-      `previousArtifactUri=${OLD_URI}`,
-      `previousSha256=${OLD_SHA256}`,
-      'previousVersion=2.6.0',
+      `previousArtifactUri=${UPLOAD_LOCATION}${firstRelease.sha256}.jar`,
+      `previousSha256=${firstRelease.sha256}`,
+      `previousVersion=${VERSIONS.v1}`,
     ]);
-    expect(result.stdout).toContain(`every host runs ${VERSION} (command ${COMMAND_ID})`);
+    expect(run.stderr).toContain(`recorded ${VERSIONS.v2} in ${RELEASE_PARAMETER}: hosts the Auto Scaling group adds boot it`);
+    expect(run.stdout).toMatch(new RegExp(`ec2-bluegreen: deploy done in \\d+\\.\\ds: ${VERSIONS.v2} is live on 3 hosts\\n`));
+    // AND once recorded, it asks which hosts carry the tag now: none joined, so nothing more is sent
+    expect(run.operations.slice(-3)).toEqual(['GetParameter', 'PutParameter', 'DescribeInstanceInformation']);
   });
 
-  test.each<[string, Scenario['currentRecord'], string[]]>([
-    ['nothing was recorded yet (FLEET_RELEASE_UNSET)', FLEET_RELEASE_UNSET, ['', '', '']],
-    [
-      'the same jar is recorded already (a rebuild): the record keeps its previous release',
-      (sha256) => recordOf(sha256, VERSION, 'cmd-1', [OLD_URI, OLD_SHA256, '2.6.0']),
-      [OLD_URI, OLD_SHA256, '2.6.0'],
-    ],
-  ])('the previous release it records when %s', (_case, currentRecord, previous) => {
-    const result = deployToFleet({ rounds: rolling, currentRecord });
-    expect(result.code, result.stderr).toBe(0);
-    const record = recordIn(result.calls);
-    expect(record.slice(-3)).toEqual([`previousArtifactUri=${previous[0]}`, `previousSha256=${previous[1]}`, `previousVersion=${previous[2]}`]);
+  test('the same jar again (a rebuild): the record keeps its previous release', async () => {
+    const run = await deployToFleet('v2');
+    expect(run.code, run.stderr).toBe(0);
+    const record = await recordLines();
+    expect(record).toContain(`commandId=${run.commands[0]!.commandId}`);
+    expect(record.slice(-3)).toEqual([
+      `previousArtifactUri=${UPLOAD_LOCATION}${firstRelease.sha256}.jar`,
+      `previousSha256=${firstRelease.sha256}`,
+      `previousVersion=${VERSIONS.v1}`,
+    ]);
   });
 
-  test('when host 2 fails: names it with its status and output tail, names the host never reached and the one that took it, records nothing, and exits with its code', () => {
-    // GIVEN a roll-out that SSM stops at the second host (MaxErrors 0)
-    const output = Array.from({ length: 30 }, (_, line) => `engine line ${line + 1}`).join('\n');
-    const result = deployToFleet({
-      rounds: [
-        ['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending', 'i-0ccc': 'Pending' }],
-        ['InProgress', { 'i-0aaa': 'Success', 'i-0bbb': 'InProgress', 'i-0ccc': 'Pending' }],
-        ['Failed', { 'i-0aaa': 'Success', 'i-0bbb': 'Failed', 'i-0ccc': 'Cancelled' }],
-      ],
-      details: {
-        'i-0bbb': {
-          Status: 'Failed',
-          StatusDetails: 'Failed',
-          ResponseCode: 5,
-          StandardOutputContent: output,
-          StandardErrorContent: 'bluegreen: error: the new release did not become healthy within 120s',
-        },
-        'i-0ccc': { Status: 'Cancelled', StatusDetails: 'Terminated', ResponseCode: -1 },
-      },
-    });
-
-    // THEN
-    expect(result.code).toBe(5);
-    expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
-    expect(hostLines(result.stdout)).toContain('bluegreen-pipeline: host i-0bbb: Failed (1 of 3 hosts deployed)');
-    const details = result.calls.filter((call) => operationOf(call) === 'ssm get-command-invocation');
-    expect(details.map((call) => optionOf(call, '--instance-id'))).toEqual(['i-0bbb', 'i-0ccc']);
-    expect(result.stderr).toContain(`the roll-out of ${VERSION} ended Failed (command ${COMMAND_ID})`);
-    expect(result.stderr).toContain('host i-0bbb failed: Failed, exit code 5');
-    expect(result.stderr).toContain('    | bluegreen: error: the new release did not become healthy within 120s');
-    expect(result.stderr).toContain('    | engine line 30');
-    expect(result.stderr).not.toContain('engine line 10\n');
-    expect(result.stderr).not.toContain('host i-0ccc failed');
-    expect(result.stderr).toContain('never reached, still on the previous release: i-0ccc');
-    expect(result.stderr).toContain(`took ${VERSION}: i-0aaa`);
-    expect(result.stderr).toContain(`${fleetSettings.releaseParameter} still records the previous release`);
-    expect(result.stderr).toContain(`CloudWatch log group ${fleetSettings.outputLogGroup}, streams ${COMMAND_ID}/INSTANCE_ID/*`);
+  test('nothing recorded yet (FLEET_RELEASE_UNSET): the record names no previous release', async () => {
+    await putRecord(FLEET_RELEASE_UNSET);
+    const run = await deployToFleet('v3');
+    expect(run.code, run.stderr).toBe(0);
+    const record = await recordLines();
+    expect(record).toContain(`version=${VERSIONS.v3}`);
+    expect(record.slice(-3)).toEqual(['previousArtifactUri=', 'previousSha256=', 'previousVersion=']);
+    expect(await servedVersions()).toEqual(Array(3).fill(VERSIONS.v3));
   });
 
-  test('a command that SSM calls a success without any host is a failure: nothing was deployed, nothing recorded', () => {
-    const result = deployToFleet({ rounds: [['Success', {}]] });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`no host carries tag:${FLEET_TAG_KEY}=Ec2BlueGreen, so nothing was deployed`);
-    expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
-  });
+  test('when host 2 fails: names it with its status and output, names the host never reached and the one that took it, records nothing, and exits with its code', async () => {
+    // GIVEN host 2 cannot fetch the jar (its agent's S3 endpoint is a closed port)
+    const [first, second, third] = fleet.hosts;
+    const recordBefore = await recordLines();
+    register(second!, `http://127.0.0.1:${PORTS.closed}`);
+    let run: PipelineRun;
+    try {
+      // WHEN
+      run = await deployToFleet('v4');
+    } finally {
+      register(second!);
+    }
+    figures.push(`deploy failing on host 2: exit ${run.code} in ${run.ms} ms`);
 
-  test('a refused send-command fails the build before anything is deployed or recorded', () => {
-    const result = deployToFleet({ rounds: rolling, sendFails: true });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('AccessDeniedException');
-    expect(result.stderr).toMatch(/sending .* to tag:BlueGreenFleet=Ec2BlueGreen failed .*; nothing was deployed/);
-    expect(result.calls.map(operationOf)).toEqual(['s3 cp', 'ssm send-command']);
-  });
-
-  test('an aborted build stops following the roll-out, says it goes on in SSM, and records nothing', () => {
-    // GIVEN a roll-out that does not end before Jenkins aborts the build (SIGTERM)
-    const endless: Round[] = [['InProgress', { 'i-0aaa': 'InProgress', 'i-0bbb': 'Pending' }]];
-    const started = Date.now();
-
-    // WHEN
-    const result = deployToFleet({ rounds: endless }, { FLEET_POLL_SECONDS: '1' }, 3000);
-
-    // THEN
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(result.code).toBe(143);
-    expect(result.stderr).toContain(`stopped following command ${COMMAND_ID} (the build was aborted). The roll-out goes on in SSM, but its release is not recorded`);
-    expect(result.calls.map(operationOf)).not.toContain('ssm put-parameter');
+    // THEN the build fails with the exit code of the host that failed
+    const [rollOut] = run.commands;
+    const failed = ssm.invocations.find((entry) => entry.commandId === rollOut!.commandId && entry.instanceId === second!.instanceId)!;
+    expect(failed.responseCode).toBeGreaterThan(0);
+    expect(run.code).toBe(failed.responseCode);
+    // AND SSM stopped there: the third host never ran it
+    expect(progress(run.stdout)).toEqual([
+      { instanceId: first!.instanceId, event: 'started' },
+      { instanceId: first!.instanceId, event: 'Success' },
+      { instanceId: second!.instanceId, event: 'started' },
+      { instanceId: second!.instanceId, event: 'Failed' },
+      { instanceId: third!.instanceId, event: 'not run' },
+    ]);
+    expect(run.stdout).toMatch(new RegExp(`^${second!.instanceId}: Failed after \\d+\\.\\ds: the deploy script failed with exit status ${failed.responseCode}`, 'm'));
+    // AND the failed host is named with its status and the end of its output
+    const lastError = failed.stderr.split('\n').filter((line) => /\berror:/i.test(line)).at(-1)!;
+    expect(lastError).toBeTruthy();
+    expect(run.stderr).toContain(`${second!.instanceId} | ${lastError}`);
+    const summary = run.stderr.split('\n').find((line) => line.includes(`Roll-out of ${VERSIONS.v4} failed`))!;
+    expect(summary).toMatch(
+      new RegExp(`Roll-out of ${VERSIONS.v4} failed: 1 of 3 hosts failed\\. ${second!.instanceId}: the deploy script failed with exit status ${failed.responseCode}( \\(.*\\))?; host: `),
+    );
+    expect(summary).toContain(lastError.trim().slice(-40));
+    expect(run.stderr).not.toMatch(new RegExp(`${third!.instanceId}: the deploy script failed`));
+    expect(run.stderr).toContain(`Not deployed (still on the previous release): ${third!.instanceId}.`);
+    expect(run.stderr).toContain(`Full output: CloudWatch log group ${LOG_GROUP}, streams ${rollOut!.commandId}/INSTANCE/*`);
+    // AND the host that took it, and what puts the recorded release back on it
+    expect(run.stderr).toContain(`Took the new release: ${first!.instanceId}. Nothing was recorded: ${RELEASE_PARAMETER} still names ${VERSIONS.v3}`);
+    expect(run.stderr).toMatch(new RegExp(`npx ec2-bluegreen deploy ${UPLOAD_LOCATION}[0-9a-f]{64}\\.jar --sha256 [0-9a-f]{64} --version ${VERSIONS.v3} --fleet-from-env`));
+    // AND nothing was recorded: new hosts still boot the previous release
+    expect(run.operations).not.toContain('PutParameter');
+    expect(await recordLines()).toEqual(recordBefore);
+    expect(await servedVersions()).toEqual([VERSIONS.v4, VERSIONS.v3, VERSIONS.v3]);
   });
 
   describe('a host the Auto Scaling group added while the roll-out ran (SSM picked the targets when it was sent)', () => {
-    /** The roll-out's three hosts, the one that joined meanwhile, and one that joined but is not Online yet. */
-    const grownFleet = { 'i-0aaa': 'Online', 'i-0bbb': 'Online', 'i-0ccc': 'Online', 'i-0ddd': 'Online', 'i-0eee': 'ConnectionLost' };
-    const catchingUp: Round[] = [
-      ['InProgress', { 'i-0ddd': 'InProgress' }],
-      ['Success', { 'i-0ddd': 'Success' }],
-    ];
+    test('gets the release too: once recorded, one catch-up by instance id, to that host only, with the same parameters, followed to the end; a host not Online is left to its boot', async () => {
+      // GIVEN a roll-out to three hosts, during which the group launches a fourth, and a host that is not Online yet joins
+      let joined: FleetHost | undefined;
+      const before = ssm.commands.length;
 
-    test('gets the release too: once recorded, one catch-up by instance id, to that host only, with the same parameters, followed to the end', () => {
-      // GIVEN a roll-out to three hosts, during which i-0ddd joined the fleet (and i-0eee, not Online yet)
       // WHEN
-      const result = deployToFleet({ rounds: rolling, fleetHosts: grownFleet, catchUp: { rounds: catchingUp } });
-
-      // THEN
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-      expect(result.calls.map(operationOf)).toEqual([
-        's3 cp',
-        'ssm send-command',
-        ...rolling.flatMap(() => ['ssm list-commands', 'ssm list-command-invocations']),
-        'ssm get-parameter',
-        // AND the release is recorded before the catch-up, so a host that joins from now on boots it
-        'ssm put-parameter',
-        'ssm describe-instance-information',
-        'ssm send-command',
-        ...catchingUp.flatMap(() => ['ssm list-commands', 'ssm list-command-invocations']),
-      ]);
-      // AND the fleet is looked up by its tag, every page of it
-      const [describe] = callsOf(result.calls, 'ssm describe-instance-information');
-      expect(optionOf(describe!, '--filters')).toBe(`Key=tag:${FLEET_TAG_KEY},Values=Ec2BlueGreen`);
-      // AND the catch-up goes to the host that joined and is Online, by id, not by tag
-      const [rollOut, catchUp] = callsOf(result.calls, 'ssm send-command');
-      expect(valuesOf(catchUp!, '--instance-ids')).toEqual(['i-0ddd']);
-      expect(catchUp).not.toContain('--targets');
-      expect(optionOf(catchUp!, '--comment')).toBe(`catch-up of ${COMMAND_ID}: deploy ${VERSION}`);
-      for (const name of ['--document-name', '--document-version', '--parameters', '--timeout-seconds', '--cloud-watch-output-config', '--max-errors']) {
-        expect(optionOf(catchUp!, name), name).toBe(optionOf(rollOut!, name));
-      }
-      expect(JSON.parse(optionOf(catchUp!, '--parameters')!)).toEqual({
-        action: ['deploy'],
-        artifactUri: [`${fleetSettings.uploadLocation}${result.sha256}.jar`],
-        sha256: [result.sha256],
-        version: [VERSION],
-      });
-      // AND it is followed as the roll-out is, host by host
-      expect(callsOf(result.calls, 'ssm list-commands').slice(-catchingUp.length).map((call) => optionOf(call, '--command-id'))).toEqual(
-        catchingUp.map(() => CATCH_UP_COMMAND_ID),
-      );
-      expect(hostLines(result.stdout).slice(-2)).toEqual([
-        'bluegreen-pipeline: host i-0ddd: InProgress (0 of 1 hosts deployed)',
-        'bluegreen-pipeline: host i-0ddd: Success (1 of 1 hosts deployed)',
-      ]);
-      // AND the host that is not Online is left to its boot, with a note
-      expect(result.stdout).toContain(
-        `host i-0eee joined the fleet during the roll-out but is ConnectionLost in SSM, not Online: skipped (when it boots, it deploys the recorded ${VERSION})`,
-      );
-      expect(result.stdout).toContain(`the hosts that joined during the roll-out run ${VERSION} too (command ${CATCH_UP_COMMAND_ID})`);
-      // AND the record names the roll-out
-      expect(recordIn(result.calls)).toContain(`commandId=${COMMAND_ID}`);
-    });
-
-    test('a host that joined but is not Online yet is skipped with a note: no catch-up, its boot reads the recorded release', () => {
-      const result = deployToFleet({ rounds: rolling, fleetHosts: { ...grownFleet, 'i-0ddd': 'Inactive' } });
-      expect(result.code, result.stderr).toBe(0);
-      expect(callsOf(result.calls, 'ssm send-command')).toHaveLength(1);
-      expect(result.calls.map(operationOf).at(-1)).toBe('ssm describe-instance-information');
-      expect(result.stdout).toContain('host i-0ddd joined the fleet during the roll-out but is Inactive in SSM, not Online: skipped');
-    });
-
-    test('a failing catch-up fails the build with the host’s exit code, naming it with its output tail; the release stays recorded', () => {
-      // GIVEN the deploy on the host that joined does not get healthy
-      const output = Array.from({ length: 30 }, (_, line) => `engine line ${line + 1}`).join('\n');
-      const result = deployToFleet({
-        rounds: rolling,
-        fleetHosts: grownFleet,
-        catchUp: {
-          rounds: [
-            ['InProgress', { 'i-0ddd': 'InProgress' }],
-            ['Failed', { 'i-0ddd': 'Failed' }],
-          ],
-          details: {
-            'i-0ddd': {
-              Status: 'Failed',
-              StatusDetails: 'Failed',
-              ResponseCode: 5,
-              StandardOutputContent: output,
-              StandardErrorContent: 'bluegreen: error: the new release did not become healthy within 120s',
-            },
-          },
+      const run = await deployToFleet('v5', {
+        whileRunning: async () => {
+          await waitUntil(() => running(before, 0));
+          ssm.register(PHANTOM, 'ConnectionLost', { [FLEET_TAG_KEY]: TAG_VALUE });
+          joined = await fleet.addHost(boot);
         },
       });
+      ssm.deregister(PHANTOM);
+      figures.push(`deploy ${VERSIONS.v5} with a 4th host joining and caught up: ${run.ms} ms`);
 
       // THEN
-      expect(result.code).toBe(5);
-      expect(callsOf(result.calls, 'ssm send-command')).toHaveLength(2);
-      expect(callsOf(result.calls, 'ssm put-parameter')).toHaveLength(1);
-      expect(hostLines(result.stdout)).toContain('bluegreen-pipeline: host i-0ddd: Failed (0 of 1 hosts deployed)');
-      const details = callsOf(result.calls, 'ssm get-command-invocation');
-      expect(details.map((call) => [optionOf(call, '--command-id'), optionOf(call, '--instance-id')])).toEqual([[CATCH_UP_COMMAND_ID, 'i-0ddd']]);
-      expect(result.stderr).toContain(
-        `every host of the roll-out (command ${COMMAND_ID}) runs ${VERSION} and ${fleetSettings.releaseParameter} records it, but the catch-up of the hosts that joined the fleet meanwhile ended Failed (command ${CATCH_UP_COMMAND_ID})`,
-      );
-      expect(result.stderr).toContain('host i-0ddd failed: Failed, exit code 5');
-      expect(result.stderr).toContain('    | bluegreen: error: the new release did not become healthy within 120s');
-      expect(result.stderr).toContain('    | engine line 30');
-      expect(result.stderr).not.toContain('engine line 10\n');
-      expect(result.stderr).toContain(`streams ${CATCH_UP_COMMAND_ID}/INSTANCE_ID/*`);
-      expect(result.stderr).toContain('Run this build again');
-      expect(result.stdout).not.toContain('the hosts that joined during the roll-out run');
+      expect(run.code, run.stderr).toBe(0);
+      const [rollOut, catchUp, ...more] = run.commands;
+      expect(more).toEqual([]);
+      expect(rollOut!.targetIds).not.toContain(joined!.instanceId);
+      // AND the catch-up goes to the host that joined and is Online, by id, not by tag
+      expect(catchUp).toMatchObject({
+        instanceIds: [joined!.instanceId],
+        targets: [],
+        comment: `catch-up of ${rollOut!.commandId}: deploy ${VERSIONS.v5} by Jenkins shop #42`,
+      });
+      for (const field of ['documentName', 'parameters', 'deliveryTimeoutSeconds', 'cloudWatchLogGroupName', 'maxErrors'] as const) {
+        expect(catchUp![field], field).toEqual(rollOut![field]);
+      }
+      expect(catchUp!.parameters).toMatchObject({ action: 'deploy', artifactUri: `${UPLOAD_LOCATION}${run.sha256}.jar`, sha256: run.sha256, version: VERSIONS.v5 });
+      // AND the release was recorded before the catch-up was sent, so a host that joins from now on boots it
+      const sends = run.operations.flatMap((operation, at) => (operation === 'SendCommand' ? [at] : []));
+      expect(run.operations.lastIndexOf('PutParameter')).toBeGreaterThan(sends[0]!);
+      expect(run.operations.lastIndexOf('PutParameter')).toBeLessThan(sends[1]!);
+      expect(await recordLines()).toContain(`commandId=${rollOut!.commandId}`);
+      // AND it is followed as the roll-out is, host by host
+      expect(run.stderr).toContain(`${joined!.instanceId} joined the fleet during the roll-out; command ${catchUp!.commandId} deploys the recorded release ${VERSIONS.v5} to it`);
+      expect(progress(run.stdout).slice(-2)).toEqual([
+        { instanceId: joined!.instanceId, event: 'started' },
+        { instanceId: joined!.instanceId, event: 'Success' },
+      ]);
+      // AND the host that is not Online is left to its boot, with a note
+      expect(run.stderr).toContain(`${PHANTOM} joined the fleet during the roll-out but is ConnectionLost: its boot deploys the recorded release ${VERSIONS.v5}`);
+      expect(run.stdout).toMatch(new RegExp(`ec2-bluegreen: deploy done in \\d+\\.\\ds: ${VERSIONS.v5} is live on 4 hosts`));
+      expect(await servedVersions()).toEqual(Array(4).fill(VERSIONS.v5));
     });
 
-    test('when SSM will not list the fleet, the build fails: the release is recorded, but a host that joined may be behind', () => {
-      const result = deployToFleet({ rounds: rolling, describeFails: true });
-      expect(result.code).toBe(1);
-      expect(callsOf(result.calls, 'ssm put-parameter')).toHaveLength(1);
-      expect(callsOf(result.calls, 'ssm send-command')).toHaveLength(1);
-      expect(result.stderr).toContain('AccessDeniedException');
-      expect(result.stderr).toContain(`asking SSM which hosts carry tag:${FLEET_TAG_KEY}=Ec2BlueGreen failed`);
-      expect(result.stderr).toContain('ssm:DescribeInstanceInformation');
+    test('a host that joined but is not Online yet is skipped with a note: no catch-up, its boot reads the recorded release', async () => {
+      const before = ssm.commands.length;
+      const run = await deployToFleet('v5', {
+        whileRunning: async () => {
+          await waitUntil(() => ssm.commands.length > before);
+          ssm.register(PHANTOM, 'Inactive', { [FLEET_TAG_KEY]: TAG_VALUE });
+        },
+      });
+      ssm.deregister(PHANTOM);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.commands).toHaveLength(1);
+      expect(run.operations.at(-1)).toBe('DescribeInstanceInformation');
+      expect(run.stderr).toContain(`${PHANTOM} joined the fleet during the roll-out but is Inactive: its boot deploys the recorded release ${VERSIONS.v5}`);
     });
 
-    test('an aborted build stops following the catch-up and says the release is recorded and the catch-up goes on in SSM', () => {
-      const endless: Round[] = [['InProgress', { 'i-0ddd': 'InProgress' }]];
-      const result = deployToFleet(
-        { rounds: rolling.slice(-1), fleetHosts: grownFleet, catchUp: { rounds: endless } },
-        { FLEET_POLL_SECONDS: '1' },
-        3000,
+    test('a failing catch-up fails the build with the host’s exit code, naming it with its output; the release stays recorded', async () => {
+      // GIVEN the fourth host joins (again) during the roll-out, and cannot fetch the jar
+      const joining = fleet.hosts[3]!;
+      ssm.deregister(joining.instanceId);
+      const before = ssm.commands.length;
+      let run: PipelineRun;
+      try {
+        // WHEN
+        run = await deployToFleet('v6', {
+          whileRunning: async () => {
+            await waitUntil(() => running(before, 0));
+            register(joining, `http://127.0.0.1:${PORTS.closed}`);
+          },
+        });
+      } finally {
+        register(joining);
+      }
+
+      // THEN
+      const [rollOut, catchUp] = run.commands;
+      expect(run.commands).toHaveLength(2);
+      expect(catchUp!.instanceIds).toEqual([joining.instanceId]);
+      const failed = ssm.invocations.find((entry) => entry.commandId === catchUp!.commandId)!;
+      expect(failed.responseCode).toBeGreaterThan(0);
+      expect(run.code).toBe(failed.responseCode);
+      expect(run.stdout).toMatch(new RegExp(`^${joining.instanceId}: Failed after \\d+\\.\\ds: the deploy script failed with exit status ${failed.responseCode}`, 'm'));
+      const lastError = failed.stderr.split('\n').filter((line) => /\berror:/i.test(line)).at(-1)!;
+      expect(run.stderr).toContain(`${joining.instanceId} | ${lastError}`);
+      const summary = run.stderr.split('\n').find((line) => line.includes(`Catch-up of ${VERSIONS.v6}`))!;
+      expect(summary).toMatch(
+        new RegExp(
+          `Catch-up of ${VERSIONS.v6} to hosts that joined during the roll-out failed: 1 of 1 hosts failed\\. ${joining.instanceId}: the deploy script failed with exit status ${failed.responseCode}( \\(.*\\))?; host: `,
+        ),
       );
-      expect(result.code).toBe(143);
-      expect(result.stderr).toContain(
-        `stopped following command ${CATCH_UP_COMMAND_ID} (the build was aborted). The catch-up goes on in SSM and ${VERSION} is recorded`,
-      );
-      expect(callsOf(result.calls, 'ssm put-parameter')).toHaveLength(1);
+      expect(summary).toContain(lastError.trim().slice(-40));
+      expect(run.stderr).toContain(`Full output: CloudWatch log group ${LOG_GROUP}, streams ${catchUp!.commandId}/INSTANCE/*`);
+      expect(run.stderr).toContain(`${VERSIONS.v6} stays recorded: the hosts of the roll-out run it, and hosts the Auto Scaling group adds boot it. Run the same command again`);
+      expect(run.stdout).not.toContain('deploy done');
+      // AND the release stays recorded: the roll-out's hosts run it
+      expect(run.operations.filter((operation) => operation === 'PutParameter')).toHaveLength(1);
+      expect(await recordLines()).toEqual(expect.arrayContaining([`version=${VERSIONS.v6}`, `commandId=${rollOut!.commandId}`]));
+      expect(await servedVersions()).toEqual([VERSIONS.v6, VERSIONS.v6, VERSIONS.v6, VERSIONS.v5]);
+    });
+
+    test('when SSM will not list the fleet, the build fails: the release is recorded, but a host that joined may be behind', async () => {
+      const before = ssm.commands.length;
+      const run = await deployToFleet('v6', {
+        whileRunning: async () => {
+          await waitUntil(() => ssm.commands.length > before);
+          ssm.failNext('DescribeInstanceInformation', 'AccessDeniedException', 'User is not authorized to perform: ssm:DescribeInstanceInformation');
+        },
+      });
+      expect(run.code).toBe(9);
+      expect(run.commands).toHaveLength(1);
+      expect(run.operations.filter((operation) => operation === 'PutParameter')).toHaveLength(1);
+      expect(run.stderr).toContain('the release is recorded, but asking which hosts joined the fleet meanwhile failed (AccessDeniedException: ');
+      expect(run.stderr).toContain('it needs ssm:DescribeInstanceInformation');
+      expect(run.stderr).toContain(`run the same command again (a no-op on the others) to bring them to ${VERSIONS.v6}`);
+    });
+
+    test('an aborted build stops following the catch-up and says the release is recorded and the catch-up goes on in SSM', async () => {
+      // GIVEN the fourth host joins (again) during a roll-out
+      const joining = fleet.hosts[3]!;
+      ssm.deregister(joining.instanceId);
+      const before = ssm.commands.length;
+      let killedAt = 0;
+
+      // WHEN Jenkins aborts the build (SIGTERM) while the catch-up runs
+      const run = await deployToFleet('v4', {
+        whileRunning: async (pid) => {
+          await waitUntil(() => running(before, 0));
+          register(joining);
+          await waitUntil(() => running(before, 1));
+          killedAt = Date.now();
+          process.kill(pid, 'SIGTERM');
+        },
+      });
+      await ssm.idle();
+
+      // THEN
+      expect(run.code).toBe(143);
+      expect(Date.now() - killedAt).toBeLessThan(10_000);
+      const [rollOut, catchUp] = run.commands;
+      expect(catchUp!.instanceIds).toEqual([joining.instanceId]);
+      expect(run.stderr).toContain(`stopped following command ${catchUp!.commandId}; it goes on on the hosts.`);
+      expect(run.stderr).toContain('Its release is recorded');
+      expect(run.operations.filter((operation) => operation === 'PutParameter')).toHaveLength(1);
+      expect(await recordLines()).toEqual(expect.arrayContaining([`version=${VERSIONS.v4}`, `commandId=${rollOut!.commandId}`]));
     });
   });
 
-  test.each<[string, Record<string, string>, RegExp]>([
-    ['no fleet settings (not the fleet’s Jenkins)', { FLEET_DOCUMENT: '' }, /DEPLOY_MODE=fleet needs FLEET_DOCUMENT/],
-    ['a target that is not a tag', { FLEET_TARGET: 'i-0123456789abcdef0' }, /FLEET_TARGET='i-0123456789abcdef0' is not tag:KEY=VALUE/],
-    ['a max concurrency SSM would refuse', { FLEET_MAX_CONCURRENCY: '0' }, /FLEET_MAX_CONCURRENCY='0' is not a number of hosts/],
-    ['DEPLOY_MODE=host on the fleet’s Jenkins', { DEPLOY_MODE: 'host' }, /this is the fleet's Jenkins, on an instance without the engine/],
-  ])('fails with exit 2 before any AWS call on %s', (_case, env, message) => {
-    const result = deployToFleet({ rounds: rolling }, env);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(message);
-    expect(result.calls).toEqual([]);
+  test('an aborted build stops following the roll-out, says it goes on in SSM, and records nothing', async () => {
+    // GIVEN a roll-out that does not end before Jenkins aborts the build (SIGTERM)
+    const recordBefore = await recordLines();
+    const before = ssm.commands.length;
+    let killedAt = 0;
+
+    // WHEN
+    const run = await deployToFleet('v3', {
+      whileRunning: async (pid) => {
+        await waitUntil(() => running(before, 0));
+        killedAt = Date.now();
+        process.kill(pid, 'SIGTERM');
+      },
+    });
+    const [rollOut] = run.commands;
+    const stillRunning = ssm.commandState(rollOut!.commandId).status;
+    await ssm.idle();
+
+    // THEN it stops at once, while SSM goes on
+    expect(run.code).toBe(143);
+    expect(Date.now() - killedAt).toBeLessThan(10_000);
+    expect(['Pending', 'InProgress']).toContain(stillRunning);
+    expect(run.stderr).toContain(`stopped following command ${rollOut!.commandId}; it goes on on the hosts.`);
+    expect(run.stderr).toContain('Its release is not recorded for hosts the Auto Scaling group adds');
+    expect(run.operations).not.toContain('PutParameter');
+    expect(await recordLines()).toEqual(recordBefore);
+  });
+
+  test('a refused SendCommand fails the build before anything is deployed or recorded', async () => {
+    ssm.failNext('SendCommand', 'AccessDeniedException', 'User is not authorized to perform: ssm:SendCommand');
+    const run = await deployToFleet('v5');
+    expect(run.code).toBe(9);
+    expect(run.stderr).toContain(
+      `Systems Manager refused to run ${DOCUMENT_NAME} on the hosts tagged ${FLEET_TAG_KEY}=${TAG_VALUE} (AccessDeniedException: User is not authorized to perform: ssm:SendCommand). Nothing ran on the hosts.`,
+    );
+    expect(run.commands).toEqual([]);
+    expect(run.operations).toEqual(['DescribeInstanceInformation', 'GetParameter', 'SendCommand']);
+  });
+
+  test('no host carries the fleet’s tag: nothing is uploaded, sent or recorded', async () => {
+    const run = await deployToFleet('v5', { env: { FLEET_TARGET: `tag:${FLEET_TAG_KEY}=Nobody` } });
+    expect(run.code).toBe(9);
+    expect(run.stderr).toContain(`no host of tag ${FLEET_TAG_KEY}=Nobody (FLEET_TARGET) is Online in Systems Manager (none registered), so nothing was sent`);
+    expect(run.operations).toEqual(['DescribeInstanceInformation']);
+    expect(run.s3Requests).toEqual([]);
+  });
+
+  test.each<[string, PipelineOptions, RegExp]>([
+    ['no fleet settings (not the fleet’s Jenkins)', { env: { FLEET_DOCUMENT: '' } }, /--fleet-from-env needs FLEET_DOCUMENT, which is not set\. Nothing was sent\./],
+    ['a target that is not a tag', { env: { FLEET_TARGET: 'i-0123456789abcdef0' } }, /FLEET_TARGET is "i-0123456789abcdef0", not tag:KEY=VALUE/],
+    ['a max concurrency SSM would refuse', { env: { FLEET_MAX_CONCURRENCY: '0' } }, /FLEET_MAX_CONCURRENCY is "0", not a number of hosts or a percentage/],
+    ['DEPLOY_MODE=host on the fleet’s Jenkins', { env: { DEPLOY_MODE: 'host' } }, /this is the fleet's Jenkins, on an instance without the engine/],
+    ['a pipeline without the operator command beside it', { pipeline: PIPELINE }, /DEPLOY_MODE=fleet runs the operator command .*\/ec2-bluegreen\.mjs, which is missing/],
+  ])('fails with exit 2 before any AWS call on %s', async (_case, options, message) => {
+    const run = await deployToFleet('v5', options);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.operations).toEqual([]);
+    expect(run.s3Requests).toEqual([]);
   });
 });
-
