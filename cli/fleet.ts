@@ -2,8 +2,9 @@
  * `ec2-bluegreen` on a fleet stack (output `FleetTarget`): each command is one SendCommand by
  * tag, with the stack's `MaxConcurrency` (or `--max-concurrency`) and `MaxErrors` 0, followed
  * host by host (cli/roll-out.ts). A deploy or rollback that succeeded on every host is recorded
- * in the fleet's release parameter, as the custom resource and Jenkins record theirs, and then
- * reaches the hosts that joined the fleet while it ran (SSM resolved the tag when it was sent).
+ * in the fleet's release parameter, as the custom resource records its own, and then reaches
+ * the hosts that joined the fleet while it ran (SSM resolved the tag when it was sent). The
+ * fleet's Jenkins deploys through this same code (bundled; `--fleet-from-env --recorded-by jenkins`).
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { FLEET_RELEASE_UNSET } from '../lib/contract.js';
