@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import { FLEET_VARIABLES } from '../../cli/stack.js';
 import { FLEET_TAG_KEY, MAX_CONCURRENCY_PATTERN } from '../../lib/contract.js';
 import {
   casc,
@@ -36,6 +37,9 @@ describe('the deploy mode in the settings: host on the single host, fleet on the
       FLEET_UPLOAD_LOCATION: fleetSettings.uploadLocation,
       FLEET_OUTPUT_LOG_GROUP: fleetSettings.outputLogGroup,
     });
+    // AND they are the variables the operator command reads with --fleet-from-env
+    const rendered = Object.keys(globalEnv(casc(settings({ ...httpsJob, ...fleetSettings }))));
+    expect(rendered.filter((key) => key.startsWith('FLEET_')).sort()).toEqual(Object.values(FLEET_VARIABLES).sort());
     const withoutLogGroup = globalEnv(casc(settings({ ...fleetSettings, outputLogGroup: '', maxConcurrency: '25%' })));
     expect(withoutLogGroup).not.toHaveProperty('FLEET_OUTPUT_LOG_GROUP');
     expect(withoutLogGroup.FLEET_MAX_CONCURRENCY).toBe('25%');
