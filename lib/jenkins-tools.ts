@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { engineTreeHash } from './engine-bundle.js';
 import { projectPath } from './paths.js';
 
 /** The bundled operator command's file name, beside bluegreen-pipeline on the host. */
@@ -90,31 +91,24 @@ export function cliBundle(outDir: string = projectPath('.build', 'cli-bundle')):
 }
 
 /**
- * The Jenkins tools directory an asset zips: the files of `jenkinsDir` and the bundled command,
- * staged under `.build/jenkins-tools/HASH/` (HASH of both), so that the same tools are the same
- * directory and the asset's hash changes exactly when they do.
+ * The Jenkins tools directory an asset zips: the tree of `jenkinsDir` and the bundled command,
+ * staged under `.build/jenkins-tools/HASH/` (HASH of both, the tree hashed as the engine bundle
+ * is), so that the same tools are the same directory and the asset's hash changes exactly when
+ * they do.
  */
 export function jenkinsToolsDir(jenkinsDir: string = projectPath('assets', 'jenkins'), buildDir: string = projectPath('.build', 'jenkins-tools')): string {
   const bundle = cliBundle();
-  const files = fs
-    .readdirSync(jenkinsDir, { withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => entry.name)
-    .sort();
-  if (files.includes(CLI_BUNDLE_NAME)) {
+  if (fs.existsSync(path.join(jenkinsDir, CLI_BUNDLE_NAME))) {
     throw new Error(`${jenkinsDir} holds a ${CLI_BUNDLE_NAME} of its own; the Jenkins tools add the bundled operator command under that name. Rename or remove it.`);
   }
-  const hash = createHash('sha256');
-  for (const file of files) hash.update(file).update('\0').update(fileHash(path.join(jenkinsDir, file))).update('\0');
-  hash.update(CLI_BUNDLE_NAME).update('\0').update(fileHash(bundle));
-  const dir = path.join(buildDir, hash.digest('hex').slice(0, 20));
+  const hash = createHash('sha256').update(engineTreeHash(jenkinsDir)).update('\0').update(fileHash(bundle)).digest('hex');
+  const dir = path.join(buildDir, hash.slice(0, 20));
   if (fs.existsSync(dir)) return dir;
   pruneStaged(buildDir);
   const partial = `${dir}.${process.pid}`;
   fs.rmSync(partial, { recursive: true, force: true });
-  fs.mkdirSync(partial, { recursive: true });
-  // cpSync keeps the mode: the scripts stay executable.
-  for (const file of files) fs.cpSync(path.join(jenkinsDir, file), path.join(partial, file));
+  // cpSync keeps the modes: the scripts stay executable.
+  fs.cpSync(jenkinsDir, partial, { recursive: true });
   fs.cpSync(bundle, path.join(partial, CLI_BUNDLE_NAME));
   try {
     fs.renameSync(partial, dir);
