@@ -1,9 +1,9 @@
 import { DescribeInstanceInformationCommand, type InstanceInformation, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, test } from 'vitest';
-import { documentCommandInput, requireOnline, send } from '../../cli/command.js';
+import { documentCommandInput, fleetHosts, requireOnline, send } from '../../cli/command.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
-import type { StackTarget } from '../../cli/stack.js';
+import type { FleetStackTarget, StackTarget } from '../../cli/stack.js';
 import { DOCUMENT_PARAM_PATTERNS } from '../../lib/contract.js';
 
 const TARGET: StackTarget = {
@@ -60,7 +60,7 @@ describe('documentCommandInput', () => {
   });
 });
 
-describe('requireOnline and send', () => {
+describe('requireOnline, fleetHosts and send', () => {
   const ssm = mockClient(SSMClient);
   afterEach(() => ssm.reset());
   const client = () => new SSMClient({ region: 'us-east-1' });
@@ -83,4 +83,23 @@ describe('requireOnline and send', () => {
     const input = documentCommandInput(TARGET, { command: 'history' }, SETTINGS);
     await expect(send(client(), input, 'history')).rejects.toThrow(/Nothing ran on the host\. The stack's document has no 'history' action yet: update the stack/);
   });
+
+  test('fleetHosts asks for the hosts carrying the fleet tag and follows every page (a fleet of more than one page)', async () => {
+    const fleet: FleetStackTarget = {
+      stackName: 'Ec2BlueGreen',
+      documentName: 'Doc',
+      fleet: { tagKey: 'BlueGreenFleet', tagValue: 'Ec2BlueGreen', maxConcurrency: '1', releaseParameterName: '/p' },
+    };
+    ssm
+      .on(DescribeInstanceInformationCommand)
+      .resolvesOnce({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000b', PingStatus: 'Online' }], NextToken: 'page-2' })
+      .resolvesOnce({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000a', PingStatus: 'ConnectionLost' }] });
+    const hosts = await fleetHosts(client(), fleet);
+    expect(hosts.map((host) => host.InstanceId)).toEqual(['i-0000000000000000a', 'i-0000000000000000b']);
+    expect(ssm.commandCalls(DescribeInstanceInformationCommand).map((call) => call.args[0].input)).toEqual([
+      { Filters: [{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }], NextToken: undefined },
+      { Filters: [{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }], NextToken: 'page-2' },
+    ]);
+  });
 });
+
