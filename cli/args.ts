@@ -11,19 +11,38 @@ import { CLI_EXIT_CODES, CliError } from './errors.js';
 export const COMMANDS = DOCUMENT_ACTIONS;
 export type CommandName = DocumentAction;
 
-/** Where the stack is. */
-export interface StackSelection {
-  readonly stackName: string;
-  /** @default - the SDK's region chain (AWS_REGION, the profile's region) */
+/**
+ * Where the target is: the stack whose outputs name it (`--stack`), or, with `--fleet-from-env`,
+ * the FLEET_* variables that hold a fleet stack's outputs (the fleet's Jenkins has them as
+ * global variables; cli/stack.ts `FLEET_VARIABLES`).
+ */
+export type StackSelection = (
+  | { readonly stackName: string; readonly fleetFromEnvironment?: undefined }
+  | { readonly stackName?: undefined; readonly fleetFromEnvironment: true }
+) & {
+  /** @default - FLEET_REGION with --fleet-from-env, else the SDK's region chain (AWS_REGION, the profile's region) */
   readonly region?: string;
+};
+
+/** Who runs a deploy or rollback, for the Run Command comment and the fleet's release record. */
+export interface Requester {
+  /** Who asked, in the Run Command comment (`--requested-by`). @default - user@host */
+  readonly requestedBy?: string;
+  /** `recordedBy` of the fleet's release record (`--recorded-by`). @default 'cli' */
+  readonly recordedBy?: RecordedBy;
 }
+
+/** Who may be named as the release record's writer from this command (FLEET_RELEASE_KEYS.recordedBy). */
+export const RECORDED_BY = ['cli', 'jenkins'] as const;
+export type RecordedBy = (typeof RECORDED_BY)[number];
 
 /** What `deploy` deploys: a jar on this machine, or one already in S3. */
 export type ArtifactSelection = { readonly kind: 'file'; readonly path: string } | { readonly kind: 's3'; readonly uri: string };
 
 export type CliRequest =
   | { readonly command: 'help' }
-  | (StackSelection & {
+  | (StackSelection &
+      Requester & {
       readonly command: 'deploy';
       readonly artifact: ArtifactSelection;
       readonly version?: string;
@@ -32,12 +51,13 @@ export type CliRequest =
       /** Fleet only: SSM `MaxConcurrency` for this roll-out. @default - the stack's FleetMaxConcurrency */
       readonly maxConcurrency?: string;
     })
-  | (StackSelection & { readonly command: 'rollback'; readonly healthTimeoutSeconds?: number; readonly maxConcurrency?: string })
+  | (StackSelection & Requester & { readonly command: 'rollback'; readonly healthTimeoutSeconds?: number; readonly maxConcurrency?: string })
   | (StackSelection & { readonly command: 'status'; readonly json: boolean })
   | (StackSelection & { readonly command: 'history'; readonly json: boolean; readonly limit?: number });
 
 const OPTIONS = {
   stack: { type: 'string' },
+  'fleet-from-env': { type: 'boolean' },
   region: { type: 'string' },
   version: { type: 'string' },
   sha256: { type: 'string' },
@@ -45,22 +65,27 @@ const OPTIONS = {
   'max-concurrency': { type: 'string' },
   json: { type: 'boolean' },
   limit: { type: 'string' },
+  'requested-by': { type: 'string' },
+  'recorded-by': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
 
-/** Which options each command takes, besides --stack, --region and --help. */
+/** Which options each command takes, besides the target's (--stack or --fleet-from-env, --region) and --help. */
 const COMMAND_OPTIONS: Record<CommandName, readonly OptionName[]> = {
-  deploy: ['version', 'sha256', 'health-timeout', 'max-concurrency'],
-  rollback: ['health-timeout', 'max-concurrency'],
+  deploy: ['version', 'sha256', 'health-timeout', 'max-concurrency', 'requested-by', 'recorded-by'],
+  rollback: ['health-timeout', 'max-concurrency', 'requested-by', 'recorded-by'],
   status: ['json'],
   history: ['json', 'limit'],
 };
 
 /** CloudFormation stack names, or a stack's ARN. */
 const STACK_NAME = /^([A-Za-z][A-Za-z0-9-]{0,127}|arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:\d{12}:stack\/[A-Za-z][A-Za-z0-9-]{0,127}\/[0-9a-f-]+)$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+/** An AWS region name such as us-east-1. */
+export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+/** What `--requested-by` may say: one line of printable text (SendCommand keeps 100 characters of the comment). */
+const REQUESTED_BY = /^[^\x00-\x1f\x7f]{1,64}$/;
 /** What `history` can show: the document asks the host for this many entries. */
 export const HISTORY_MAX_ENTRIES = DOCUMENT_HISTORY_LIMIT;
 
@@ -86,17 +111,29 @@ export function parseCommandLine(argv: readonly string[]): CliRequest {
   const name = command as CommandName;
 
   const given = (Object.keys(values) as OptionName[]).filter((option) => values[option] !== undefined && option !== 'help');
-  const misplaced = given.filter((option) => option !== 'stack' && option !== 'region' && !COMMAND_OPTIONS[name].includes(option));
+  const targetOptions: readonly OptionName[] = ['stack', 'fleet-from-env', 'region'];
+  const misplaced = given.filter((option) => !targetOptions.includes(option) && !COMMAND_OPTIONS[name].includes(option));
   if (misplaced.length > 0) {
     throw usage(`${misplaced.map((option) => `--${option}`).join(', ')} does not apply to '${name}' (it takes: ${['--stack', '--region', ...COMMAND_OPTIONS[name].map((o) => `--${o}`)].join(', ')}).`);
   }
 
   const stackName = values.stack;
-  if (stackName === undefined) throw usage(`'${name}' needs --stack NAME: the CloudFormation stack that holds the host (its outputs name the instance and the document).`);
-  if (!STACK_NAME.test(stackName)) throw usage(`--stack ${JSON.stringify(stackName)} is not a CloudFormation stack name (a letter, then letters, digits and hyphens, up to 128) or stack ARN.`);
+  const fromEnvironment = values['fleet-from-env'] === true;
+  if (stackName !== undefined && fromEnvironment) {
+    throw usage('--stack and --fleet-from-env both name the target: give one (--fleet-from-env reads a fleet stack\'s outputs from the FLEET_* variables).');
+  }
+  if (stackName === undefined && !fromEnvironment) {
+    throw usage(`'${name}' needs --stack NAME: the CloudFormation stack that holds the host (its outputs name the instance and the document).`);
+  }
+  if (stackName !== undefined && !STACK_NAME.test(stackName)) {
+    throw usage(`--stack ${JSON.stringify(stackName)} is not a CloudFormation stack name (a letter, then letters, digits and hyphens, up to 128) or stack ARN.`);
+  }
   const region = values.region;
   if (region !== undefined && !REGION.test(region)) throw usage(`--region ${JSON.stringify(region)} is not an AWS region such as us-east-1.`);
-  const stack: StackSelection = { stackName, ...(region === undefined ? {} : { region }) };
+  const stack: StackSelection = {
+    ...(stackName === undefined ? { fleetFromEnvironment: true as const } : { stackName }),
+    ...(region === undefined ? {} : { region }),
+  };
 
   const expectedOperands = name === 'deploy' ? 1 : 0;
   if (name === 'deploy' && operands.length === 0) {
@@ -116,9 +153,16 @@ export function parseCommandLine(argv: readonly string[]): CliRequest {
         ...optionalMatching('sha256', values.sha256, DOCUMENT_PARAM_PATTERNS.sha256, "64 lower-case hex digits (sha256sum's output)"),
         ...healthTimeout(values['health-timeout']),
         ...maxConcurrency(values['max-concurrency']),
+        ...requester(values['requested-by'], values['recorded-by']),
       };
     case 'rollback':
-      return { command: 'rollback', ...stack, ...healthTimeout(values['health-timeout']), ...maxConcurrency(values['max-concurrency']) };
+      return {
+        command: 'rollback',
+        ...stack,
+        ...healthTimeout(values['health-timeout']),
+        ...maxConcurrency(values['max-concurrency']),
+        ...requester(values['requested-by'], values['recorded-by']),
+      };
     case 'status':
       return { command: 'status', ...stack, json: values.json === true };
     case 'history':
@@ -160,6 +204,19 @@ function maxConcurrency(value: string | undefined): { maxConcurrency?: string } 
     throw usage(`--max-concurrency ${JSON.stringify(value)} is not a number of hosts (1-9999) or a percentage of them (1%-100%).`);
   }
   return { maxConcurrency: value };
+}
+
+function requester(requestedBy: string | undefined, recordedBy: string | undefined): Requester {
+  if (requestedBy !== undefined && !REQUESTED_BY.test(requestedBy)) {
+    throw usage(`--requested-by ${JSON.stringify(requestedBy)} is not one line of 1 to 64 printable characters.`);
+  }
+  if (recordedBy !== undefined && !(RECORDED_BY as readonly string[]).includes(recordedBy)) {
+    throw usage(`--recorded-by ${JSON.stringify(recordedBy)} is not one of ${RECORDED_BY.join(', ')} (who the fleet's release record says wrote it).`);
+  }
+  return {
+    ...(requestedBy === undefined ? {} : { requestedBy }),
+    ...(recordedBy === undefined ? {} : { recordedBy: recordedBy as RecordedBy }),
+  };
 }
 
 function historyLimit(value: string | undefined): { limit?: number } {

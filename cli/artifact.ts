@@ -124,6 +124,10 @@ async function hasObject(s3: S3Client, bucket: string, key: string, bytes: numbe
     const { name, message, $metadata } = error as Error & { $metadata?: { httpStatusCode?: number } };
     const status = $metadata?.httpStatusCode;
     if (name === 'NotFound' || name === 'NoSuchKey' || status === 404) return false;
+    // HeadObject needs s3:GetObject, and without s3:ListBucket S3 answers 403 for a missing key
+    // too. A role that may only upload (the fleet's Jenkins) cannot tell, so it uploads: the key
+    // is the jar's sha256, so writing it again writes the same bytes.
+    if (name === 'Forbidden' || name === 'AccessDenied' || status === 403) return false;
     throw new CliError(`cannot reach s3://${bucket}/${key} (${name}: ${message}). Nothing was uploaded or deployed.`, CLI_EXIT_CODES.aws);
   }
 }

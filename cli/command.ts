@@ -17,7 +17,7 @@ import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTar
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
-import type { FleetStackTarget, HostStackTarget, StackTarget } from './stack.js';
+import { fleetName, type FleetStackTarget, type HostStackTarget, type StackTarget } from './stack.js';
 
 /** The document's action for each command: the same name (`history` needs the document's history action). */
 export type DocumentRequest =
@@ -124,7 +124,7 @@ export async function requireFleetOnline(ssm: SSMClient, target: FleetStackTarge
   if (hosts.some((host) => host.PingStatus === 'Online')) return hosts;
   const seen = hosts.map((host) => `${host.InstanceId} ${host.PingStatus}`).join(', ') || 'none registered';
   throw new CliError(
-    `no host of stack ${target.stackName} (tag ${target.fleet.tagKey}=${target.fleet.tagValue}) is Online in Systems Manager (${seen}), ` +
+    `no host of ${fleetName(target)} is Online in Systems Manager (${seen}), ` +
       'so nothing was sent and the fleet is unchanged. Check that the Auto Scaling group has running instances (a new one takes a few ' +
       'minutes to register) and that SSM Agent on them can reach Systems Manager.',
     CLI_EXIT_CODES.aws,

@@ -15,6 +15,8 @@ export const CLI_EXIT_CODES = {
   aws: 9,
   /** Ctrl-C: we stopped following; the command goes on on the host. */
   interrupted: 130,
+  /** SIGTERM (a CI system aborting the build): we stopped following; the command goes on on the hosts. */
+  terminated: 143,
 } as const;
 
 /** A failure the user can act on: its message is printed as is, and the process exits with `exitCode`. */

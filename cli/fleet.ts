@@ -2,8 +2,9 @@
  * `ec2-bluegreen` on a fleet stack (output `FleetTarget`): each command is one SendCommand by
  * tag, with the stack's `MaxConcurrency` (or `--max-concurrency`) and `MaxErrors` 0, followed
  * host by host (cli/roll-out.ts). A deploy or rollback that succeeded on every host is recorded
- * in the fleet's release parameter, as the custom resource and Jenkins record theirs, and then
- * reaches the hosts that joined the fleet while it ran (SSM resolved the tag when it was sent).
+ * in the fleet's release parameter, as the custom resource records its own, and then reaches
+ * the hosts that joined the fleet while it ran (SSM resolved the tag when it was sent). The
+ * fleet's Jenkins deploys through this same code (bundled; `--fleet-from-env --recorded-by jenkins`).
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { FLEET_RELEASE_UNSET } from '../lib/contract.js';
@@ -17,7 +18,7 @@ import {
 } from '../lib/deploy/fleet.js';
 import type { FailureContext } from '../lib/deploy/invocation.js';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
-import type { CliRequest } from './args.js';
+import type { CliRequest, RecordedBy, Requester } from './args.js';
 import { formatBytes, prepareArtifact } from './artifact.js';
 import type { Clients } from './clients.js';
 import {
@@ -35,7 +36,7 @@ import { agreement, formatFleetHistory, formatFleetStatus, hostOutputLine, type 
 import { isStatusLine, parseHistory, parseStatus } from './outcome.js';
 import { livePolling } from './follow.js';
 import { followRollOut, type FollowedRollOut } from './roll-out.js';
-import type { FleetStackTarget } from './stack.js';
+import { fleetName, targetOptions, type FleetStackTarget } from './stack.js';
 import { note, requester, type Terminal } from './terminal.js';
 
 /**
@@ -78,7 +79,9 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
   }
 
   const maxConcurrency = writes ? (request.maxConcurrency ?? fleet.maxConcurrency) : READ_ONLY_MAX_CONCURRENCY;
-  const settings: SendSettings = { deliveryTimeoutSeconds, requestedBy: requester(), maxConcurrency };
+  const who: Requester = request.command === 'deploy' || request.command === 'rollback' ? request : {};
+  const settings: SendSettings = { deliveryTimeoutSeconds, requestedBy: who.requestedBy ?? requester(), maxConcurrency };
+  const recordedBy = who.recordedBy ?? 'cli';
   let documentRequest: DocumentRequest;
   let version: string | undefined;
   let artifact: { readonly uri: string; readonly sha256: string; readonly version: string } | undefined;
@@ -89,7 +92,7 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
     documentRequest = { command: 'deploy', artifact: prepared, healthTimeoutSeconds: request.healthTimeoutSeconds };
     say(
       `deploying ${prepared.source}${prepared.bytes === undefined ? '' : ` (${formatBytes(prepared.bytes)})`} as ${prepared.version}, ` +
-        `sha256 ${prepared.sha256.slice(0, 12)}, to the hosts tagged ${tag} of stack ${target.stackName}`,
+        `sha256 ${prepared.sha256.slice(0, 12)}, to the hosts of ${fleetName(target)}`,
     );
   } else if (request.command === 'rollback') {
     documentRequest = { command: 'rollback', healthTimeoutSeconds: request.healthTimeoutSeconds };
@@ -106,7 +109,7 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
     );
   }
   const context: FailureContext = { deliveryTimeoutSeconds };
-  const follow = (id: string) => followFleetCommand(clients, terminal, target, id, context, writes, request.command);
+  const follow = (id: string, recorded = false) => followFleetCommand(clients, terminal, target, id, context, writes, request.command, recorded);
   const followed = await follow(commandId);
 
   if (followed.outcome.kind === 'failed') {
@@ -131,7 +134,7 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
       return CLI_EXIT_CODES.ok;
     case 'deploy': {
       const release = await record(ssm, target, say, (current) =>
-        nextFleetRelease(current, { artifactUri: artifact!.uri, sha256: artifact!.sha256, version: artifact!.version, ...recordedNow(commandId) }),
+        nextFleetRelease(current, { artifactUri: artifact!.uri, sha256: artifact!.sha256, version: artifact!.version, ...recordedNow(commandId, recordedBy) }),
       );
       const code = await catchUp(release, commandId, followed, hostStatuses, { clients, terminal, target, context, settings, follow });
       if (code !== CLI_EXIT_CODES.ok) return code;
@@ -139,7 +142,7 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
     }
     case 'rollback': {
       const current = await readRelease(ssm, target);
-      const next = current === undefined ? undefined : rolledBackFleetRelease(current, recordedNow(commandId));
+      const next = current === undefined ? undefined : rolledBackFleetRelease(current, recordedNow(commandId, recordedBy));
       const serves = new Set(hostStatuses.map((host) => (host.status === undefined || host.status.live === null ? undefined : host.status.slots[host.status.live].sha256)));
       if (next === undefined || serves.size !== 1 || !serves.has(next.sha256)) {
         say(rollbackNotRecorded(current, next, hostStatuses, target));
@@ -157,7 +160,10 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
   return CLI_EXIT_CODES.ok;
 }
 
-/** Follows one command on the fleet, printing per-host progress for deploys and rollbacks. */
+/**
+ * Follows one command on the fleet, printing per-host progress for deploys and rollbacks.
+ * `recorded`: the release is recorded already (a catch-up), which what Ctrl-C prints says.
+ */
 async function followFleetCommand(
   clients: Clients,
   terminal: Terminal,
@@ -166,18 +172,21 @@ async function followFleetCommand(
   context: FailureContext,
   showsProgress: boolean,
   command: Request['command'],
+  recorded: boolean,
 ): Promise<FollowedRollOut> {
-  const stopFollowing = () => {
-    note(
-      terminal,
-      `stopped following command ${commandId}; it goes on on the hosts. Follow it with: aws ssm list-command-invocations --command-id ${commandId}` +
-        (showsProgress
-          ? `. Its release is not recorded for hosts the Auto Scaling group adds: once it is done, run the same ${command} again (a no-op on the hosts that have it), which records it.`
-          : ''),
-    );
-    process.exit(CLI_EXIT_CODES.interrupted);
+  // Ctrl-C, or SIGTERM from a CI system aborting the build (Jenkins does so): say what goes on.
+  const stopFollowing = (signal: NodeJS.Signals) => {
+    const release = !showsProgress
+      ? ''
+      : recorded
+        ? '. Its release is recorded; hosts that fail it keep the release they booted with: once it is done, run the same ' +
+          `${command} again (a no-op on the hosts that have it) if one failed.`
+        : `. Its release is not recorded for hosts the Auto Scaling group adds: once it is done, run the same ${command} again (a no-op on the hosts that have it), which records it.`;
+    note(terminal, `stopped following command ${commandId}; it goes on on the hosts. Follow it with: aws ssm list-command-invocations --command-id ${commandId}${release}`);
+    process.exit(signal === 'SIGTERM' ? CLI_EXIT_CODES.terminated : CLI_EXIT_CODES.interrupted);
   };
   process.once('SIGINT', stopFollowing);
+  process.once('SIGTERM', stopFollowing);
   return followRollOut(
     {
       ...livePolling(clients),
@@ -191,7 +200,10 @@ async function followFleetCommand(
       onNote: (text) => note(terminal, text),
     },
     { commandId, outputLogGroupName: target.outputLogGroupName, context },
-  ).finally(() => process.removeListener('SIGINT', stopFollowing));
+  ).finally(() => {
+    process.removeListener('SIGINT', stopFollowing);
+    process.removeListener('SIGTERM', stopFollowing);
+  });
 }
 
 /** The recorded release; undefined when none is yet. Throws a `CliError` (nothing sent) when it cannot be read. */
@@ -220,8 +232,8 @@ export async function readRelease(ssm: SSMClient, target: FleetStackTarget): Pro
   return release;
 }
 
-function recordedNow(commandId: string): { readonly commandId: string; readonly recordedAt: string; readonly recordedBy: string } {
-  return { commandId, recordedAt: new Date().toISOString(), recordedBy: 'cli' };
+function recordedNow(commandId: string, recordedBy: RecordedBy): { readonly commandId: string; readonly recordedAt: string; readonly recordedBy: string } {
+  return { commandId, recordedAt: new Date().toISOString(), recordedBy };
 }
 
 /** Records the release computed from the record as it is now (re-read: someone may have written it meanwhile). */
@@ -249,7 +261,7 @@ interface CatchUpContext {
   readonly target: FleetStackTarget;
   readonly context: FailureContext;
   readonly settings: SendSettings;
-  readonly follow: (commandId: string) => Promise<FollowedRollOut>;
+  readonly follow: (commandId: string, recorded: boolean) => Promise<FollowedRollOut>;
 }
 
 /**
@@ -265,7 +277,7 @@ async function catchUp(release: FleetRelease, rollOutCommandId: string, rollOut:
   for (;;) {
     const hosts = await fleetHosts(deps.clients.ssm, deps.target).catch((error: Error) => {
       throw new CliError(
-        `the release is recorded, but asking which hosts joined the fleet meanwhile failed (${error.name}: ${error.message}). ` +
+        `the release is recorded, but asking which hosts joined the fleet meanwhile failed (${error.name}: ${error.message}; it needs ssm:DescribeInstanceInformation). ` +
           `Hosts that joined during the roll-out may still run the previous release: run the same command again (a no-op on the others) to bring them to ${label}.`,
         CLI_EXIT_CODES.aws,
       );
@@ -281,7 +293,7 @@ async function catchUp(release: FleetRelease, rollOutCommandId: string, rollOut:
     const commandId = await send(deps.clients.ssm, input, 'deploy');
     say(`${toSend.join(', ')} joined the fleet during the roll-out; command ${commandId} deploys the recorded release ${label} to ${toSend.length === 1 ? 'it' : 'them'}`);
     toSend.forEach((id) => covered.add(id));
-    const followed = await deps.follow(commandId);
+    const followed = await deps.follow(commandId, true);
     if (followed.outcome.kind === 'failed') {
       say(failureText(followed, commandId, deps.target, `Catch-up of ${label} to hosts that joined during the roll-out`, deps.context));
       say(`${label} stays recorded: the hosts of the roll-out run it, and hosts the Auto Scaling group adds boot it. Run the same command again to retry the hosts that failed.`);
@@ -321,13 +333,13 @@ function failureText(followed: FollowedRollOut, commandId: string, target: Fleet
 export function undoAdvice(succeeded: readonly string[], recorded: FleetRelease | undefined, target: FleetStackTarget): string {
   const took = `Took the new release: ${succeeded.join(', ')}.`;
   if (recorded === undefined) {
-    return `${took} Nothing was recorded. To put the previous jar back on ${succeeded.length === 1 ? 'it' : 'them'}, deploy it again: npx ec2-bluegreen deploy JAR --stack ${target.stackName}.`;
+    return `${took} Nothing was recorded. To put the previous jar back on ${succeeded.length === 1 ? 'it' : 'them'}, deploy it again: npx ec2-bluegreen deploy JAR ${targetOptions(target)}.`;
   }
   const label = recorded.version || recorded.sha256.slice(0, 12);
   return (
     `${took} Nothing was recorded: ${target.fleet.releaseParameterName} still names ${label}, which hosts the Auto Scaling group adds boot. ` +
     `To put ${label} back (a fast switch to the warm standby where the new release went live, a no-op elsewhere): ` +
-    `npx ec2-bluegreen deploy ${recorded.artifactUri} --sha256 ${recorded.sha256}${recorded.version === '' ? '' : ` --version ${recorded.version}`} --stack ${target.stackName}`
+    `npx ec2-bluegreen deploy ${recorded.artifactUri} --sha256 ${recorded.sha256}${recorded.version === '' ? '' : ` --version ${recorded.version}`} ${targetOptions(target)}`
   );
 }
 
@@ -343,7 +355,7 @@ function rollbackNotRecorded(current: FleetRelease | undefined, next: FleetRelea
   const boots = current === undefined ? "the stack's first release" : current.version || current.sha256.slice(0, 12);
   return (
     `every host rolled back, but nothing was recorded: ${why}. Hosts the Auto Scaling group adds boot ${boots}. ` +
-    `To record what the hosts serve, deploy that jar again (a no-op on every host that serves it): npx ec2-bluegreen deploy JAR|s3://BUCKET/KEY --version V --stack ${target.stackName}`
+    `To record what the hosts serve, deploy that jar again (a no-op on every host that serves it): npx ec2-bluegreen deploy JAR|s3://BUCKET/KEY --version V ${targetOptions(target)}`
   );
 }
 

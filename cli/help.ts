@@ -1,6 +1,6 @@
 /** `ec2-bluegreen --help`. */
 import { HISTORY_MAX_ENTRIES } from './args.js';
-import { STACK_OUTPUTS } from './stack.js';
+import { FLEET_VARIABLES, STACK_OUTPUTS } from './stack.js';
 
 export const HELP = `Usage: npx ec2-bluegreen COMMAND --stack NAME [--region REGION] [options]
 
@@ -40,6 +40,19 @@ Commands:
 Credentials and region come from the usual AWS places (AWS_PROFILE, AWS_REGION, ...).
 Ctrl-C stops following; the command itself goes on on the host.
 
+For pipelines (the fleet's Jenkins runs 'deploy' this way, bundled into one file):
+  --fleet-from-env      instead of --stack: read a fleet stack's outputs from the variables
+                        the fleet's Jenkins has as global variables, and the region from
+                        ${FLEET_VARIABLES.region}:
+                          ${Object.values(FLEET_VARIABLES).filter((name) => name !== FLEET_VARIABLES.region).join('\n                          ')}
+                        No CloudFormation call; a missing or wrong variable is a usage
+                        error (exit 2).
+  --requested-by TEXT   deploy, rollback: who asked, in the Run Command comment (default
+                        user@host), e.g. 'Jenkins shop #42'.
+  --recorded-by cli|jenkins
+                        deploy, rollback on a fleet: recordedBy in the release record
+                        (default cli).
+
 Exit codes: 0 done (also a no-op); the host's code when it failed there: 1 unexpected,
 2 bad parameter, 3 bad artifact, 4 another deploy holds the lock, 5 the new release did not
 become healthy, 6 Nginx rejected the switch, 7 nothing to switch to, 8 the new release
@@ -50,6 +63,7 @@ ec2-bluegreen stack, instance not Online, upload or AWS permission failed). On a
 failed roll-out exits with the first failed host's code (10 when no host failed but the
 roll-out did not finish), and 9 also when the stack's fleet outputs or its release record
 cannot be read (nothing sent) or recording the release failed (run the same command again).
+130 after Ctrl-C, 143 after SIGTERM (a CI system aborting the build) while following a fleet.
 
 A deploy here is outside CloudFormation. The stack's deploy resource still holds the jar of
 the last 'cdk deploy', and CloudFormation runs it only when its properties change:

@@ -15,7 +15,7 @@ import { followCommand, livePolling } from './follow.js';
 import { HELP } from './help.js';
 import { exitCodeOf, failureReason, formatHistory, formatStatus, isStatusLine, parseHistory, parseStatus, resultLine } from './outcome.js';
 import { runOnFleet } from './fleet.js';
-import { describeStack, type HostStackTarget } from './stack.js';
+import { describeStack, fleetFromEnvironment, type HostStackTarget } from './stack.js';
 import { note, processTerminal, requester, type Terminal } from './terminal.js';
 
 export type { Terminal };
@@ -41,8 +41,10 @@ export async function runCli(argv: readonly string[], terminal: Terminal = proce
 
 async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: Terminal): Promise<number> {
   const started = Date.now();
-  const clients = await createClients(request.region);
-  const stack = await describeStack(clients.cloudFormation, request.stackName, clients.region);
+  // --fleet-from-env: the FLEET_* variables stand for the stack's outputs (the fleet's Jenkins).
+  const fromEnvironment = request.fleetFromEnvironment ? fleetFromEnvironment(process.env) : undefined;
+  const clients = await createClients(request.region ?? fromEnvironment?.region);
+  const stack = fromEnvironment?.target ?? (await describeStack(clients.cloudFormation, request.stackName!, clients.region));
   if (stack.fleet !== undefined) return runOnFleet(request, stack, clients, terminal, started);
   const target: HostStackTarget = stack;
   if ((request.command === 'deploy' || request.command === 'rollback') && request.maxConcurrency !== undefined) {
@@ -71,7 +73,8 @@ async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: 
     documentRequest = { command: request.command };
   }
 
-  const settings = { deliveryTimeoutSeconds: DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds, requestedBy: requester() };
+  const requestedBy = (request.command === 'deploy' || request.command === 'rollback' ? request.requestedBy : undefined) ?? requester();
+  const settings = { deliveryTimeoutSeconds: DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds, requestedBy };
   const input = documentCommandInput(target, documentRequest, settings);
   const commandId = await send(clients.ssm, input, request.command);
   const showsProgress = request.command === 'deploy' || request.command === 'rollback';

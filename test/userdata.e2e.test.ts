@@ -484,12 +484,12 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     expect(packagesFor('fleet')).toEqual(['dnf install -y nginx unzip java-17-amazon-corretto-headless']);
   });
 
-  test('packages: the fleet’s Jenkins gets Jenkins on Java 21, the build packages and jq, no Nginx', () => {
+  test('packages: the fleet’s Jenkins gets Jenkins on Java 21, the build packages and Node.js 22 for the operator command, no Nginx', () => {
     const calls = packagesFor('jenkins');
     expect(calls[0]).toMatch(/^curl .*--output \/etc\/yum\.repos\.d\/jenkins\.repo https:\/\/pkg\.jenkins\.io\/rpm-stable\/jenkins\.repo$/);
     expect(calls[1]).toMatch(/^rpm --import https:\/\/pkg\.jenkins\.io\/rpm-stable\//);
     expect(calls[2]).toBe(
-      'dnf install -y unzip fontconfig jq java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins git java-17-amazon-corretto-devel',
+      'dnf install -y unzip fontconfig nodejs22 java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins git java-17-amazon-corretto-devel',
     );
     expect(calls).toHaveLength(3);
   });

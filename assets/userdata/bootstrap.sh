@@ -36,6 +36,9 @@ readonly APP_JAVA_PACKAGE=java-17-amazon-corretto-headless
 readonly JENKINS_JAVA_PACKAGE=java-21-amazon-corretto-headless
 # What Jenkins' builds need: git for checkouts, a JDK 17 for './gradlew build'.
 readonly BUILD_PACKAGES=(git java-17-amazon-corretto-devel)
+# The fleet's Jenkins runs the operator command with Amazon Linux 2023's Node.js 22 (the AWS SDK
+# for JavaScript v3 supports Node.js 20 until January 2027); the single host's Jenkins does not.
+readonly FLEET_NODE_PACKAGE=nodejs22
 # Jenkins' settings from the stack (names of secrets, never their values).
 readonly JENKINS_SETTINGS_FILE=/etc/bluegreen-jenkins/settings
 # t3.small has 2 GiB: Jenkins plus two app JVMs during a switch need somewhere to spill.
@@ -91,8 +94,8 @@ install_packages() {
   curl -fsSL --retry 5 --output /etc/yum.repos.d/jenkins.repo "$JENKINS_REPO_FILE_URL"
   rpm --import "$JENKINS_KEY_URL"
   if [[ $HOST_ROLE == jenkins ]]; then
-    # jq: the pipeline reads the AWS CLI's JSON answers while it follows a roll-out.
-    dnf install -y unzip fontconfig jq "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
+    # Node.js: the pipeline's fleet mode runs the bundled operator command (ec2-bluegreen.mjs).
+    dnf install -y unzip fontconfig "$FLEET_NODE_PACKAGE" "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
     return 0
   fi
   dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"

@@ -1,4 +1,4 @@
-import { Aws, Duration, Stack, Validations, type Size } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Stack, Validations, type Size } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -6,8 +6,9 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { jenkinsToolsDir } from '../jenkins-tools.js';
 import { newBootedInstance } from './host-parts/booted-instance.js';
-import { newJenkinsParts, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
+import { newJenkinsParts, renderArnForFinding, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
 import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
 import { HOST_PORTS } from './host-parts/ports.js';
 import { newHostRole } from './host-parts/role.js';
@@ -24,7 +25,7 @@ export interface JenkinsFleetTarget {
   readonly maxConcurrency: string;
   /** Where the pipeline records the release after a roll-out succeeded. */
   readonly releaseParameter: ssm.IStringParameter;
-  /** The deploy document's output log group, which the pipeline follows. */
+  /** The deploy document's output log group, from which the pipeline shows each host's output as it runs. */
   readonly outputLogGroupName: string;
 }
 
@@ -89,15 +90,16 @@ export interface JenkinsHostProps {
 
 /**
  * Jenkins on an instance of its own, for a fleet: app hosts come and go with the Auto Scaling
- * group, Jenkins and its workspaces must not. Its pipeline builds the app and deploys it by
- * sending the deploy document to the fleet (the same roll-out as `cdk deploy`), then records
- * the release for hosts that join later.
+ * group, Jenkins and its workspaces must not. Its pipeline builds the app and deploys it with
+ * the operator command (`ec2-bluegreen deploy`, bundled into its tools and run with the
+ * instance's Node.js): the deploy document sent to the fleet by tag, followed host by host, the
+ * release recorded for hosts that join later, and those that joined meanwhile caught up.
  */
 export class JenkinsHost extends Construct {
   public readonly instance: ec2.Instance;
   public readonly role: iam.Role;
   public readonly securityGroup: ec2.SecurityGroup;
-  /** The zipped `assets/jenkins/` tree. */
+  /** The zipped Jenkins tools: `assets/jenkins/` and the bundled operator command (lib/jenkins-tools.ts). */
   public readonly jenkinsAsset: s3assets.Asset;
   /** Generated password of Jenkins' admin user. */
   public readonly adminPassword: secretsmanager.Secret;
@@ -133,6 +135,8 @@ export class JenkinsHost extends Construct {
     const fleet = props.fleet;
     const jenkins = newJenkinsParts(this, this.role, {
       ...props.jenkins,
+      // The pipeline's fleet mode runs the operator command, shipped beside it.
+      jenkinsDir: jenkinsToolsDir(props.jenkins?.jenkinsDir),
       jenkinsAllowedCidrs: props.jenkinsAllowedCidrs,
       fleet: {
         deployMode: 'fleet',
@@ -183,8 +187,9 @@ export class JenkinsHost extends Construct {
   }
 
   /**
-   * What the pipeline's fleet deploy needs: upload a jar, send the document to the tagged hosts,
-   * follow the command and its output, record the release. Nothing on any other instance.
+   * What the pipeline's fleet deploy (the operator command) needs: upload a jar, send the
+   * document to the tagged hosts, follow the command and read its output as it streams, record
+   * the release. Nothing on any other instance, no other log group, no CloudFormation call.
    */
   private grantFleetDeploy(props: JenkinsHostProps): void {
     const stack = Stack.of(this);
@@ -208,6 +213,20 @@ export class JenkinsHost extends Construct {
         resources: ['*'],
       }),
     );
+    // Each host's output, live, in the build log: the streams SSM writes for each command.
+    const outputLogGroupArn = stack.formatArn({
+      service: 'logs',
+      resource: 'log-group',
+      resourceName: `${fleet.outputLogGroupName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['logs:DescribeLogStreams', 'logs:GetLogEvents'], resources: [outputLogGroupArn] }));
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${renderArnForFinding(stack.resolve(outputLogGroupArn))}]`,
+      reason:
+        "Reading the deploy document's output log group only: SSM names a stream per command and host " +
+        '(COMMAND/INSTANCE/STEP/stdout), known only once the command is sent.',
+    });
     fleet.releaseParameter.grantRead(this.role);
     fleet.releaseParameter.grantWrite(this.role);
     const uploads = props.uploadBucket.arnForObjects(`${props.uploadPrefix}*`);

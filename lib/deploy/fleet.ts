@@ -1,7 +1,7 @@
 /**
  * Fleet mode, pure parts: the release record new hosts boot from, and what a roll-out's state
  * (SSM's command and its per-host invocations) means for the deploy. Shared by the custom
- * resource and the operator command; the Jenkins pipeline and the first boot read and write
+ * resource and the operator command (which the fleet's Jenkins runs too); the first boot reads
  * the same `KEY=VALUE` record in bash.
  */
 import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET } from '../contract.js';

@@ -24,6 +24,12 @@ describe('parseCommandLine', () => {
     [['rollback', '--stack=Prod-Stack'], { command: 'rollback', stackName: 'Prod-Stack' }],
     [['status', '--stack', 'S', '--json'], { command: 'status', stackName: 'S', json: true }],
     [['history', '--stack', 'S', '--limit', '5'], { command: 'history', stackName: 'S', json: false, limit: 5 }],
+    [
+      ['deploy', 'app.jar', '--fleet-from-env', '--version', 'v2', '--requested-by', 'Jenkins shop #42', '--recorded-by', 'jenkins'],
+      { command: 'deploy', fleetFromEnvironment: true, artifact: { kind: 'file', path: 'app.jar' }, version: 'v2', requestedBy: 'Jenkins shop #42', recordedBy: 'jenkins' },
+    ],
+    [['status', '--fleet-from-env', '--region', 'eu-west-1'], { command: 'status', fleetFromEnvironment: true, region: 'eu-west-1', json: false }],
+    [['rollback', '--stack', 'S', '--recorded-by', 'cli'], { command: 'rollback', stackName: 'S', recordedBy: 'cli' }],
     [['--help'], { command: 'help' }],
     [['deploy', '-h'], { command: 'help' }],
     [[], { command: 'help' }],
@@ -49,6 +55,10 @@ describe('parseCommandLine', () => {
     [['status', '--stack', 'S', '--version', 'v1'], /--version does not apply to 'status' \(it takes: --stack, --region, --json\)\./],
     [['rollback', '--stack', 'S', '--json'], /--json does not apply to 'rollback'/],
     [['history', '--stack', 'S', '--limit', '31'], /--limit "31" is not a whole number from 1 to 30/],
+    [['status', '--stack', 'S', '--fleet-from-env'], /--stack and --fleet-from-env both name the target: give one/],
+    [['deploy', 'a.jar', '--stack', 'S', '--recorded-by', 'cloudformation'], /--recorded-by "cloudformation" is not one of cli, jenkins/],
+    [['deploy', 'a.jar', '--stack', 'S', '--requested-by', 'two\nlines'], /--requested-by "two\\nlines" is not one line of 1 to 64 printable characters\./],
+    [['status', '--stack', 'S', '--recorded-by', 'jenkins'], /--recorded-by does not apply to 'status'/],
   ])('%j fails with exit code 2: %s', (argv, message) => {
     const error = failure(argv);
     expect(error.message).toMatch(message);

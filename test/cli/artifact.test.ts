@@ -72,6 +72,21 @@ describe('prepareArtifact', () => {
     expect(log).toEqual([expect.stringMatching(/already holds this jar; not uploading it again$/)]);
   });
 
+  test('a role that may upload but not read (403 on HeadObject, as for the fleet\'s Jenkins) uploads; another error stops', async () => {
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('Forbidden'), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } }));
+    s3.on(PutObjectCommand).resolves({});
+    await prepareArtifact(client(), target, { kind: 'file', path: jar }, {}, () => {});
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(1);
+
+    s3.reset();
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('slow down'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
+    await expect(prepareArtifact(client(), target, { kind: 'file', path: jar }, {}, () => {})).rejects.toMatchObject({
+      exitCode: CLI_EXIT_CODES.aws,
+      message: expect.stringMatching(/^cannot reach s3:\/\/artifacts\/cli-releases\/.* \(SlowDown: slow down\)\. Nothing was uploaded or deployed\.$/),
+    });
+    expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
+  });
+
   test('a stack without an upload location cannot take a local jar, and says what to do', async () => {
     await expect(prepareArtifact(client(), { ...target, artifactUploadLocation: undefined }, { kind: 'file', path: jar }, {}, () => {})).rejects.toMatchObject({
       exitCode: CLI_EXIT_CODES.aws,

@@ -60,10 +60,9 @@ describe('documentCommandInput', () => {
   });
 });
 
-const ssm = mockClient(SSMClient);
-afterEach(() => ssm.reset());
-
-describe('requireOnline and send', () => {
+describe('requireOnline, fleetHosts and send', () => {
+  const ssm = mockClient(SSMClient);
+  afterEach(() => ssm.reset());
   const client = () => new SSMClient({ region: 'us-east-1' });
 
   test.each<[InstanceInformation[], RegExp]>([
@@ -84,26 +83,23 @@ describe('requireOnline and send', () => {
     const input = documentCommandInput(TARGET, { command: 'history' }, SETTINGS);
     await expect(send(client(), input, 'history')).rejects.toThrow(/Nothing ran on the host\. The stack's document has no 'history' action yet: update the stack/);
   });
-});
 
-describe('fleetHosts', () => {
-  const FLEET: FleetStackTarget = {
-    stackName: 'Ec2BlueGreen',
-    documentName: 'Ec2BlueGreen-DeployDocument-abc',
-    fleet: { tagKey: 'BlueGreenFleet', tagValue: 'Ec2BlueGreen/Fleet', maxConcurrency: '1', releaseParameterName: 'Ec2BlueGreen-FleetRelease' },
-  };
-
-  test('reads every page of the hosts carrying the tag, in instance-id order', async () => {
-    const asked: Array<string | undefined> = [];
-    ssm.on(DescribeInstanceInformationCommand).callsFake((input: { NextToken?: string; Filters?: unknown }) => {
-      asked.push(input.NextToken);
-      expect(input.Filters).toEqual([{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen/Fleet'] }]);
-      return input.NextToken === undefined
-        ? { InstanceInformationList: [{ InstanceId: 'i-0000000000000000c', PingStatus: 'Online' }], NextToken: 'page-2' }
-        : { InstanceInformationList: [{ InstanceId: 'i-0000000000000000a', PingStatus: 'ConnectionLost' }] };
-    });
-    const hosts = await fleetHosts(new SSMClient({ region: 'us-east-1' }), FLEET);
-    expect(asked).toEqual([undefined, 'page-2']);
-    expect(hosts.map((host) => `${host.InstanceId} ${host.PingStatus}`)).toEqual(['i-0000000000000000a ConnectionLost', 'i-0000000000000000c Online']);
+  test('fleetHosts asks for the hosts carrying the fleet tag and follows every page (a fleet of more than one page)', async () => {
+    const fleet: FleetStackTarget = {
+      stackName: 'Ec2BlueGreen',
+      documentName: 'Doc',
+      fleet: { tagKey: 'BlueGreenFleet', tagValue: 'Ec2BlueGreen', maxConcurrency: '1', releaseParameterName: '/p' },
+    };
+    ssm
+      .on(DescribeInstanceInformationCommand)
+      .resolvesOnce({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000b', PingStatus: 'Online' }], NextToken: 'page-2' })
+      .resolvesOnce({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000a', PingStatus: 'ConnectionLost' }] });
+    const hosts = await fleetHosts(client(), fleet);
+    expect(hosts.map((host) => host.InstanceId)).toEqual(['i-0000000000000000a', 'i-0000000000000000b']);
+    expect(ssm.commandCalls(DescribeInstanceInformationCommand).map((call) => call.args[0].input)).toEqual([
+      { Filters: [{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }], NextToken: undefined },
+      { Filters: [{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }], NextToken: 'page-2' },
+    ]);
   });
 });
+

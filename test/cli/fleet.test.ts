@@ -20,7 +20,7 @@ import {
   rollOutExitCode,
   type HostStatus,
 } from '../../cli/fleet-outcome.js';
-import { stackTarget, type FleetStackTarget } from '../../cli/stack.js';
+import { fleetFromEnvironment, stackTarget, type FleetStackTarget } from '../../cli/stack.js';
 import type { FleetRelease } from '../../lib/deploy/fleet.js';
 import type { HistoryEntry, SlotStatus, Status } from '../../lib/contract.js';
 
@@ -97,6 +97,55 @@ describe('stackTarget on a fleet stack', () => {
 
   test('a fleet stack without its release parameter is refused', () => {
     expect(() => stackTarget('S', OUTPUTS.filter((output) => output.OutputKey !== 'FleetReleaseParameter'))).toThrow(/FleetReleaseParameter is missing/);
+  });
+});
+
+describe('fleetFromEnvironment: the FLEET_* variables of the fleet\'s Jenkins stand for the stack\'s outputs', () => {
+  const ENV = {
+    FLEET_REGION: 'eu-west-1',
+    FLEET_DOCUMENT: 'Ec2BlueGreen-DeployDocument-abc',
+    FLEET_TARGET: 'tag:BlueGreenFleet=Ec2BlueGreen',
+    FLEET_MAX_CONCURRENCY: '25%',
+    FLEET_RELEASE_PARAMETER: '/ec2-bluegreen/Ec2BlueGreen/fleet-release',
+    FLEET_UPLOAD_LOCATION: 's3://ec2bluegreen-artifacts-abc/cli-releases/',
+    FLEET_OUTPUT_LOG_GROUP: 'Ec2BlueGreen-Output',
+  };
+
+  test('reads the same target as the stack\'s outputs with the same values, and the region', () => {
+    const outputs = [
+      ...OUTPUTS.filter((output) => output.OutputKey !== 'SiteUrl'),
+      { OutputKey: 'ArtifactUploadLocation', OutputValue: ENV.FLEET_UPLOAD_LOCATION },
+    ];
+    const { stackName, ...fromStack } = stackTarget('Ec2BlueGreen', outputs);
+    expect(stackName).toBe('Ec2BlueGreen');
+    expect(fleetFromEnvironment(ENV)).toEqual({ region: 'eu-west-1', target: { ...fromStack, stackName: 'FLEET_*', fromEnvironment: true } });
+  });
+
+  test('without FLEET_MAX_CONCURRENCY, one host at a time; without FLEET_REGION or FLEET_OUTPUT_LOG_GROUP, none', () => {
+    const { region, target } = fleetFromEnvironment({ ...ENV, FLEET_MAX_CONCURRENCY: '', FLEET_REGION: undefined, FLEET_OUTPUT_LOG_GROUP: '' });
+    expect(region).toBeUndefined();
+    expect(target.fleet.maxConcurrency).toBe('1');
+    expect(target.outputLogGroupName).toBeUndefined();
+  });
+
+  test.each([
+    [{ FLEET_DOCUMENT: '' }, /^--fleet-from-env needs FLEET_DOCUMENT, which is not set\. Nothing was sent\. The fleet's Jenkins has it as a global variable/],
+    [{ FLEET_TARGET: undefined, FLEET_UPLOAD_LOCATION: ' ' }, /^--fleet-from-env needs FLEET_TARGET, FLEET_UPLOAD_LOCATION, which are not set\./],
+    [{ FLEET_TARGET: 'i-0123456789abcdef0' }, /^the FLEET_\* variables are not usable: FLEET_TARGET is "i-0123456789abcdef0", not tag:KEY=VALUE\. Nothing was sent\. Fix the variable/],
+    [{ FLEET_MAX_CONCURRENCY: '0' }, /FLEET_MAX_CONCURRENCY is "0", not a number of hosts or a percentage/],
+    [{ FLEET_RELEASE_PARAMETER: 'has spaces' }, /FLEET_RELEASE_PARAMETER is "has spaces", not an SSM parameter name/],
+    [{ FLEET_UPLOAD_LOCATION: 'https://example.com/jars/' }, /^FLEET_UPLOAD_LOCATION is "https:\/\/example\.com\/jars\/", not an s3:\/\/BUCKET\/PREFIX\/ location\.$/],
+    [{ FLEET_REGION: 'Europe' }, /^FLEET_REGION is "Europe", not an AWS region such as us-east-1\. Nothing was sent\.$/],
+  ])('%j is a usage error naming the variable', (overrides, message) => {
+    const error = cliError(() => fleetFromEnvironment({ ...ENV, ...overrides }));
+    expect(error.exitCode).toBe(CLI_EXIT_CODES.usage);
+    expect(error.message).toMatch(message);
+  });
+
+  test('the advice after a failed roll-out names the target as it was given', () => {
+    const release = { artifactUri: 's3://b/k.jar', sha256: SHA, version: 'v1' } as FleetRelease;
+    expect(undoAdvice(['i-1'], release, fleetFromEnvironment(ENV).target)).toMatch(/npx ec2-bluegreen deploy s3:\/\/b\/k\.jar --sha256 c{64} --version v1 --fleet-from-env$/);
+    expect(undoAdvice(['i-1'], release, fleetTarget())).toMatch(/ --version v1 --stack Ec2BlueGreen$/);
   });
 });
 

@@ -139,8 +139,8 @@ function acknowledgeSecretNameWildcard(role: iam.IRole, secret: secretsmanager.I
   });
 }
 
-/** A CloudFormation value as cdk-nag names it in a finding: pseudo parameters as `<AWS::Name>`. */
-function renderArnForFinding(value: unknown): string {
+/** A CloudFormation value as cdk-nag names it in a finding: `Ref`s (pseudo parameters too) as `<Name>`, joins joined. */
+export function renderArnForFinding(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value !== null && typeof value === 'object') {
     const object = value as Record<string, unknown>;
