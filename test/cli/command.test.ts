@@ -84,22 +84,24 @@ describe('requireOnline, fleetHosts and send', () => {
     await expect(send(client(), input, 'history')).rejects.toThrow(/Nothing ran on the host\. The stack's document has no 'history' action yet: update the stack/);
   });
 
-  test('fleetHosts asks for the hosts carrying the fleet tag and follows every page (a fleet of more than one page)', async () => {
+  test('fleetHosts asks for the hosts carrying the fleet tag and follows every page, in instance-id order', async () => {
     const fleet: FleetStackTarget = {
       stackName: 'Ec2BlueGreen',
       documentName: 'Doc',
       fleet: { tagKey: 'BlueGreenFleet', tagValue: 'Ec2BlueGreen', maxConcurrency: '1', releaseParameterName: '/p' },
     };
-    ssm
-      .on(DescribeInstanceInformationCommand)
-      .resolvesOnce({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000b', PingStatus: 'Online' }], NextToken: 'page-2' })
-      .resolvesOnce({ InstanceInformationList: [{ InstanceId: 'i-0000000000000000a', PingStatus: 'ConnectionLost' }] });
+    // Recorded as each call is made: the SDK's paginator reuses one input object for every page.
+    const asked: Array<string | undefined> = [];
+    ssm.on(DescribeInstanceInformationCommand).callsFake((input: { NextToken?: string; Filters?: unknown }) => {
+      asked.push(input.NextToken);
+      expect(input.Filters).toEqual([{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }]);
+      return input.NextToken === undefined
+        ? { InstanceInformationList: [{ InstanceId: 'i-0000000000000000b', PingStatus: 'Online' }], NextToken: 'page-2' }
+        : { InstanceInformationList: [{ InstanceId: 'i-0000000000000000a', PingStatus: 'ConnectionLost' }] };
+    });
     const hosts = await fleetHosts(client(), fleet);
-    expect(hosts.map((host) => host.InstanceId)).toEqual(['i-0000000000000000a', 'i-0000000000000000b']);
-    expect(ssm.commandCalls(DescribeInstanceInformationCommand).map((call) => call.args[0].input)).toEqual([
-      { Filters: [{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }], NextToken: undefined },
-      { Filters: [{ Key: 'tag:BlueGreenFleet', Values: ['Ec2BlueGreen'] }], NextToken: 'page-2' },
-    ]);
+    expect(asked).toEqual([undefined, 'page-2']);
+    expect(hosts.map((host) => `${host.InstanceId} ${host.PingStatus}`)).toEqual(['i-0000000000000000a ConnectionLost', 'i-0000000000000000b Online']);
   });
 });
 

@@ -4,7 +4,6 @@
  * this machine's Node.js without node_modules, and is rebuilt only when its inputs change. And
  * what the fleet Jenkins' role may do to run it: read the deploy output it follows, nothing more.
  */
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,20 +17,6 @@ import { renderValue, synthesize } from './synth.js';
 const JENKINS_DIR = projectPath('assets', 'jenkins');
 
 describe('the bundled operator command', () => {
-  test('is one file that runs with node alone, outside the project (no node_modules, no tsx)', () => {
-    const bundle = cliBundle();
-    const elsewhere = mkdtempSync(join(tmpdir(), 'bluegreen-bundle-'));
-    cpSync(bundle, join(elsewhere, CLI_BUNDLE_NAME));
-    const help = spawnSync(process.execPath, [join(elsewhere, CLI_BUNDLE_NAME), '--help'], { cwd: elsewhere, encoding: 'utf8', env: { PATH: process.env.PATH } });
-    expect(help.status, help.stderr).toBe(0);
-    expect(help.stdout).toMatch(/^Usage: npx ec2-bluegreen COMMAND/);
-    expect(help.stdout).toContain('--fleet-from-env');
-    const usage = spawnSync(process.execPath, [join(elsewhere, CLI_BUNDLE_NAME), 'deploy', 'app.jar', '--fleet-from-env'], { cwd: elsewhere, encoding: 'utf8', env: { PATH: process.env.PATH } });
-    expect(usage.status).toBe(2);
-    expect(usage.stderr).toMatch(/^ec2-bluegreen: --fleet-from-env needs FLEET_DOCUMENT, FLEET_TARGET, FLEET_RELEASE_PARAMETER, FLEET_UPLOAD_LOCATION/);
-    expect(readFileSync(bundle, 'utf8')).not.toMatch(/from ['"]@aws-sdk\//);
-  });
-
   test('is reused while the files it was built from are unchanged, and rebuilt when one changed', () => {
     // GIVEN a bundle built in a directory of its own
     const outDir = mkdtempSync(join(tmpdir(), 'bluegreen-bundle-cache-'));
