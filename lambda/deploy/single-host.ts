@@ -60,7 +60,10 @@ export function singleHost(ctx: HandlerContext) {
     // GetCommandInvocation lags behind right after SendCommand; the list may already know more.
     // One instance of one command is one entry: no second page to read.
     const listed = await withRetries(() => ssm.send(new ListCommandInvocationsCommand(ids)), deadline, ctx.retrying('ListCommandInvocations'));
-    return listed.CommandInvocations?.find((invocation) => invocation.InstanceId === command.instanceId);
+    const found = listed.CommandInvocations?.find((invocation) => invocation.InstanceId === command.instanceId);
+    // The list carries no output and no exit status: a success judged from it would name no live
+    // slot. Wait for GetCommandInvocation, which has both; a failure is already final.
+    return found?.Status === 'Success' ? undefined : found;
   }
 
   async function isComplete(command: SentCommand): Promise<IsCompleteResult> {

@@ -333,6 +333,15 @@ describe('isComplete', () => {
     await expect(handlers().isComplete(waiting)).rejects.toThrow(/Failed \(Undeliverable\)/);
   });
 
+  test('InvocationDoesNotExist, but the list already says Success: not complete until the output can be read', async () => {
+    ssmMock.on(GetCommandInvocationCommand).rejects(ssmError('InvocationDoesNotExist', ''));
+    ssmMock.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [{ CommandId: COMMAND_ID, InstanceId: INSTANCE_ID, Status: 'Success', StatusDetails: 'Success' }],
+    });
+    await expect(handlers().isComplete(waiting)).resolves.toEqual({ IsComplete: false });
+    expect(logLines.some((line) => line.message === 'deploy succeeded')).toBe(false);
+  });
+
   test('an invocation SSM still does not show long after the delivery timeout: the deploy never started', async () => {
     ssmMock.on(GetCommandInvocationCommand).rejects(ssmError('InvocationDoesNotExist', ''));
     ssmMock.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [] });
