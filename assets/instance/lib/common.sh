@@ -128,6 +128,8 @@ is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 
 # Every key the configuration file may set, with its default. Keys are documented in the
 # README; an unknown key in the file is an error, because a typo would otherwise be ignored.
+# BLUEGREEN_SUDO_ARTIFACT_ROOT is the directory the sudoers rule (assets/jenkins/sudoers) names;
+# test/instance/host-security.e2e.test.ts fails when the two differ.
 readonly CONFIG_DEFAULTS='BLUEGREEN_BLUE_PORT=8081
 BLUEGREEN_GREEN_PORT=8082
 BLUEGREEN_HEALTH_PATH=/actuator/health
@@ -166,7 +168,8 @@ BLUEGREEN_CANARY_PERCENT=0
 BLUEGREEN_CANARY_SECONDS=30
 BLUEGREEN_WARMUP_REQUESTS=0
 BLUEGREEN_WARMUP_PATH=
-BLUEGREEN_WARMUP_CONCURRENCY=4'
+BLUEGREEN_WARMUP_CONCURRENCY=4
+BLUEGREEN_SUDO_ARTIFACT_ROOT=/var/lib/jenkins/workspace'
 
 config_defaults() {
   printf '%s\n' "$CONFIG_DEFAULTS"
@@ -247,6 +250,8 @@ validate_config() {
     die "$EXIT_USAGE" "BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT must be empty (Nginx's 65s) or an Nginx time such as 0, 75s or 2m, got '$BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT'."
   [[ -z $BLUEGREEN_WARMUP_PATH || $BLUEGREEN_WARMUP_PATH =~ ^/[A-Za-z0-9/._~-]*$ ]] ||
     die "$EXIT_USAGE" "BLUEGREEN_WARMUP_PATH must be empty (the health path) or a path of letters, digits and / . _ ~ - starting with '/', got '$BLUEGREEN_WARMUP_PATH'."
+  [[ $BLUEGREEN_SUDO_ARTIFACT_ROOT == /* ]] ||
+    die "$EXIT_USAGE" "BLUEGREEN_SUDO_ARTIFACT_ROOT must be an absolute path (the directory the sudoers rule lets a deploy through sudo take jars from), got '$BLUEGREEN_SUDO_ARTIFACT_ROOT'."
   [[ $BLUEGREEN_HEALTH_PATH == /* ]] ||
     die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH must start with '/', got '$BLUEGREEN_HEALTH_PATH'."
   [[ $BLUEGREEN_HEALTH_PATH =~ ^[A-Za-z0-9/._~-]+$ ]] ||
