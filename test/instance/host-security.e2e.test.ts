@@ -1,12 +1,16 @@
 /**
- * Security boundaries on the host: nobody below root gets root through the engine. Each attack
- * runs for real against a local host (real Nginx, real JVMs, the real engine as root): through
- * real sudo, with a drop-in rendered from the stack's own assets/jenkins/sudoers.
+ * Security boundaries on the host: nobody below root gets root through the engine, or reads or
+ * blocks what it keeps. Each attack runs for real against a local host (real Nginx, real JVMs,
+ * the real engine as root): through real sudo, with a drop-in rendered from the stack's own
+ * assets/jenkins/sudoers, and as `nobody` through setpriv. The systemd runner's slots start
+ * through a systemctl stand-in (test/support/systemd/systemctl) that runs the unit's ExecStart as
+ * the unit's own unprivileged user, so that the app is shown to still read its release.
  *
  * Needs root (it creates users and a sudoers drop-in); skipped otherwise.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
+  appendFileSync,
   chmodSync,
   chownSync,
   copyFileSync,
@@ -17,6 +21,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -24,12 +29,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_CODES, HOST_PATHS } from '../../lib/contract.js';
-import { BLUEGREEN, buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS, type RunResult } from '../support/host.js';
+import { BLUEGREEN, buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS, type RunResult, type Status } from '../support/host.js';
 
 const isRoot = process.getuid?.() === 0;
 const SUDOERS = join(PROJECT_DIR, 'assets', 'jenkins', 'sudoers');
+const SLOT_UNIT = join(PROJECT_DIR, 'assets', 'instance', 'systemd', 'bluegreen-slot@.service');
+const SYSTEMCTL_STAND_IN_DIR = join(PROJECT_DIR, 'test', 'support', 'systemd');
 /** The unprivileged user the sudoers rule is for (Jenkins' on the host). */
 const CALLER = 'bluegreen-test-jenkins';
+/** The user the slot unit runs the app as. */
+const SLOT_USER = /^User=(\S+)$/m.exec(readFileSync(SLOT_UNIT, 'utf8'))![1]!;
+const SLOT_GROUP = /^Group=(\S+)$/m.exec(readFileSync(SLOT_UNIT, 'utf8'))![1]!;
 
 function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, ...options });
@@ -42,8 +52,22 @@ function must(command: string, args: string[]): string {
   return result.stdout.trim();
 }
 
+/** `args` run as `nobody`, with no supplementary groups. */
+function asNobody(args: string[]) {
+  return run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', ...args]);
+}
+
+/** `args` run as the slot unit's user and group, with its groups, as systemd starts the app. */
+function asSlotUser(args: string[]) {
+  return run('setpriv', [`--reuid=${SLOT_USER}`, `--regid=${SLOT_GROUP}`, '--init-groups', '--', ...args]);
+}
+
 function userExists(name: string): boolean {
   return run('id', ['-u', name]).code === 0;
+}
+
+function modeOf(path: string): string {
+  return (statSync(path).mode & 0o7777).toString(8).padStart(4, '0');
 }
 
 function expectDeployed(result: RunResult | ReturnType<typeof run>): void {
@@ -80,6 +104,16 @@ function hostPaths(host: LocalHost) {
     incoming: join(home, 'incoming'),
     logs: join(host.dir, 'logs'),
   };
+}
+
+/** The release jar and directory a slot runs, from the engine's status. */
+function liveRelease(status: Status): { jar: string; dir: string } {
+  const jar = status.slots[status.live!].release!;
+  return { jar, dir: jar.slice(0, jar.lastIndexOf('/')) };
+}
+
+function procStatusField(pid: number, field: string): string {
+  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
 }
 
 describe('the workspace root of the sudoers rule', () => {
@@ -266,5 +300,202 @@ describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged
     const result = run(engine, ['deploy', join(rootOnly, 'secret.jar'), '--version', 'root-only'], { env });
     expectDeployed(result);
     expect(await host.servedVersion()).toBe('root-only');
+  });
+});
+
+describe.skipIf(!isRoot)('the deploy lock and the files the engine keeps, against any other local user', () => {
+  const host = new LocalHost({ nginx: 18940, blue: 18941, green: 18942 });
+  let jars: Record<'v1' | 'v2' | 'v3', string>;
+  let paths: ReturnType<typeof hostPaths>;
+
+  beforeAll(async () => {
+    jars = { v1: buildJar('v1'), v2: buildJar('v2'), v3: buildJar('v3') };
+    host.up();
+    // As /var/lib on the host: open to all, so that only the engine's own modes keep others out.
+    chmodSync(host.dir, 0o755);
+    paths = hostPaths(host);
+    expectDeployed(await host.run(['deploy', jars.v1, '--version', 'v1']));
+  });
+
+  afterAll(() => host.destroy());
+
+  function expectPrivate(): void {
+    const { jar, dir } = liveRelease(host.status());
+    expect({
+      home: modeOf(paths.home),
+      releases: modeOf(paths.releases),
+      release: modeOf(dir),
+      jar: modeOf(jar),
+      state: modeOf(paths.state),
+      lock: modeOf(paths.lock),
+      slotRecord: modeOf(paths.slotRecord),
+      incoming: modeOf(paths.incoming),
+      history: modeOf(paths.history),
+      logs: modeOf(paths.logs),
+    }).toEqual({
+      home: '0750',
+      releases: '0750',
+      release: '0750',
+      jar: '0640',
+      state: '0710',
+      lock: '0600',
+      slotRecord: '0640',
+      incoming: '0700',
+      history: '0600',
+      logs: '0750',
+    });
+    // A slot's log is created 0640 by the start that first writes it, and closed to 0600 by the
+    // next operation: either way, for root (and root's group) alone.
+    for (const log of readdirSync(paths.logs)) expect(statSync(join(paths.logs, log)).mode & 0o007, log).toBe(0);
+  }
+
+  test('nobody cannot open the deploy lock, so cannot hold it against a deploy; the deploy goes through', async () => {
+    // GIVEN: the attack as reproduced on a host, in its own process group to be sure to end it.
+    const holder = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', 'flock', paths.lock, 'sleep', '600'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
+    let holderStderr = '';
+    holder.stderr!.on('data', (d: Buffer) => (holderStderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => holder.on('exit', (code) => resolve(code)));
+    try {
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))]);
+
+      // WHEN
+      const deploy = await host.run(['deploy', jars.v2, '--version', 'v2']);
+
+      // THEN
+      expectDeployed(deploy);
+      expect(await host.servedVersion()).toBe('v2');
+      expect(await exited).not.toBe(0);
+      expect(holderStderr).toContain('Permission denied');
+    } finally {
+      try {
+        process.kill(-holder.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+
+  test('nobody can neither list nor read the state, the history, the releases or the slot logs', () => {
+    const { jar } = liveRelease(host.status());
+    const attempts = {
+      'ls state': asNobody(['ls', paths.state]),
+      'ls home': asNobody(['ls', paths.home]),
+      'ls releases': asNobody(['ls', paths.releases]),
+      'ls logs': asNobody(['ls', paths.logs]),
+      'read history': asNobody(['head', '-c', '1', paths.history]),
+      'read slot record': asNobody(['head', '-c', '1', paths.slotRecord]),
+      'read release jar': asNobody(['head', '-c', '1', jar]),
+      'read slot log': asNobody(['head', '-c', '1', join(paths.logs, 'blue.log')]),
+      'flock the lock': asNobody(['flock', '-n', paths.lock, 'true']),
+    };
+    for (const [attempt, result] of Object.entries(attempts)) {
+      expect({ attempt, code: result.code === 0 ? 0 : 'failed', stdout: result.stdout }).toEqual({ attempt, code: 'failed', stdout: '' });
+      expect(result.stderr, attempt).toContain('Permission denied');
+    }
+  });
+
+  test('the modes: the home 0750, the state 0710 with its lock 0600, the history 0600, releases 0750 with jars 0640, incoming 0700', () => {
+    expectPrivate();
+  });
+
+  test('a host whose files an earlier engine left open is closed by its next deploy', async () => {
+    // GIVEN: the modes an engine without a umask of its own left behind (the log directory,
+    // which may be shared, is left as it is: only the slots' logs in it are the engine's).
+    for (const dir of [paths.home, paths.releases, paths.state, paths.incoming]) chmodSync(dir, 0o755);
+    const logs = readdirSync(paths.logs).map((log) => join(paths.logs, log));
+    for (const file of [paths.lock, paths.history, paths.slotRecord, ...logs]) chmodSync(file, 0o644);
+
+    // WHEN
+    expectDeployed(await host.run(['deploy', jars.v3, '--version', 'v3']));
+
+    // THEN
+    expectPrivate();
+    expect(asNobody(['flock', '-n', paths.lock, 'true']).code).not.toBe(0);
+    chmodSync(paths.logs, 0o755);
+    for (const log of logs) expect(asNobody(['head', '-c', '1', log]).stderr, log).toContain('Permission denied');
+    chmodSync(paths.logs, 0o750);
+    expect(await host.servedVersion()).toBe('v3');
+  });
+
+  test("the app keeps the usual umask 0022, not the engine's", () => {
+    const status = host.status();
+    const pid = status.slots[status.live!].pid!;
+    expect(procStatusField(pid, 'Umask')).toBe('0022');
+  });
+});
+
+describe.skipIf(!isRoot)('the systemd runner: the app, as the unprivileged slot user, still reads its release', () => {
+  const host = new LocalHost({ nginx: 18950, blue: 18951, green: 18952 });
+  let createdSlotUser = false;
+  let paths: ReturnType<typeof hostPaths>;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    createdSlotUser = !userExists(SLOT_USER);
+    host.up();
+    chmodSync(host.dir, 0o755);
+    paths = hostPaths(host);
+    // As on the host: exec-slot reads its configuration from the file, as the slot user.
+    appendFileSync(host.conf, `BLUEGREEN_RUNNER=systemd\nBLUEGREEN_JAVA_OPTS=${TEST_JAVA_OPTS}\n`);
+    env = { PATH: `${SYSTEMCTL_STAND_IN_DIR}:${process.env.PATH}`, SYSTEMCTL_STAND_IN_DIR: join(host.dir, 'systemd') };
+    const init = await host.run(['init'], env);
+    expectDeployed(init);
+    expect(userExists(SLOT_USER)).toBe(true);
+  });
+
+  /** The engine's status, asking the systemctl stand-in. */
+  function status(): Status {
+    const result = host.runSync(['status', '--json'], env);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
+    return JSON.parse(result.stdout) as Status;
+  }
+
+  afterAll(() => {
+    host.destroy();
+    if (createdSlotUser) run('userdel', [SLOT_USER]);
+  });
+
+  test('deploys, deploys again and rolls back, each release run as the slot user', async () => {
+    const slotUid = must('id', ['-u', SLOT_USER]);
+    for (const [args, served] of [
+      [['deploy', buildJar('v1'), '--version', 'v1'], 'v1'],
+      [['deploy', buildJar('v2'), '--version', 'v2'], 'v2'],
+      [['rollback'], 'v1'],
+    ] as const) {
+      const result = await host.run([...args], env);
+      expectDeployed(result);
+      expect(await host.servedVersion()).toBe(served);
+      const now = status();
+      expect(now.slots[now.live!]).toMatchObject({ running: true, healthy: true, version: served });
+      expect(procStatusField(now.slots[now.live!].pid!, 'Uid').split(/\s+/)[0]).toBe(slotUid);
+    }
+  });
+
+  test('the slot user reads its release and slot record, but cannot list the state, read the history or take the lock', () => {
+    const { jar } = liveRelease(status());
+    expect(asSlotUser(['head', '-c', '1', jar]).code).toBe(0);
+    expect(asSlotUser(['head', '-c', '1', paths.slotRecord]).code).toBe(0);
+    for (const attempt of [
+      ['ls', paths.state],
+      ['head', '-c', '1', paths.history],
+      ['flock', '-n', paths.lock, 'true'],
+      ['ls', paths.incoming],
+    ]) {
+      const result = asSlotUser(attempt);
+      expect(result.code, attempt.join(' ')).not.toBe(0);
+      expect(result.stderr, attempt.join(' ')).toContain('Permission denied');
+    }
+  });
+
+  test('nobody reads none of it: not the release, not the slot record', () => {
+    const { jar } = liveRelease(status());
+    for (const path of [jar, paths.slotRecord, paths.history]) {
+      const result = asNobody(['head', '-c', '1', path]);
+      expect(result.code, path).not.toBe(0);
+      expect(result.stderr, path).toContain('Permission denied');
+    }
   });
 });

@@ -15,6 +15,11 @@ readonly EXIT_NGINX_REJECTED=6
 readonly EXIT_NOTHING_TO_SWITCH_TO=7
 readonly EXIT_ROLLED_BACK=8
 
+# The engine's umask (bin/bluegreen sets it): what it creates is for root alone, with no access
+# for other users and no group write. What another user must reach is opened up by name: the
+# slot user's files (share_with_slots), Nginx's files and directories.
+readonly ENGINE_UMASK=0027
+
 # Replacement text in ${var//pattern/text} is data: '&' must not stand for the match (bash 5.2).
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -270,6 +275,7 @@ derive_paths() {
   STATE_DIR=$BLUEGREEN_HOME/state
   INCOMING_DIR=$BLUEGREEN_HOME/incoming
   HISTORY_FILE=$BLUEGREEN_HOME/history.jsonl
+  LOCK_FILE=$STATE_DIR/deploy.lock
   NGINX_URL=http://127.0.0.1:$BLUEGREEN_NGINX_LISTEN
   read -r -a NGINX_CMD <<<"$BLUEGREEN_NGINX"
 }

@@ -124,7 +124,9 @@ store_release() {
   fi
   mkdir -p "$dir"
   # PATH is this operation's private copy in the incoming directory (same file system): move it.
-  chmod 0644 "$path"
+  # The app reads it as the slot user (systemd runner); no one else may.
+  chmod 0640 "$path"
+  share_with_slots "$dir" "$path"
   mv -f "$path" "$jar"
   iso_now created
   printf 'version=%s\nsha256=%s\ncreated=%s\n' "$version" "$sha" "$created" >"$dir/release.env"
