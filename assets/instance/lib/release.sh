@@ -24,6 +24,8 @@ as_sudo_caller() {
 # caller as they are), and the place it ends in is what is checked.
 resolve_sudo_artifact() {
   local resolve_sudo_path=$1 resolve_sudo_root resolve_sudo_real who=${SUDO_USER:-uid $SUDO_UID}
+  command -v setpriv >/dev/null ||
+    die "$EXIT_UNEXPECTED" "a deploy through sudo ($who) needs setpriv (package util-linux) to look at the artifact as $who, and this host has none. Nothing was changed; the live slot keeps serving. Install util-linux, then run this again."
   resolve_sudo_root=$(realpath -e -- "$BLUEGREEN_SUDO_ARTIFACT_ROOT" 2>/dev/null) ||
     die "$EXIT_USAGE" "a deploy through sudo ($who) takes a jar only from inside BLUEGREEN_SUDO_ARTIFACT_ROOT, $BLUEGREEN_SUDO_ARTIFACT_ROOT, which does not exist on this host. Nothing was changed; the live slot keeps serving. Set it to the directory the sudoers rule names, or deploy as root from a login shell ('sudo su -'), not through sudo."
   resolve_sudo_real=$(as_sudo_caller realpath -m -- "$resolve_sudo_path")
