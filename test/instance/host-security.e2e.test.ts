@@ -397,6 +397,16 @@ describe.skipIf(!isRoot)('the deploy lock and the files the engine keeps, agains
     }
   });
 
+  test('nobody asking for the status or the history is told to ask as root, not that nothing is deployed', () => {
+    for (const command of ['status', 'history']) {
+      const result = asNobody(['env', `BLUEGREEN_CONF=${host.conf}`, BLUEGREEN, command]);
+      expect(result.code, command).toBe(EXIT_CODES.usage);
+      expect(result.stderr, command).toContain(`bluegreen: error: 'bluegreen ${command}' reads the engine's files in ${paths.home}, which only their owner may read, and nobody is not it.`);
+      expect(result.stderr, command).toContain(`Run it as root: 'sudo bluegreen ${command}'.`);
+      expect(result.stdout, command).toBe('');
+    }
+  });
+
   test('the modes: the home 0750, the state 0710 with its lock 0600, the history 0600, releases 0750 with jars 0640, incoming 0700', () => {
     expectPrivate();
   });
