@@ -32,6 +32,15 @@ import { EXIT_CODES, HOST_PATHS } from '../../lib/contract.js';
 import { BLUEGREEN, buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS, type RunResult, type Status } from '../support/host.js';
 
 const isRoot = process.getuid?.() === 0;
+/**
+ * Each describe's local host. Made in its beforeAll, not when the file is collected: a LocalHost
+ * makes its directory at once, and a describe that a filter leaves out runs no afterAll.
+ */
+const PORTS = {
+  sudo: { nginx: 18930, blue: 18931, green: 18932 },
+  lock: { nginx: 18940, blue: 18941, green: 18942 },
+  systemd: { nginx: 18950, blue: 18951, green: 18952 },
+};
 const SUDOERS = join(PROJECT_DIR, 'assets', 'jenkins', 'sudoers');
 const SLOT_UNIT = join(PROJECT_DIR, 'assets', 'instance', 'systemd', 'bluegreen-slot@.service');
 const SYSTEMCTL_STAND_IN_DIR = join(PROJECT_DIR, 'test', 'support', 'systemd');
@@ -129,7 +138,7 @@ describe('the workspace root of the sudoers rule', () => {
 });
 
 describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged user it is for', () => {
-  const host = new LocalHost({ nginx: 18930, blue: 18931, green: 18932 });
+  let host: LocalHost;
   const dropIn = `/etc/sudoers.d/bluegreen-test-${process.pid}`;
   let createdCaller = false;
   let base: string;
@@ -186,7 +195,7 @@ describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged
     // The engine "installed" for root: this host's configuration, which sudo's env_reset would
     // otherwise drop. The workspace root goes in the environment, not the configuration file,
     // so that an engine that does not know the key still runs (and shows what it lets through).
-    host.up();
+    host = new LocalHost(PORTS.sudo).up();
     mkdirSync(join(base, 'bin'));
     engine = join(base, 'bin', 'bluegreen');
     const env = {
@@ -218,9 +227,12 @@ describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged
 
   afterAll(() => {
     rmSync(dropIn, { force: true });
-    host.destroy();
+    host?.destroy();
     if (base) rmSync(base, { recursive: true, force: true });
-    if (createdCaller) run('userdel', [CALLER]);
+    if (createdCaller) {
+      const removed = run('userdel', [CALLER]);
+      if (removed.code !== 0) console.warn(`the test's ${CALLER} user is left behind: ${removed.stderr}`);
+    }
   });
 
   test('sudo itself refuses a jar outside the workspace (the drop-in is the real rule, in force)', async () => {
@@ -304,20 +316,20 @@ describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged
 });
 
 describe.skipIf(!isRoot)('the deploy lock and the files the engine keeps, against any other local user', () => {
-  const host = new LocalHost({ nginx: 18940, blue: 18941, green: 18942 });
+  let host: LocalHost;
   let jars: Record<'v1' | 'v2' | 'v3', string>;
   let paths: ReturnType<typeof hostPaths>;
 
   beforeAll(async () => {
     jars = { v1: buildJar('v1'), v2: buildJar('v2'), v3: buildJar('v3') };
-    host.up();
+    host = new LocalHost(PORTS.lock).up();
     // As /var/lib on the host: open to all, so that only the engine's own modes keep others out.
     chmodSync(host.dir, 0o755);
     paths = hostPaths(host);
     expectDeployed(await host.run(['deploy', jars.v1, '--version', 'v1']));
   });
 
-  afterAll(() => host.destroy());
+  afterAll(() => host?.destroy());
 
   function expectPrivate(): void {
     const { jar, dir } = liveRelease(host.status());
@@ -438,14 +450,14 @@ describe.skipIf(!isRoot)('the deploy lock and the files the engine keeps, agains
 });
 
 describe.skipIf(!isRoot)('the systemd runner: the app, as the unprivileged slot user, still reads its release', () => {
-  const host = new LocalHost({ nginx: 18950, blue: 18951, green: 18952 });
+  let host: LocalHost;
   let createdSlotUser = false;
   let paths: ReturnType<typeof hostPaths>;
   let env: Record<string, string>;
 
   beforeAll(async () => {
     createdSlotUser = !userExists(SLOT_USER);
-    host.up();
+    host = new LocalHost(PORTS.systemd).up();
     chmodSync(host.dir, 0o755);
     paths = hostPaths(host);
     // As on the host: exec-slot reads its configuration from the file, as the slot user.
@@ -464,8 +476,11 @@ describe.skipIf(!isRoot)('the systemd runner: the app, as the unprivileged slot 
   }
 
   afterAll(() => {
-    host.destroy();
-    if (createdSlotUser) run('userdel', [SLOT_USER]);
+    host?.destroy();
+    if (createdSlotUser) {
+      const removed = run('userdel', [SLOT_USER]);
+      if (removed.code !== 0) console.warn(`the test's ${SLOT_USER} user is left behind: ${removed.stderr}`);
+    }
   });
 
   test('deploys, deploys again and rolls back, each release run as the slot user', async () => {
