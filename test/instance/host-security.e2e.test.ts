@@ -212,7 +212,7 @@ describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged
     const rendered = readFileSync(SUDOERS, 'utf8')
       .replaceAll(HOST_PATHS.command, engine)
       .replaceAll(sudoersWorkspaceRoot(), workspace)
-      .replace(/^jenkins /m, `${CALLER} `);
+      .replace(/^[a-z_][a-z0-9_-]*(?= ALL=\(root\) NOPASSWD:)/m, CALLER);
     expect(rendered).toContain(`${CALLER} ALL=(root) NOPASSWD:`);
     const candidate = join(base, 'sudoers');
     writeFileSync(candidate, rendered, { mode: 0o440 });
