@@ -15,6 +15,11 @@ readonly EXIT_NGINX_REJECTED=6
 readonly EXIT_NOTHING_TO_SWITCH_TO=7
 readonly EXIT_ROLLED_BACK=8
 
+# The engine's umask (bin/bluegreen sets it): what it creates is for root alone, with no access
+# for other users and no group write. What another user must reach is opened up by name: the
+# slot user's files (share_with_slots), Nginx's files and directories.
+readonly ENGINE_UMASK=0027
+
 # Replacement text in ${var//pattern/text} is data: '&' must not stand for the match (bash 5.2).
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -128,6 +133,8 @@ is_number() { [[ $1 =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 
 # Every key the configuration file may set, with its default. Keys are documented in the
 # README; an unknown key in the file is an error, because a typo would otherwise be ignored.
+# BLUEGREEN_SUDO_ARTIFACT_ROOT is the directory the sudoers rule (assets/jenkins/sudoers) names;
+# test/instance/host-security.e2e.test.ts fails when the two differ.
 readonly CONFIG_DEFAULTS='BLUEGREEN_BLUE_PORT=8081
 BLUEGREEN_GREEN_PORT=8082
 BLUEGREEN_HEALTH_PATH=/actuator/health
@@ -166,7 +173,8 @@ BLUEGREEN_CANARY_PERCENT=0
 BLUEGREEN_CANARY_SECONDS=30
 BLUEGREEN_WARMUP_REQUESTS=0
 BLUEGREEN_WARMUP_PATH=
-BLUEGREEN_WARMUP_CONCURRENCY=4'
+BLUEGREEN_WARMUP_CONCURRENCY=4
+BLUEGREEN_SUDO_ARTIFACT_ROOT=/var/lib/jenkins/workspace'
 
 config_defaults() {
   printf '%s\n' "$CONFIG_DEFAULTS"
@@ -247,6 +255,8 @@ validate_config() {
     die "$EXIT_USAGE" "BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT must be empty (Nginx's 65s) or an Nginx time such as 0, 75s or 2m, got '$BLUEGREEN_NGINX_KEEPALIVE_TIMEOUT'."
   [[ -z $BLUEGREEN_WARMUP_PATH || $BLUEGREEN_WARMUP_PATH =~ ^/[A-Za-z0-9/._~-]*$ ]] ||
     die "$EXIT_USAGE" "BLUEGREEN_WARMUP_PATH must be empty (the health path) or a path of letters, digits and / . _ ~ - starting with '/', got '$BLUEGREEN_WARMUP_PATH'."
+  [[ $BLUEGREEN_SUDO_ARTIFACT_ROOT == /* ]] ||
+    die "$EXIT_USAGE" "BLUEGREEN_SUDO_ARTIFACT_ROOT must be an absolute path (the directory the sudoers rule lets a deploy through sudo take jars from), got '$BLUEGREEN_SUDO_ARTIFACT_ROOT'."
   [[ $BLUEGREEN_HEALTH_PATH == /* ]] ||
     die "$EXIT_USAGE" "BLUEGREEN_HEALTH_PATH must start with '/', got '$BLUEGREEN_HEALTH_PATH'."
   [[ $BLUEGREEN_HEALTH_PATH =~ ^[A-Za-z0-9/._~-]+$ ]] ||
@@ -265,6 +275,7 @@ derive_paths() {
   STATE_DIR=$BLUEGREEN_HOME/state
   INCOMING_DIR=$BLUEGREEN_HOME/incoming
   HISTORY_FILE=$BLUEGREEN_HOME/history.jsonl
+  LOCK_FILE=$STATE_DIR/deploy.lock
   NGINX_URL=http://127.0.0.1:$BLUEGREEN_NGINX_LISTEN
   read -r -a NGINX_CMD <<<"$BLUEGREEN_NGINX"
 }

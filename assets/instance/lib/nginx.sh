@@ -118,7 +118,8 @@ render_nginx_configs() {
   fi
   [[ -n $BLUEGREEN_NGINX_USER ]] && user_line="user $BLUEGREEN_NGINX_USER;"
   if [[ -n $BLUEGREEN_NGINX_MAIN_CONF ]]; then
-    mkdir -p "$BLUEGREEN_NGINX_LOG_DIR" "$BLUEGREEN_NGINX_TEMP_DIR"
+    # Nginx's workers (BLUEGREEN_NGINX_USER) must reach their temp files: not the engine's umask.
+    (umask 0022 && exec mkdir -p "$BLUEGREEN_NGINX_LOG_DIR" "$BLUEGREEN_NGINX_TEMP_DIR")
     write_file_atomically "$BLUEGREEN_NGINX_MAIN_CONF" "$(render_template "$templates/nginx.conf.tmpl" \
       "USER_LINE=$user_line" \
       "PID_FILE=$BLUEGREEN_NGINX_PID_FILE" \

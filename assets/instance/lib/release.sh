@@ -3,10 +3,43 @@
 # shellcheck disable=SC2034
 # Artifacts: fetching, checking and keeping releases. Sourced, never run.
 
-# fetch_artifact URI -> sets ARTIFACT_PATH (a download lands in the incoming directory).
+# A deploy through sudo runs as root for an unprivileged caller: Jenkins' builds, through the
+# rule assets/jenkins/sudoers installs. sudo sets SUDO_UID, and that rule's env_reset keeps the
+# caller from setting it. Root's own runs (the SSM document, the first boot) have no caller, and
+# root running sudo is still root.
+sudo_caller() {
+  ((EUID == 0)) && [[ -n ${SUDO_UID:-} && $SUDO_UID != 0 ]]
+}
+
+# as_sudo_caller COMMAND...: COMMAND as the caller, with its groups, so that the kernel grants
+# it what it grants the caller, not root.
+as_sudo_caller() {
+  setpriv --reuid="$SUDO_UID" --regid="${SUDO_GID:?sudo sets SUDO_GID with SUDO_UID}" --init-groups -- "$@"
+}
+
+# resolve_sudo_artifact PATH [VAR]: where PATH really is, for a deploy through sudo; dies unless
+# it is inside BLUEGREEN_SUDO_ARTIFACT_ROOT, the directory the sudoers rule names. The rule only
+# matches text: its '*' also matches '..', and it cannot see symlinks. So the path is resolved,
+# symlinks and '..' alike, as the caller resolves it (root's directories stay as closed to the
+# caller as they are), and the place it ends in is what is checked.
+resolve_sudo_artifact() {
+  local resolve_sudo_path=$1 resolve_sudo_root resolve_sudo_real who=${SUDO_USER:-uid $SUDO_UID}
+  command -v setpriv >/dev/null ||
+    die "$EXIT_UNEXPECTED" "a deploy through sudo ($who) needs setpriv (package util-linux) to look at the artifact as $who, and this host has none. Nothing was changed; the live slot keeps serving. Install util-linux, then run this again."
+  resolve_sudo_root=$(realpath -e -- "$BLUEGREEN_SUDO_ARTIFACT_ROOT" 2>/dev/null) ||
+    die "$EXIT_USAGE" "a deploy through sudo ($who) takes a jar only from inside BLUEGREEN_SUDO_ARTIFACT_ROOT, $BLUEGREEN_SUDO_ARTIFACT_ROOT, which does not exist on this host. Nothing was changed; the live slot keeps serving. Set it to the directory the sudoers rule names, or deploy as root from a login shell ('sudo su -'), not through sudo."
+  resolve_sudo_real=$(as_sudo_caller realpath -m -- "$resolve_sudo_path")
+  if [[ $resolve_sudo_real != "${resolve_sudo_root%/}"/* ]]; then
+    die "$EXIT_USAGE" "artifact $resolve_sudo_path is $resolve_sudo_real, outside $resolve_sudo_root, the only directory a deploy through sudo ($who) may take a jar from (BLUEGREEN_SUDO_ARTIFACT_ROOT, as the sudoers rule; '..' and symlinks are followed first). Nothing was changed; the live slot keeps serving. Deploy the jar your build wrote in its workspace."
+  fi
+  put "${2:-}" "$resolve_sudo_real"
+}
+
+# fetch_artifact URI [SOURCE] -> sets ARTIFACT_PATH (a download lands in the incoming directory).
+# SOURCE is where a local URI really is (resolve_sudo_artifact); the messages name URI.
 ARTIFACT_PATH=
 fetch_artifact() {
-  local uri=$1 dest output
+  local uri=$1 source=${2:-$1} dest output
   case $uri in
     s3://*)
       command -v aws >/dev/null ||
@@ -28,22 +61,32 @@ fetch_artifact() {
       die "$EXIT_BAD_ARTIFACT" "unsupported artifact URI '$uri': use a local path, s3://BUCKET/KEY or http(s)://... Nothing was changed."
       ;;
     *)
-      check_local_file "$uri"
+      check_local_file "$source" "$uri"
       # Check and store a private copy, never the caller's path: a build that controls its
       # workspace could otherwise swap the file (or a symlink) between the check and the copy.
       dest=$(mktemp "$INCOMING_DIR/artifact.XXXXXX")
       TEMP_FILES+=("$dest")
-      cp --dereference -- "$uri" "$dest"
+      if sudo_caller; then
+        # Read as the caller: through sudo, root reads for the caller only what the caller may
+        # read itself. A path inside the workspace can still name root's file (a hard link), and
+        # the caller can swap the path between the check and this read: neither gets it more.
+        if ! output=$(as_sudo_caller cat -- "$source" 2>&1 >"$dest"); then
+          die "$EXIT_BAD_ARTIFACT" "artifact $uri is not readable by ${SUDO_USER:-uid $SUDO_UID}, who ran this through sudo (${output:-cat failed}): a deploy through sudo takes only a jar its caller can read. Nothing was changed; the live slot keeps serving. Deploy the jar your build wrote, which its user can read."
+        fi
+      else
+        cp --dereference -- "$source" "$dest"
+      fi
       ;;
   esac
   ARTIFACT_PATH=$dest
 }
 
+# check_local_file PATH [NAME]: NAME (default PATH) is how the messages call it.
 check_local_file() {
-  local path=$1
-  [[ -e $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $path does not exist. Nothing was changed; the live slot keeps serving. Give the path of the jar to deploy."
-  [[ -f $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $path is not a regular file. Nothing was changed; give the path of a jar."
-  [[ -r $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $path is not readable by $(id -un). Nothing was changed; fix its permissions."
+  local path=$1 name=${2:-$1}
+  [[ -e $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name does not exist. Nothing was changed; the live slot keeps serving. Give the path of the jar to deploy."
+  [[ -f $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name is not a regular file. Nothing was changed; give the path of a jar."
+  [[ -r $path ]] || die "$EXIT_BAD_ARTIFACT" "artifact $name is not readable by $(id -un). Nothing was changed; fix its permissions."
 }
 
 # check_artifact PATH DISPLAY_NAME EXPECTED_SHA -> sets ARTIFACT_SHA; dies on a bad artifact.
@@ -83,7 +126,9 @@ store_release() {
   fi
   mkdir -p "$dir"
   # PATH is this operation's private copy in the incoming directory (same file system): move it.
-  chmod 0644 "$path"
+  # The app reads it as the slot user (systemd runner); no one else may.
+  chmod 0640 "$path"
+  share_with_slots "$dir" "$path"
   mv -f "$path" "$jar"
   iso_now created
   printf 'version=%s\nsha256=%s\ncreated=%s\n' "$version" "$sha" "$created" >"$dir/release.env"

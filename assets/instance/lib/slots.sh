@@ -7,10 +7,23 @@
 # The unprivileged user systemd runs the slots as (User= in bluegreen-slot@.service).
 readonly SLOT_USER=bluegreen
 
+# The umask the app starts with: systemd's default UMask= for a unit, which the process runner
+# gives its apps too, instead of the engine's own.
+readonly APP_UMASK=0022
+
+# The user and its group of the same name (Group= in the unit; share_with_slots).
 ensure_slot_user() {
   id -u "$SLOT_USER" >/dev/null 2>&1 && return 0
-  useradd --system --no-create-home --home-dir "$BLUEGREEN_HOME" --shell /sbin/nologin "$SLOT_USER"
+  useradd --system --user-group --no-create-home --home-dir "$BLUEGREEN_HOME" --shell /sbin/nologin "$SLOT_USER"
   log init "created the system user $SLOT_USER that runs the slots"
+}
+
+# share_with_slots PATH...: gives PATHs to the slot user's group, so that the app can reach what
+# it runs (the modes are the engine's umask's: a directory can be searched, a file read). Only
+# the systemd runner runs the app as another user; the process runner runs it as the engine's own.
+share_with_slots() {
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
+  chgrp -- "$SLOT_USER" "$@"
 }
 
 slot_log_file() { put "${2:-}" "$BLUEGREEN_LOG_DIR/$1.log"; }
@@ -142,7 +155,7 @@ slot_start() {
   # setsid and no inherited lock descriptor: the app must outlive this deploy without holding
   # its lock or the caller's pipes (SSM waits for every holder of its stdout to close).
   slot_command "$slot" command
-  setsid "${command[@]}" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- {ENGINE_PIPE_FD}>&- &
+  (umask "$APP_UMASK" && exec setsid "${command[@]}" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- {ENGINE_PIPE_FD}>&-) &
   pid=$!
   slot_pid_file "$slot" pid_file
   printf '%s\n' "$pid" >"$pid_file"

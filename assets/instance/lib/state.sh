@@ -23,9 +23,33 @@ other_slot() {
   esac
 }
 
+# The engine's files are root's. Another local user who could open the deploy lock, even
+# read-only, could hold it with flock and block every deploy and rollback (CloudFormation's too);
+# the history, the slot records, the releases and the slots' logs are no one else's business
+# either. So 'other' gets no access to any of them, and the slot user (the systemd runner's app)
+# only the way to its slot record and its release jar, through their group (share_with_slots):
+# enough for 'bluegreen exec-slot' and the app, not to list the state, read the history or take
+# the lock. Modes are set on every operation, not only at creation, so that the first operation
+# of a new engine closes what an earlier one left open. The log directory itself is left as it
+# is (it may be shared); the slots' logs in it are closed.
 ensure_dirs() {
+  local slot log
+  local -a private=("$INCOMING_DIR" "$LOCK_FILE" "$HISTORY_FILE")
   [[ -d $RELEASES_DIR && -d $STATE_DIR && -d $INCOMING_DIR && -d $BLUEGREEN_LOG_DIR ]] ||
     mkdir -p "$RELEASES_DIR" "$STATE_DIR" "$INCOMING_DIR" "$BLUEGREEN_LOG_DIR"
+  : >>"$LOCK_FILE"
+  : >>"$HISTORY_FILE"
+  for slot in "${SLOT_NAMES[@]}"; do
+    slot_log_file "$slot" log
+    [[ ! -f $log ]] || private+=("$log")
+  done
+  chmod u=rwx,g=rx,o= "$BLUEGREEN_HOME" "$RELEASES_DIR"
+  chmod u=rwx,g=x,o= "$STATE_DIR"
+  chmod go= "${private[@]}"
+  if [[ $BLUEGREEN_RUNNER == systemd ]]; then
+    ensure_slot_user
+    share_with_slots "$BLUEGREEN_HOME" "$RELEASES_DIR" "$STATE_DIR"
+  fi
 }
 
 # iso_now [VAR]: the UTC time, e.g. 2026-11-25T16:42:46Z (bash's printf, not a date(1) fork).
@@ -39,7 +63,7 @@ iso_now() {
 # a killed deploy never blocks the next one; the file's text only says who holds it.
 LOCK_FD=
 acquire_lock() {
-  local action=$1 lock_file=$STATE_DIR/deploy.lock holder pid since held_action now
+  local action=$1 lock_file=$LOCK_FILE holder pid since held_action now
   exec {LOCK_FD}<>"$lock_file"
   if ! flock -n "$LOCK_FD"; then
     holder=$(<"$lock_file")
@@ -86,6 +110,8 @@ slot_record_set() {
     printf 'sha256=%s\n' "$4"
     printf 'updated=%s\n' "$now"
   } >"$tmp"
+  # 'bluegreen exec-slot' reads it as the slot user.
+  share_with_slots "$tmp"
   mv -f "$tmp" "$file"
 }
 
