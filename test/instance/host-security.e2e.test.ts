@@ -28,10 +28,16 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { EXIT_CODES, HOST_PATHS } from '../../lib/contract.js';
-import { BLUEGREEN, buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS, type RunResult, type Status } from '../support/host.js';
+import { EXIT_CODES, HOST_PATHS, type Status } from '../../lib/contract.js';
+import { BLUEGREEN, buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS, type RunResult } from '../support/host.js';
 
 const isRoot = process.getuid?.() === 0;
+
+// Real sudo, other users and file owners need root (CI runs as root). Elsewhere these tests fail
+// with this reason instead of passing unseen.
+beforeAll(() => {
+  if (!isRoot) throw new Error('the host-security tests need root (real sudo, other local users, file owners): run npm test as root, as CI does.');
+});
 /**
  * Each describe's local host. Made in its beforeAll, not when the file is collected: a LocalHost
  * makes its directory at once, and a describe that a filter leaves out runs no afterAll.
@@ -137,7 +143,7 @@ describe('the workspace root of the sudoers rule', () => {
   });
 });
 
-describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged user it is for', () => {
+describe('deploy through the real sudo rule, as the unprivileged user it is for', () => {
   let host: LocalHost;
   const dropIn = `/etc/sudoers.d/bluegreen-test-${process.pid}`;
   let createdCaller = false;
@@ -315,7 +321,7 @@ describe.skipIf(!isRoot)('deploy through the real sudo rule, as the unprivileged
   });
 });
 
-describe.skipIf(!isRoot)('the deploy lock and the files the engine keeps, against any other local user', () => {
+describe('the deploy lock and the files the engine keeps, against any other local user', () => {
   let host: LocalHost;
   let jars: Record<'v1' | 'v2' | 'v3', string>;
   let paths: ReturnType<typeof hostPaths>;
@@ -449,7 +455,7 @@ describe.skipIf(!isRoot)('the deploy lock and the files the engine keeps, agains
   });
 });
 
-describe.skipIf(!isRoot)('the systemd runner: the app, as the unprivileged slot user, still reads its release', () => {
+describe('the systemd runner: the app, as the unprivileged slot user, still reads its release', () => {
   let host: LocalHost;
   let createdSlotUser = false;
   let paths: ReturnType<typeof hostPaths>;
