@@ -2,6 +2,7 @@
  * The SendCommand request for each action, and the checks before it is sent. The request is
  * built like the custom resource's own (lib/deploy/send-command.ts), with this command's comment.
  */
+import { releaseLabel } from '../lib/deploy/fleet.js';
 import {
   DescribeInstanceInformationCommand,
   type InstanceInformation,
@@ -98,7 +99,7 @@ export function catchUpCommandInput(
       instanceIds,
       deliveryTimeoutSeconds: settings.deliveryTimeoutSeconds,
       outputLogGroupName: target.outputLogGroupName,
-      comment: `${catchUpCommentPrefix(rollOutCommandId)} deploy ${release.version || release.sha256.slice(0, 12)} by ${settings.requestedBy}`,
+      comment: `${catchUpCommentPrefix(rollOutCommandId)} deploy ${releaseLabel(release)} by ${settings.requestedBy}`,
     },
     deployParameters({ artifactUri: release.artifactUri, sha256: release.sha256, version: release.version }),
   );

@@ -1,9 +1,7 @@
 /**
  * Exit codes of `ec2-bluegreen`. A command that ran on the host exits with the host's code
- * (lib/contract.ts EXIT_CODES: 0 ok, 1 unexpected, 2 usage, 3 bad artifact, 4 locked,
- * 5 unhealthy, 6 Nginx rejected, 7 nothing to switch to, 8 rolled back after the switch); this
- * command's own failures reuse 2 and 3 where they mean the same, and add 9 and 10 for what only
- * happens on the way there.
+ * (EXIT_CODE_TABLE in lib/contract.ts); this command's own failures reuse 2 and 3 where they
+ * mean the same, and add 9 and 10 for what only happens on the way there.
  */
 import { EXIT_CODES } from '../lib/contract.js';
 

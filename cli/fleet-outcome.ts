@@ -3,7 +3,7 @@
  * of a roll-out, the fleet's status and history. Pure. The status words and failure reasons are
  * the custom resource's own (lib/deploy/invocation.ts and fleet.ts).
  */
-import { type FleetRelease } from '../lib/deploy/fleet.js';
+import { type FleetRelease, releaseLabel } from '../lib/deploy/fleet.js';
 import { classifyInvocation, type FailureContext, type InvocationReport } from '../lib/deploy/invocation.js';
 import type { HistoryEntry, Status } from '../lib/contract.js';
 import { CLI_EXIT_CODES } from './errors.js';
@@ -122,8 +122,8 @@ function recordedText(recorded: { readonly release?: FleetRelease; readonly prob
   if (release === undefined) return "none yet (hosts boot the stack's first release)";
   const when = release.recordedAt === '' ? '' : ` at ${release.recordedAt}`;
   const by = release.recordedBy === '' ? '' : ` by ${release.recordedBy}`;
-  const previous = release.previousSha256 === '' ? '' : `; previous ${release.previousVersion || release.previousSha256.slice(0, 12)}`;
-  return `${release.version || release.sha256.slice(0, 12)} (sha256 ${release.sha256.slice(0, 12)}, recorded${when}${by})${previous}`;
+  const previous = release.previousSha256 === '' ? '' : `; previous ${releaseLabel({ version: release.previousVersion, sha256: release.previousSha256 })}`;
+  return `${releaseLabel(release)} (sha256 ${release.sha256.slice(0, 12)}, recorded${when}${by})${previous}`;
 }
 
 /**

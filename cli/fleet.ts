@@ -8,14 +8,7 @@
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { FLEET_RELEASE_UNSET } from '../lib/contract.js';
-import {
-  fleetFailureMessage,
-  type FleetRelease,
-  nextFleetRelease,
-  parseFleetRelease,
-  renderFleetRelease,
-  rolledBackFleetRelease,
-} from '../lib/deploy/fleet.js';
+import { fleetFailureMessage, type FleetRelease, nextFleetRelease, parseFleetRelease, releaseLabel, renderFleetRelease, rolledBackFleetRelease } from '../lib/deploy/fleet.js';
 import type { FailureContext } from '../lib/deploy/invocation.js';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
 import type { CliRequest, RecordedBy, Requester } from './args.js';
@@ -251,7 +244,7 @@ async function record(ssm: SSMClient, target: FleetStackTarget, say: (text: stri
       CLI_EXIT_CODES.aws,
     );
   }
-  say(`recorded ${release.version || release.sha256.slice(0, 12)} in ${name}: hosts the Auto Scaling group adds boot it`);
+  say(`recorded ${releaseLabel(release)} in ${name}: hosts the Auto Scaling group adds boot it`);
   return release;
 }
 
@@ -273,7 +266,7 @@ interface CatchUpContext {
 async function catchUp(release: FleetRelease, rollOutCommandId: string, rollOut: FollowedRollOut, statuses: HostStatus[], deps: CatchUpContext): Promise<number> {
   const say = (text: string) => note(deps.terminal, text);
   const covered = new Set(rollOut.hosts.map((host) => host.instanceId));
-  const label = release.version || release.sha256.slice(0, 12);
+  const label = releaseLabel(release);
   for (;;) {
     const hosts = await fleetHosts(deps.clients.ssm, deps.target).catch((error: Error) => {
       throw new CliError(
@@ -335,7 +328,7 @@ export function undoAdvice(succeeded: readonly string[], recorded: FleetRelease 
   if (recorded === undefined) {
     return `${took} Nothing was recorded. To put the previous jar back on ${succeeded.length === 1 ? 'it' : 'them'}, deploy it again: npx ec2-bluegreen deploy JAR ${targetOptions(target)}.`;
   }
-  const label = recorded.version || recorded.sha256.slice(0, 12);
+  const label = releaseLabel(recorded);
   return (
     `${took} Nothing was recorded: ${target.fleet.releaseParameterName} still names ${label}, which hosts the Auto Scaling group adds boot. ` +
     `To put ${label} back (a fast switch to the warm standby where the new release went live, a no-op elsewhere): ` +
@@ -350,9 +343,9 @@ function rollbackNotRecorded(current: FleetRelease | undefined, next: FleetRelea
     current === undefined
       ? `${name} records no release yet`
       : next === undefined
-        ? `${name} names no release before ${current.version || current.sha256.slice(0, 12)}`
-        : `the hosts do not all serve the release recorded before it, ${next.version || next.sha256.slice(0, 12)} (${agreement(hosts)})`;
-  const boots = current === undefined ? "the stack's first release" : current.version || current.sha256.slice(0, 12);
+        ? `${name} names no release before ${releaseLabel(current)}`
+        : `the hosts do not all serve the release recorded before it, ${releaseLabel(next)} (${agreement(hosts)})`;
+  const boots = current === undefined ? "the stack's first release" : releaseLabel(current);
   return (
     `every host rolled back, but nothing was recorded: ${why}. Hosts the Auto Scaling group adds boot ${boots}. ` +
     `To record what the hosts serve, deploy that jar again (a no-op on every host that serves it): npx ec2-bluegreen deploy JAR|s3://BUCKET/KEY --version V ${targetOptions(target)}`

@@ -1,6 +1,13 @@
 /** `ec2-bluegreen --help`. */
+import { EXIT_CODE_TABLE } from '../lib/contract.js';
 import { HISTORY_MAX_ENTRIES } from './args.js';
 import { FLEET_VARIABLES, STACK_OUTPUTS } from './stack.js';
+
+/** The host's failure codes, one per line, from the one table (lib/contract.ts). */
+const HOST_EXIT_CODES = Object.values(EXIT_CODE_TABLE)
+  .filter((entry) => entry.code !== 0)
+  .map((entry) => `  ${entry.code} ${entry.meaning}`)
+  .join('\n');
 
 export const HELP = `Usage: npx ec2-bluegreen COMMAND --stack NAME [--region REGION] [options]
 
@@ -53,10 +60,9 @@ For pipelines (the fleet's Jenkins runs 'deploy' this way, bundled into one file
                         deploy, rollback on a fleet: recordedBy in the release record
                         (default cli).
 
-Exit codes: 0 done (also a no-op); the host's code when it failed there: 1 unexpected,
-2 bad parameter, 3 bad artifact, 4 another deploy holds the lock, 5 the new release did not
-become healthy, 6 Nginx rejected the switch, 7 nothing to switch to, 8 the new release
-misbehaved after the switch and was rolled back; and 2 for a bad command
+Exit codes: 0 done (also a no-op); the host's code when it failed there:
+${HOST_EXIT_CODES}
+and 2 for a bad command
 line, 3 for a local jar that is not one, 10 when SSM ended the command without a result
 (timed out, cancelled, undeliverable), 9 when nothing was sent (no such stack, not an
 ec2-bluegreen stack, instance not Online, upload or AWS permission failed). On a fleet, a

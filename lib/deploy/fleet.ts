@@ -4,8 +4,13 @@
  * resource and the operator command (which the fleet's Jenkins runs too); the first boot reads
  * the same `KEY=VALUE` record in bash.
  */
-import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET } from '../contract.js';
+import { defaultReleaseLabel, FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET } from '../contract.js';
 import { classifyInvocation, outputTail, type FailureContext, type InvocationReport } from './invocation.js';
+
+/** How a release is named to people: its version, or the label the hosts give an unversioned jar. */
+export function releaseLabel(release: { readonly version: string; readonly sha256: string }): string {
+  return release.version || defaultReleaseLabel(release.sha256);
+}
 
 /** The release the fleet runs, as recorded after a roll-out succeeded on every host. */
 export interface FleetRelease {

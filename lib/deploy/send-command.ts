@@ -3,7 +3,7 @@
  * runs the deploy document for it. Pure.
  */
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
-import { DEPLOYMENT_PROPERTIES, DOCUMENT_PARAM_PATTERNS, DOCUMENT_PARAMS, MAX_CONCURRENCY_PATTERN } from '../contract.js';
+import { defaultReleaseLabel, DEPLOYMENT_PROPERTIES, DOCUMENT_PARAM_PATTERNS, DOCUMENT_PARAMS, MAX_CONCURRENCY_PATTERN } from '../contract.js';
 
 /** A fleet: every instance carrying a tag, swapped `maxConcurrency` at a time, stopping at the first failure. */
 export interface FleetTarget {
@@ -191,7 +191,7 @@ export function sendCommandInput(
   origin: CommandOrigin,
   catchUp?: { readonly commandId: string; readonly instanceIds: readonly string[] },
 ): SendCommandCommandInput {
-  const release = request.version ?? request.sha256.slice(0, 12);
+  const release = request.version ?? defaultReleaseLabel(request.sha256);
   const where: Pick<DocumentRun, 'instanceIds' | 'fleet'> =
     catchUp !== undefined
       ? { instanceIds: catchUp.instanceIds }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { COMMENT_MAX_CHARS, readDeploymentRequest, sendCommandInput } from '../../lib/deploy/send-command.js';
-import { DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';
+import { defaultReleaseLabel, DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';
 
 const SHA = 'ab'.repeat(32);
 const PROPERTIES = {
@@ -94,7 +94,7 @@ describe('sendCommandInput', () => {
     const input = sendCommandInput({ ...request, version: undefined, healthTimeoutSeconds: undefined }, { deliveryTimeoutSeconds: 60 }, origin);
     expect(input.Parameters).not.toHaveProperty(DOCUMENT_PARAMS.healthTimeout);
     expect(input.Parameters?.[DOCUMENT_PARAMS.version]).toEqual(['']);
-    expect(input.Comment).toBe(`CloudFormation Update Deployment: deploy ${SHA.slice(0, 12)}`);
+    expect(input.Comment).toBe(`CloudFormation Update Deployment: deploy ${defaultReleaseLabel(SHA)}`);
   });
 
   test('sends the output to the log group when there is one', () => {
