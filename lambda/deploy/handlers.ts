@@ -25,15 +25,6 @@ import {
 import { singleHost } from './single-host.js';
 
 export type { HandlerDependencies } from './context.js';
-export {
-  DeployFailedError,
-  type CustomResourceEvent,
-  type InvocationContext,
-  type IsCompleteEvent,
-  type IsCompleteResult,
-  type OnEventResult,
-  type SentCommand,
-} from './resource.js';
 
 /** Keeps a call this long away from the Lambda timeout, so the function can still answer. */
 const LAMBDA_MARGIN_MS = 10_000;

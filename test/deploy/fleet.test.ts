@@ -3,7 +3,6 @@
  * fleet's deploy request, and what a roll-out's state means. The handlers that use them are
  * test/lambda/fleet.test.ts.
  */
-import type { CommandInvocationStatus } from '@aws-sdk/client-ssm';
 import { describe, expect, test } from 'vitest';
 import { DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
 import {
@@ -16,22 +15,10 @@ import {
   rolledBackFleetRelease,
 } from '../../lib/deploy/fleet.js';
 import { readDeploymentRequest } from '../../lib/deploy/send-command.js';
-import { COMMAND_ID, HOSTS, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
+import { COMMAND_ID, HOSTS, invocations, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
 
 
 const fleet = { tagKey: FLEET_TAG_KEY, tagValue: TAG_VALUE, maxConcurrency: '1', releaseParameterName: RELEASE_PARAMETER };
-
-/** ListCommandInvocations' answer: no response codes (those are per plugin); a host past the error limit is Cancelled/Terminated. */
-function invocations(statuses: ReadonlyArray<[string, CommandInvocationStatus, number?]>) {
-  return {
-    CommandInvocations: statuses.map(([instanceId, status]) => ({
-      CommandId: COMMAND_ID,
-      InstanceId: instanceId,
-      Status: status,
-      StatusDetails: status === 'Cancelled' ? 'Terminated' : status,
-    })),
-  };
-}
 
 describe('the release record', () => {
   const release = {

@@ -19,7 +19,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import type { CustomResourceEvent } from '../../lambda/deploy/handlers.js';
+import type { CustomResourceEvent } from '../../lambda/deploy/resource.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P } from '../../lib/contract.js';
 import { formatSummary, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
 import { synthesize } from '../constructs/synth.js';

@@ -23,7 +23,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { parseFleetRelease } from '../../lib/deploy/fleet.js';
-import type { CustomResourceEvent } from '../../lambda/deploy/handlers.js';
+import type { CustomResourceEvent } from '../../lambda/deploy/resource.js';
 import { DeployDocument } from '../../lib/constructs/deploy-document.js';
 import { DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
 import { LocalFleet, recordedRelease, type BootRelease, type FleetHost, type HostBoot } from '../../scripts/lib/fleet.js';

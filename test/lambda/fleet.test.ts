@@ -14,16 +14,16 @@ import {
   SendCommandCommand,
   SSMClient,
   type Command,
-  type CommandInvocationStatus,
   type CommandStatus,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, test } from 'vitest';
-import { createHandlers, type CustomResourceEvent, type IsCompleteEvent } from '../../lambda/deploy/handlers.js';
+import { createHandlers } from '../../lambda/deploy/handlers.js';
+import type { CustomResourceEvent, IsCompleteEvent } from '../../lambda/deploy/resource.js';
 import { jsonLogger } from '../../lambda/deploy/log.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
 import { parseFleetRelease } from '../../lib/deploy/fleet.js';
-import { COMMAND_ID, HOSTS, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
+import { COMMAND_ID, HOSTS, invocations, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
 
 const ssmMock = mockClient(SSMClient);
 afterAll(() => ssmMock.restore());
@@ -69,18 +69,6 @@ function waiting(): IsCompleteEvent {
 
 function hostsOnline(ids: readonly string[] = HOSTS) {
   return { InstanceInformationList: ids.map((id) => ({ InstanceId: id, PingStatus: 'Online' as const })) };
-}
-
-/** ListCommandInvocations' answer: no response codes (those are per plugin); a host past the error limit is Cancelled/Terminated. */
-function invocations(statuses: ReadonlyArray<[string, CommandInvocationStatus, number?]>) {
-  return {
-    CommandInvocations: statuses.map(([instanceId, status]) => ({
-      CommandId: COMMAND_ID,
-      InstanceId: instanceId,
-      Status: status,
-      StatusDetails: status === 'Cancelled' ? 'Terminated' : status,
-    })),
-  };
 }
 
 beforeEach(() => {

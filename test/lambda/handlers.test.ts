@@ -14,12 +14,8 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, test } from 'vitest';
-import {
-  createHandlers,
-  DeployFailedError,
-  type CustomResourceEvent,
-  type IsCompleteEvent,
-} from '../../lambda/deploy/handlers.js';
+import { createHandlers } from '../../lambda/deploy/handlers.js';
+import { DeployFailedError, type CustomResourceEvent, type IsCompleteEvent } from '../../lambda/deploy/resource.js';
 import { jsonLogger } from '../../lambda/deploy/log.js';
 import type { DeploySettings } from '../../lambda/deploy/settings.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';

@@ -5,7 +5,7 @@
  * printed after a failed test.
  */
 import { afterEach, vi } from 'vitest';
-import type { CustomResourceEvent, IsCompleteResult, OnEventResult } from '../../lambda/deploy/handlers.js';
+import type { CustomResourceEvent, IsCompleteResult, OnEventResult } from '../../lambda/deploy/resource.js';
 import { DEPLOY_FUNCTION_ENV } from '../../lib/contract.js';
 
 export type Handlers = {

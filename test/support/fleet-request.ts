@@ -3,6 +3,7 @@
  * pure fleet logic (test/deploy/) and of the fleet handlers (test/lambda/), so both speak of the
  * same fleet.
  */
+import type { CommandInvocationStatus } from '@aws-sdk/client-ssm';
 import { DEPLOYMENT_PROPERTIES as P, FLEET_TAG_KEY } from '../../lib/contract.js';
 
 export const COMMAND_ID = 'c0ffee00-1111-2222-3333-444455556666';
@@ -22,3 +23,15 @@ export const PROPERTIES = {
   [P.sha256]: SHA,
   [P.version]: 'v3',
 };
+
+/** ListCommandInvocations' answer: no response codes (those are per plugin); a host past the error limit is Cancelled/Terminated. */
+export function invocations(statuses: ReadonlyArray<[string, CommandInvocationStatus, number?]>) {
+  return {
+    CommandInvocations: statuses.map(([instanceId, status]) => ({
+      CommandId: COMMAND_ID,
+      InstanceId: instanceId,
+      Status: status,
+      StatusDetails: status === 'Cancelled' ? 'Terminated' : status,
+    })),
+  };
+}
