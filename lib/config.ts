@@ -5,6 +5,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { DEFAULT_HEALTH_TIMEOUT_SECONDS, DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
 import { type ArtifactFile, type ArtifactSource, resolveArtifact } from './artifact.js';
+import { HOST_PORTS } from './constructs/host-parts/ports.js';
 
 /** The context keys this app reads. */
 export const CONTEXT_KEYS = {
@@ -45,7 +46,7 @@ export interface BlueGreenConfig {
   readonly instanceType: ec2.InstanceType;
   /** Sources allowed on 80 (and 443 with a certificate). Never empty. */
   readonly httpAllowedCidrs: readonly string[];
-  /** Sources allowed on Jenkins' 8080; empty means Session Manager port forwarding only. */
+  /** Always empty: Jenkins serves plain HTTP, so it is reached through a Session Manager port forward only. */
   readonly jenkinsAllowedCidrs: readonly string[];
   /** SSH: the key pair to install, and who may reach port 22 (possibly no one). */
   readonly ssh?: { readonly keyPairName: string; readonly allowedCidrs: readonly string[] };
@@ -100,16 +101,7 @@ export interface ReadConfigOptions {
 
 /** Reads and validates every setting; throws `ConfigError` on the first bad value. */
 export function readConfig(context: (key: string) => unknown, options: ReadConfigOptions = {}): BlueGreenConfig {
-  const jenkinsAllowAnywhere = readBoolean(context, CONTEXT_KEYS.jenkinsAllowAnywhere, false);
-  const jenkinsAllowedCidrs = readCidrs(context, CONTEXT_KEYS.jenkinsAllowedCidrs, []);
-  if (!jenkinsAllowAnywhere && jenkinsAllowedCidrs.some(isAnywhere)) {
-    throw new ConfigError(
-      CONTEXT_KEYS.jenkinsAllowedCidrs,
-      context(CONTEXT_KEYS.jenkinsAllowedCidrs),
-      `opens Jenkins to the whole internet. Leave it empty and use the port-forward command the stack prints, ` +
-        `name your own network, or set '${CONTEXT_KEYS.jenkinsAllowAnywhere}' to true if you really mean it.`,
-    );
-  }
+  const jenkinsAllowedCidrs = readJenkinsAllowedCidrs(context);
 
   const httpAllowedCidrs = readCidrs(context, CONTEXT_KEYS.httpAllowedCidrs, [ANYWHERE_IPV4]);
   if (httpAllowedCidrs.length === 0) {
@@ -216,6 +208,36 @@ function readFleet(context: (key: string) => unknown): FleetConfig | undefined {
     certificateArn,
     jenkinsInstanceType: readInstanceType(context, CONTEXT_KEYS.jenkinsInstanceType, DEFAULT_JENKINS_INSTANCE_TYPE),
   };
+}
+
+/**
+ * Jenkins serves plain HTTP on its port and this stack terminates no TLS in front of it, so
+ * opening that port to any network would send the admin login across it unencrypted. Both keys
+ * that open it are refused; the port forward through Session Manager is the way in.
+ */
+function readJenkinsAllowedCidrs(context: (key: string) => unknown): readonly string[] {
+  const portForward =
+    "Nothing was deployed and Jenkins' port stays closed. Reach Jenkins through Session Manager instead: leave the key " +
+    'unset and run the command in the JenkinsAccess output (aws ssm start-session --document-name ' +
+    'AWS-StartPortForwardingSession ...), which carries the login encrypted; the job then looks for new commits ' +
+    'every 2 minutes instead of taking GitHub webhooks. To take webhooks, put Jenkins behind your own TLS endpoint.';
+  if (readBoolean(context, CONTEXT_KEYS.jenkinsAllowAnywhere, false)) {
+    throw new ConfigError(
+      CONTEXT_KEYS.jenkinsAllowAnywhere,
+      context(CONTEXT_KEYS.jenkinsAllowAnywhere),
+      `Jenkins serves plain HTTP, so the stack never opens it to a network, let alone anywhere. ${portForward}`,
+    );
+  }
+  const cidrs = readCidrs(context, CONTEXT_KEYS.jenkinsAllowedCidrs, []);
+  if (cidrs.length > 0) {
+    throw new ConfigError(
+      CONTEXT_KEYS.jenkinsAllowedCidrs,
+      context(CONTEXT_KEYS.jenkinsAllowedCidrs),
+      `would open Jenkins' port ${HOST_PORTS.jenkins} to ${cidrs.join(', ')}, where it serves plain HTTP: the admin login ` +
+        `would cross the network unencrypted. ${portForward}`,
+    );
+  }
+  return cidrs;
 }
 
 /**

@@ -1,10 +1,13 @@
+import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { JENKINS_SETTINGS_KEYS, jenkinsJobName } from '../../lib/constructs/bluegreen-host.js';
+import { readConfig } from '../../lib/config.js';
 import { DEPLOYMENT_PROPERTIES } from '../../lib/contract.js';
+import { Ec2BlueGreenStack } from '../../lib/ec2-bluegreen-stack.js';
 import { engineTreeHash } from '../../lib/engine-bundle.js';
 import { projectPath } from '../../lib/paths.js';
-import { onlyResource, renderValue, resourceById, synthesize } from './synth.js';
+import { fakeJar, onlyResource, renderValue, resourceById, synthesize } from './synth.js';
 
 // GIVEN the default context (cdk.json), shared by the tests that only read it.
 const { template, stack } = synthesize();
@@ -112,10 +115,10 @@ describe('inbound rules', () => {
     ]);
   });
 
-  test('22, 8080, 8081 and 8082 are never open to anywhere, in any configuration the context allows short of jenkinsAllowAnywhere', () => {
+  test('22, 8080, 8081 and 8082 are never open to anywhere, in any configuration the context allows', () => {
     const variants = [
       template,
-      synthesize({ jenkinsAllowedCidrs: ['203.0.113.0/24'], sshKeyPairName: 'ops', sshAllowedCidrs: '192.0.2.0/24' }).template,
+      synthesize({ sshKeyPairName: 'ops', sshAllowedCidrs: '192.0.2.0/24' }).template,
       synthesize({ httpAllowedCidrs: '198.51.100.0/24' }).template,
     ];
     for (const variant of variants) {
@@ -123,7 +126,7 @@ describe('inbound rules', () => {
         const anywhere = rule.CidrIp === '0.0.0.0/0' || rule.CidrIpv6 === '::/0';
         if (anywhere) expect([80, 443]).toContain(rule.FromPort);
         expect(rule.FromPort).toBe(rule.ToPort);
-        expect([8081, 8082]).not.toContain(rule.FromPort);
+        expect([8080, 8081, 8082]).not.toContain(rule.FromPort);
       }
     }
   });
@@ -145,15 +148,24 @@ describe('inbound rules', () => {
     expect(secretResources).toContain(arn);
   });
 
-  test('Jenkins 8080 opens only to jenkinsAllowedCidrs', () => {
-    const jenkins = synthesize({ jenkinsAllowedCidrs: ['203.0.113.0/24'] }).template;
-    expect(portsOpenTo('203.0.113.0/24', jenkins)).toEqual([8080]);
-    expect(portsOpenTo('0.0.0.0/0', jenkins)).toEqual([80]);
+  test('Jenkins 8080 (plain HTTP) opens to no network: synth refuses jenkinsAllowedCidrs and names the port forward', () => {
+    expect(() => synthesize({ jenkinsAllowedCidrs: ['203.0.113.0/24'] })).toThrow(
+      /'jenkinsAllowedCidrs' = \["203.0.113.0\/24"\]: would open Jenkins' port 8080 .*plain HTTP.*AWS-StartPortForwardingSession/,
+    );
+    expect(() => synthesize({ jenkinsAllowedCidrs: '0.0.0.0/0', jenkinsAllowAnywhere: true })).toThrow(
+      /'jenkinsAllowAnywhere' = true: Jenkins serves plain HTTP/,
+    );
   });
 
-  test('Jenkins opens to anywhere only with jenkinsAllowAnywhere', () => {
-    const open = synthesize({ jenkinsAllowedCidrs: '0.0.0.0/0', jenkinsAllowAnywhere: true }).template;
-    expect(portsOpenTo('0.0.0.0/0', open)).toEqual([80, 8080]);
+  test.each([
+    ['the single host', {}],
+    ["the fleet's Jenkins host", { hosts: 2 }],
+  ])('%s refuses jenkinsAllowedCidrs from code that builds the stack without the context reader', (_name, context) => {
+    const app = new App({ context: { artifact: fakeJar(), ...context } });
+    const config = { ...readConfig((key) => app.node.tryGetContext(key)), jenkinsAllowedCidrs: ['203.0.113.0/24'] };
+    expect(() => new Ec2BlueGreenStack(app, 'Ec2BlueGreen', { config })).toThrow(
+      /jenkinsAllowedCidrs = \["203.0.113.0\/24"\]: Jenkins serves plain HTTP.*nothing was built.*AWS-StartPortForwardingSession/,
+    );
   });
 
   test('SSH needs both a key pair and a CIDR; a key pair alone installs the key and opens nothing', () => {
@@ -308,13 +320,11 @@ describe('outputs', () => {
     expect(output('InstanceId')).toBe(`<${instance}>`);
   });
 
-  test('Jenkins access is a port-forward command while no CIDR may reach it, a URL otherwise', () => {
+  test('Jenkins access is a port-forward command: no network reaches its plain HTTP', () => {
     expect(output('JenkinsAccess')).toBe(
       `aws ssm start-session --region <AWS::Region> --target <${instance}> --document-name AWS-StartPortForwardingSession ` +
         `--parameters '{"portNumber":["8080"],"localPortNumber":["8080"]}' # then open http://localhost:8080/`,
     );
-    const open = synthesize({ jenkinsAllowedCidrs: '203.0.113.0/24' }).template.toJSON().Outputs;
-    expect(renderValue(open.JenkinsAccess.Value)).toMatch(/^http:\/\/<HostInstance[0-9A-F]+\.PublicDnsName>:8080\/$/);
   });
 
   test('document name and a ready send-command line for the document, with output to its log group', () => {
@@ -336,7 +346,6 @@ describe('jenkins', () => {
     appRepositoryUrl: 'https://github.com/acme/shop.git',
     appRepositoryBranch: 'release/1.x',
     githubTokenSecret: 'ci/github-token',
-    jenkinsAllowedCidrs: '203.0.113.0/24',
   };
   const adminSecretId = () => resourceById(template, 'AWS::SecretsManager::Secret', 'HostJenkinsAdminPassword').logicalId;
 
@@ -396,13 +405,13 @@ describe('jenkins', () => {
     });
   });
 
-  test('the settings parameter with a job: its name from the repository, the URL, the branch, the token secret, reachable by network', () => {
+  test('the settings parameter with a job: its name from the repository, the URL, the branch, the token secret, reached through the port forward', () => {
     expect(settingsOf(synthesize(withJob).template)).toMatchObject({
       githubTokenSecret: 'arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:ci/github-token',
       jobName: 'shop',
       repositoryUrl: 'https://github.com/acme/shop.git',
       repositoryBranch: 'release/1.x',
-      jenkinsReachedThrough: 'network',
+      jenkinsReachedThrough: 'port-forward',
     });
   });
 
@@ -431,7 +440,6 @@ describe('jenkins outputs', () => {
     return (name: string) => renderValue(outputs[name]?.Value);
   };
   const output = outputsOf();
-  const instance = onlyResource(template, 'AWS::EC2::Instance').logicalId;
 
   test('the admin password is printed by a Secrets Manager command: the output holds the secret ARN, never the value', () => {
     const secretId = resourceById(template, 'AWS::SecretsManager::Secret', 'HostJenkinsAdminPassword').logicalId;
@@ -454,13 +462,8 @@ describe('jenkins outputs', () => {
     );
   });
 
-  test('with a job and Jenkins reachable, it names the webhook URL: registered with a token, to add by hand without', () => {
-    const open = { appRepositoryUrl: 'https://github.com/acme/shop.git', jenkinsAllowedCidrs: '203.0.113.0/24' };
-    const webhook = `http://<${instance}.PublicDnsName>:8080/github-webhook/`;
-    expect(outputsOf(synthesize({ ...open, githubTokenSecret: 'ci/github-token' }).template)('JenkinsJob')).toBe(
-      `'shop' builds https://github.com/acme/shop.git (branch main) with its Jenkinsfile on each push; Jenkins registers the webhook ${webhook} ` +
-        "with the GitHub token (GitHub's hook addresses must be in jenkinsAllowedCidrs)",
-    );
-    expect(outputsOf(synthesize(open).template)('JenkinsJob')).toContain(`once the repository has the webhook ${webhook}`);
+  test('with a job, Jenkins is never opened for webhooks: synth refuses jenkinsAllowedCidrs', () => {
+    const open = { appRepositoryUrl: 'https://github.com/acme/shop.git', githubTokenSecret: 'ci/github-token', jenkinsAllowedCidrs: '203.0.113.0/24' };
+    expect(() => synthesize(open)).toThrow(/'jenkinsAllowedCidrs' = "203.0.113.0\/24": .*plain HTTP.*GitHub webhooks.*your own TLS endpoint/);
   });
 });

@@ -53,12 +53,13 @@ describe('accepted forms', () => {
     ['a JSON array string (-c)', '["203.0.113.0/24","198.51.100.7/32"]'],
     ['a comma-separated string (-c)', ' 203.0.113.0/24 , 198.51.100.7/32 '],
   ])('CIDR lists as %s', (_form, value) => {
-    expect(configFrom({ jenkinsAllowedCidrs: value }).jenkinsAllowedCidrs).toEqual(['203.0.113.0/24', '198.51.100.7/32']);
+    expect(configFrom({ httpAllowedCidrs: value }).httpAllowedCidrs).toEqual(['203.0.113.0/24', '198.51.100.7/32']);
   });
 
   test('booleans and numbers given as strings on the command line', () => {
-    const config = configFrom({ jenkinsAllowAnywhere: 'true', jenkinsAllowedCidrs: '0.0.0.0/0', healthTimeout: '300' });
-    expect(config.jenkinsAllowedCidrs).toEqual(['0.0.0.0/0']);
+    const config = configFrom({ appInstanceRoleAccess: 'true', jenkinsAllowAnywhere: 'false', healthTimeout: '300' });
+    expect(config.appInstanceRoleAccess).toBe(true);
+    expect(config.jenkinsAllowedCidrs).toEqual([]);
     expect(config.healthTimeoutSeconds).toBe(300);
   });
 
@@ -116,7 +117,9 @@ describe('fails at synth, naming the key and the value', () => {
     ['an empty HTTP list', { httpAllowedCidrs: [] }, /'httpAllowedCidrs' = \[\]: no one could reach the site/],
     ['a broken JSON list', { httpAllowedCidrs: '["10.0.0.0/8"' }, /'httpAllowedCidrs' = "\[\\"10.0.0.0\/8\\"": looks like a JSON array/],
     ['a non-string CIDR', { jenkinsAllowedCidrs: [42] }, /'jenkinsAllowedCidrs' = \[42\]: 42 is not a CIDR string/],
-    ['Jenkins open to the internet', { jenkinsAllowedCidrs: '0.0.0.0/0' }, /'jenkinsAllowedCidrs' = "0.0.0.0\/0": opens Jenkins to the whole internet.*'jenkinsAllowAnywhere'/],
+    ['Jenkins open to a network: plain HTTP', { jenkinsAllowedCidrs: '203.0.113.0/24' }, /'jenkinsAllowedCidrs' = "203.0.113.0\/24": would open Jenkins' port 8080 to 203.0.113.0\/24, where it serves plain HTTP: the admin login would cross the network unencrypted\. Nothing was deployed.*AWS-StartPortForwardingSession/],
+    ['Jenkins open to the internet', { jenkinsAllowedCidrs: '0.0.0.0/0' }, /'jenkinsAllowedCidrs' = "0.0.0.0\/0": would open Jenkins' port 8080 to 0.0.0.0\/0, where it serves plain HTTP/],
+    ['Jenkins open to anywhere, even when asked for', { jenkinsAllowedCidrs: '0.0.0.0/0', jenkinsAllowAnywhere: 'true' }, /'jenkinsAllowAnywhere' = "true": Jenkins serves plain HTTP, so the stack never opens it.*AWS-StartPortForwardingSession/],
     ['a flag that is not a boolean', { jenkinsAllowAnywhere: 'yes' }, /'jenkinsAllowAnywhere' = "yes": expected true or false/],
     ['SSH CIDRs without a key pair', { sshAllowedCidrs: '192.0.2.0/24' }, /'sshAllowedCidrs' = "192.0.2.0\/24": port 22 opens only together with 'sshKeyPairName'/],
     ['SSH open to the internet', { sshKeyPairName: 'ops', sshAllowedCidrs: '0.0.0.0/0' }, /'sshAllowedCidrs' = "0.0.0.0\/0": SSH is never opened/],

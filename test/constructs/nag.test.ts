@@ -23,13 +23,11 @@ const existingVpcContext = {
 const configurations: Array<[string, Record<string, unknown>, Record<string, string>?]> = [
   ['the defaults', {}],
   ['HTTP limited to one network', { httpAllowedCidrs: '198.51.100.0/24' }],
-  ['Jenkins, SSH and TLS configured', {
-    jenkinsAllowedCidrs: '203.0.113.0/24',
+  ['SSH and TLS configured', {
     sshKeyPairName: 'ops',
     sshAllowedCidrs: '192.0.2.0/24',
     tlsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:bluegreen/tls-AbCdEf',
   }],
-  ['Jenkins explicitly open to anywhere', { jenkinsAllowedCidrs: '0.0.0.0/0', jenkinsAllowAnywhere: 'true' }],
   ['an existing VPC', existingVpcContext, { CDK_DEFAULT_ACCOUNT: '111111111111', CDK_DEFAULT_REGION: 'eu-west-1' }],
   ['an arm64 instance', { instanceType: 't4g.medium' }],
   ['a Jenkins job with a GitHub token secret named', { appRepositoryUrl: 'https://github.com/acme/shop.git', githubTokenSecret: 'ci/github-token' }],
@@ -38,11 +36,10 @@ const configurations: Array<[string, Record<string, unknown>, Record<string, str
     githubTokenSecret: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:ci/github-token-AbCdEf',
   }],
   ['a fleet of three hosts', { hosts: 3 }],
-  ['a fleet with HTTPS, Jenkins reachable, SSH and a GitHub token', {
+  ['a fleet with HTTPS, SSH and a GitHub token', {
     hosts: 4,
     maxConcurrency: '25%',
     certificateArn: 'arn:aws:acm:eu-west-1:111111111111:certificate/0f2a5a1e-1111-2222-3333-444455556666',
-    jenkinsAllowedCidrs: '203.0.113.0/24',
     sshKeyPairName: 'ops',
     sshAllowedCidrs: '192.0.2.0/24',
     appRepositoryUrl: 'https://github.com/acme/shop.git',

@@ -23,12 +23,12 @@ import {
 } from './support.js';
 
 describe('the JCasC configuration configure-jenkins renders', () => {
-  test('from the settings the stack synthesizes: valid YAML with the job, the credentials and the webhook', () => {
-    // GIVEN the settings parameter of a stack with a job, a token and Jenkins reachable by network
+  test('from the settings the stack synthesizes: valid YAML with the job and the credentials, polling behind the port forward', () => {
+    // GIVEN the settings parameter of a stack with a job and a token (Jenkins is only ever reached
+    // through the port forward: it serves plain HTTP)
     const { template } = synthesize({
       appRepositoryUrl: 'https://github.com/acme/shop.git',
       githubTokenSecret: 'ci/github-token',
-      jenkinsAllowedCidrs: '203.0.113.0/24',
     });
     const parameter = renderValue(resourceById(template, 'AWS::SSM::Parameter', 'HostJenkinsSettings').properties.Value);
     // CloudFormation resolves references at deploy time; here they become what AWS would put there.
@@ -40,7 +40,7 @@ describe('the JCasC configuration configure-jenkins renders', () => {
     expect(deployed).not.toMatch(/[<>]/);
 
     // WHEN
-    const result = run(CONFIGURE_JENKINS, ['render', scratchFile('settings', deployed), 'http://ec2-203-0-113-7.compute-1.amazonaws.com:8080/']);
+    const result = run(CONFIGURE_JENKINS, ['render', scratchFile('settings', deployed), 'http://localhost:8080/']);
 
     // THEN
     expect(result.stderr).toBe('');
@@ -48,13 +48,14 @@ describe('the JCasC configuration configure-jenkins renders', () => {
     const configuration = parse(result.stdout);
     expect(Object.keys(configuration).sort()).toEqual(['credentials', 'jenkins', 'jobs', 'unclassified']);
     expect(configuration.unclassified.gitHubPluginConfig).toEqual({
-      hookUrl: 'http://ec2-203-0-113-7.compute-1.amazonaws.com:8080/github-webhook/',
-      configs: [{ name: 'GitHub', apiUrl: 'https://api.github.com', credentialsId: 'github-token', manageHooks: true }],
+      hookUrl: 'http://localhost:8080/github-webhook/',
+      configs: [{ name: 'GitHub', apiUrl: 'https://api.github.com', credentialsId: 'github-token', manageHooks: false }],
     });
     const script = jobScript(configuration);
     expect(script).toContain("pipelineJob('shop')");
     expect(script).toContain("url('https://github.com/acme/shop.git')");
     expect(script).toContain("branch('*/main')");
+    expect(script).toContain("scmpoll_spec('H/2 * * * *')");
   });
 
   test('always: a local admin user with the password from the secret file, no sign-up, nothing for anonymous users', () => {

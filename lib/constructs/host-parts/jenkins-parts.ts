@@ -79,7 +79,17 @@ export function newJenkinsParts(
     readonly settingsDescription: string;
   },
 ): JenkinsParts {
-  const reachedThrough = (props.jenkinsAllowedCidrs ?? []).length > 0 ? 'network' : 'port-forward';
+  // Jenkins serves plain HTTP: opened to a network, its admin login would cross it unencrypted.
+  // lib/config.ts refuses the context keys; this refuses the same for code that builds the
+  // constructs itself.
+  if ((props.jenkinsAllowedCidrs ?? []).length > 0) {
+    throw new Error(
+      `jenkinsAllowedCidrs = ${JSON.stringify(props.jenkinsAllowedCidrs)}: Jenkins serves plain HTTP, so opening it to a ` +
+        'network would send its admin login unencrypted; nothing was built. Leave jenkinsAllowedCidrs empty and reach ' +
+        'Jenkins through the port-forward command of the JenkinsAccess output (AWS-StartPortForwardingSession).',
+    );
+  }
+  const reachedThrough = 'port-forward';
   const jobName = props.job === undefined ? undefined : jenkinsJobName(props.job.repositoryUrl);
   const jenkinsAsset = new s3assets.Asset(scope, 'JenkinsBundle', { path: props.jenkinsDir ?? projectPath('assets', 'jenkins') });
   grantAssetRead(role, jenkinsAsset);
