@@ -75,12 +75,14 @@ describe('rendered user data', () => {
     expect(userData).not.toMatch(/[0-9a-f]{64}\.(zip|jar)/);
   });
 
-  test('installs what the issue lists: aws-cfn-bootstrap first, Nginx, Java 17 for the app, Jenkins LTS with its key', () => {
+  test('installs what the issue lists: aws-cfn-bootstrap first, Nginx, Java 17 for the app, a pinned Jenkins LTS whose key the repository names', () => {
     expect(userData).toContain('dnf install -y aws-cfn-bootstrap');
     expect(userData).toContain('readonly APP_JAVA_PACKAGE=java-17-amazon-corretto-headless');
-    expect(userData).toMatch(/dnf install -y nginx .*"\$APP_JAVA_PACKAGE" "\$JENKINS_JAVA_PACKAGE" jenkins/);
+    expect(userData).toMatch(/\nreadonly JENKINS_PACKAGE=jenkins-\d+\.\d+\.\d+\n/);
+    expect(userData).toMatch(/dnf install -y nginx .*"\$APP_JAVA_PACKAGE" "\$JENKINS_JAVA_PACKAGE" "\$JENKINS_PACKAGE"/);
     expect(userData).toContain('readonly JENKINS_REPO_FILE_URL=https://pkg.jenkins.io/rpm-stable/jenkins.repo');
-    expect(userData).toMatch(/rpm --import "\$JENKINS_KEY_URL"/);
+    // The repository definition names its signing key; a separate import only adds a URL that can move.
+    expect(userData).not.toContain('rpm --import');
   });
 
   test('main runs the steps in order: signal helpers first, the TLS certificate and engine init before Nginx, the app before Jenkins, Jenkins configured before it starts and verified before the signal', () => {
@@ -251,7 +253,7 @@ describe('behaviour of its functions', () => {
 
   test('installs what Jenkins builds need: git and a JDK 17 for the Gradle wrapper', () => {
     expect(userData).toContain('readonly BUILD_PACKAGES=(git java-17-amazon-corretto-devel)');
-    expect(userData).toMatch(/dnf install -y .* jenkins "\$\{BUILD_PACKAGES\[@\]\}"\n/);
+    expect(userData).toMatch(/dnf install -y .* "\$JENKINS_PACKAGE" "\$\{BUILD_PACKAGES\[@\]\}"\n/);
   });
 
   test.each([
@@ -487,17 +489,18 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
   test('packages: the fleet’s Jenkins gets Jenkins on Java 21, the build packages and Node.js 22 for the operator command, no Nginx', () => {
     const calls = packagesFor('jenkins');
     expect(calls[0]).toMatch(/^curl .*--output \/etc\/yum\.repos\.d\/jenkins\.repo https:\/\/pkg\.jenkins\.io\/rpm-stable\/jenkins\.repo$/);
-    expect(calls[1]).toMatch(/^rpm --import https:\/\/pkg\.jenkins\.io\/rpm-stable\//);
-    expect(calls[2]).toBe(
-      'dnf install -y unzip fontconfig nodejs22 java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins git java-17-amazon-corretto-devel',
+    expect(calls[1]).toMatch(
+      /^dnf install -y unzip fontconfig nodejs22 java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins-\d+\.\d+\.\d+ git java-17-amazon-corretto-devel$/,
     );
-    expect(calls).toHaveLength(3);
+    expect(calls).toHaveLength(2);
   });
 
-  test('packages: the single host installs what it always did', () => {
-    expect(packagesFor('single').at(-1)).toBe(
-      'dnf install -y nginx unzip fontconfig java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins git java-17-amazon-corretto-devel',
+  test('packages: the single host installs what it always did, with Jenkins pinned and no separate key import', () => {
+    const calls = packagesFor('single');
+    expect(calls.at(-1)).toMatch(
+      /^dnf install -y nginx unzip fontconfig java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins-\d+\.\d+\.\d+ git java-17-amazon-corretto-devel$/,
     );
+    expect(calls.filter((call) => call.startsWith('rpm '))).toEqual([]);
   });
 
   test('a fleet host makes Java 17 the default and looks for no Jenkins Java, which it does not have', () => {

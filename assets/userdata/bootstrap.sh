@@ -29,9 +29,9 @@ readonly METADATA_GUARD_URI='@@METADATA_GUARD_URI@@'
 readonly METADATA_USERS='@@METADATA_USERS@@'
 
 readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal
-# Jenkins' LTS line and its signing key; Jenkins itself needs Java 21, the app runs on Java 17.
+# Jenkins' LTS repo (its .repo names the key), pinned: a new LTS may need a new Java; it uses 21, the app 17.
 readonly JENKINS_REPO_FILE_URL=https://pkg.jenkins.io/rpm-stable/jenkins.repo
-readonly JENKINS_KEY_URL=https://pkg.jenkins.io/rpm-stable/jenkins.io-2026.key
+readonly JENKINS_PACKAGE=jenkins-2.580.3
 readonly APP_JAVA_PACKAGE=java-17-amazon-corretto-headless
 readonly JENKINS_JAVA_PACKAGE=java-21-amazon-corretto-headless
 # What Jenkins' builds need: git for checkouts, a JDK 17 for './gradlew build'.
@@ -92,13 +92,12 @@ install_packages() {
     return 0
   fi
   curl -fsSL --retry 5 --output /etc/yum.repos.d/jenkins.repo "$JENKINS_REPO_FILE_URL"
-  rpm --import "$JENKINS_KEY_URL"
   if [[ $HOST_ROLE == jenkins ]]; then
     # Node.js: the pipeline's fleet mode runs the bundled operator command (ec2-bluegreen.mjs).
-    dnf install -y unzip fontconfig "$FLEET_NODE_PACKAGE" "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
+    dnf install -y unzip fontconfig "$FLEET_NODE_PACKAGE" "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" "$JENKINS_PACKAGE" "${BUILD_PACKAGES[@]}"
     return 0
   fi
-  dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" jenkins "${BUILD_PACKAGES[@]}"
+  dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" "$JENKINS_PACKAGE" "${BUILD_PACKAGES[@]}"
 }
 
 ensure_swap() {
