@@ -93,12 +93,12 @@ export const DOCUMENT_PARAMS = {
   version: 'version',
   healthTimeout: 'healthTimeout',
   /**
-   * (deploy, rollback) The engine bundle the host should run, and its content hash
-   * (lib/engine-bundle.ts): the document installs it first when the host's engine differs, so
-   * an engine change reaches hosts that booted with an older one.
+   * (deploy, rollback) Install the stack's engine bundle first where the host's engine differs,
+   * so that an engine change reaches hosts that booted with an older one. Empty, or exactly the
+   * bundle the stack wrote into the document with its content hash (lib/constructs/deploy-document.ts):
+   * the caller chooses whether, never which engine runs as root.
    */
   engineUri: 'engineUri',
-  engineHash: 'engineHash',
 } as const;
 
 /** The environment variable through which SSM Agent passes a document parameter. */
@@ -158,9 +158,11 @@ export function defaultReleaseLabel(sha256: string): string {
   return `${DEFAULT_RELEASE_LABEL_PREFIX}${sha256.slice(0, 12)}`;
 }
 
+/** `s3://bucket/key`: an S3 object, as a CDK asset's `s3ObjectUrl` names it. */
+const S3_URI_PATTERN = '^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._+/=-]+$';
+
 /** A location the document fetches from: empty, an absolute path on the host, `s3://bucket/key` or an `https://` URL. */
-const URI_PATTERN =
-  '^$|^/[A-Za-z0-9._+/-]+$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._+/=-]+$|^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~+/=%&?-]*$';
+const URI_PATTERN = `^$|^/[A-Za-z0-9._+/-]+$|${S3_URI_PATTERN}|^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~+/=%&?-]*$`;
 
 /**
  * What each document parameter accepts (SSM `allowedPattern`). The stack validates its own
@@ -179,9 +181,15 @@ export const DOCUMENT_PARAM_PATTERNS = {
   sha256: '^$|^[0-9a-f]{64}$',
   version: '^$|^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$',
   healthTimeout: '^[1-9][0-9]{0,2}$',
-  engineUri: URI_PATTERN,
-  engineHash: '^$|^[0-9a-f]{64}$',
+  /**
+   * The shape: empty, or the engine bundle's CDK asset in S3. The document narrows it to the one
+   * bundle its stack wrote into it (its `allowedPattern` and its script both compare).
+   */
+  engineUri: `^$|${S3_URI_PATTERN}`,
 } as const satisfies Record<keyof typeof DOCUMENT_PARAMS, string>;
+
+/** The engine bundle's content hash (lib/engine-bundle.ts): 64 lower-case hex digits. */
+export const ENGINE_HASH_PATTERN = '^[0-9a-f]{64}$';
 
 /** The largest health timeout `DOCUMENT_PARAM_PATTERNS.healthTimeout` admits, in seconds. */
 export const MAX_HEALTH_TIMEOUT_SECONDS = 999;
@@ -211,9 +219,11 @@ export const DEPLOYMENT_PROPERTIES = {
   sha256: 'Sha256',
   version: 'Version',
   healthTimeout: 'HealthTimeoutSeconds',
-  /** The engine bundle the hosts should run and its content hash; absent: the document leaves the engine alone. */
+  /**
+   * The stack's engine bundle, which the document installs first where a host runs another one
+   * (the document holds its hash and accepts no other); absent: the document leaves the engine alone.
+   */
   engineUri: 'EngineUri',
-  engineHash: 'EngineHash',
   /** Fleet mode, instead of `InstanceId`: the tag key and value SSM targets. */
   targetTagKey: 'TargetTagKey',
   targetTagValue: 'TargetTagValue',

@@ -88,7 +88,10 @@ export class Ec2BlueGreenStack extends Stack {
       });
       this.host = host;
 
-      this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeout });
+      this.deployDocument = new DeployDocument(this, 'DeployDocument', {
+        healthTimeout,
+        engine: { bucketName: host.engineAsset.s3BucketName, objectKey: host.engineAsset.s3ObjectKey, hash: host.engineHash },
+      });
       this.deployDocument.grantOutputLogging(host.role);
 
       // A new jar is a new asset hash, so a CloudFormation Update, so a blue/green deploy; the
@@ -99,7 +102,6 @@ export class Ec2BlueGreenStack extends Stack {
         document: this.deployDocument,
         artifact: BlueGreenDeployment.artifactFromAsset(host.artifactAsset, host.artifact),
         healthTimeout,
-        engine: { uri: host.engineAsset.s3ObjectUrl, hash: host.engineHash },
       });
 
       this.artifactBucket = this.newArtifactBucket(host.role);
@@ -120,7 +122,10 @@ export class Ec2BlueGreenStack extends Stack {
       appInstanceRoleAccess: config.appInstanceRoleAccess,
     });
     this.fleet = fleet;
-    this.deployDocument = new DeployDocument(this, 'DeployDocument', { healthTimeout });
+    this.deployDocument = new DeployDocument(this, 'DeployDocument', {
+      healthTimeout,
+      engine: { bucketName: fleet.engineAsset.s3BucketName, objectKey: fleet.engineAsset.s3ObjectKey, hash: fleet.engineHash },
+    });
     this.deployDocument.grantOutputLogging(fleet.role);
     this.artifactBucket = this.newArtifactBucket(fleet.role);
 
@@ -136,7 +141,6 @@ export class Ec2BlueGreenStack extends Stack {
       document: this.deployDocument,
       artifact: BlueGreenDeployment.artifactFromAsset(fleet.artifactAsset, fleet.artifact),
       healthTimeout,
-      engine: { uri: fleet.engineAsset.s3ObjectUrl, hash: fleet.engineHash },
     });
     this.deployment.waitFor(fleet.autoScalingGroup);
 

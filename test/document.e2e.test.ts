@@ -1,33 +1,40 @@
 /**
  * The SSM document's script, taken from the synthesized template, run the way SSM Agent runs it
  * (`sh -c <dir>/_script.sh`, parameters as SSM_<name> environment variables) against a real
- * local host from scripts/local-host: Nginx, the bluegreen engine and sample-app JVMs.
+ * local host from scripts/local-host: Nginx, the bluegreen engine and sample-app JVMs. The
+ * stack's engine bundle comes from the S3 stand-in (test/support/s3-server.ts) through the
+ * stand-in `aws` command (test/support/bin/aws), at the location the stack wrote into the script.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DOCUMENT_PARAMS, EXIT_CODES, documentParamEnvVar } from '../lib/contract.js';
 import { engineTreeHash } from '../lib/engine-bundle.js';
 import { projectPath } from '../lib/paths.js';
 import { BLUEGREEN, LocalHost, buildJar } from './support/host.js';
-import { onlyResource, synthesize } from './constructs/synth.js';
+import { LoopbackS3 } from './support/s3-server.js';
+import { documentContent, resolvePseudo, synthesize } from './constructs/synth.js';
 
-type Parameters = Partial<Record<keyof typeof DOCUMENT_PARAMS, string>>;
+/** Document parameters by name; `engineHash` too, as callers passed it before the document carried the hash. */
+type Parameters = Partial<Record<keyof typeof DOCUMENT_PARAMS | 'engineHash', string>>;
 
 const PORTS = { nginx: 18280, blue: 18281, green: 18282 };
 
 // GIVEN the document as synthesized: its parameter defaults and its one step's script.
-const content = onlyResource(synthesize().template, 'AWS::SSM::Document').properties.Content as {
+const synthesized = synthesize();
+const content = documentContent(synthesized.template) as {
   parameters: Record<string, { default: string }>;
   mainSteps: Array<{ inputs: { runCommand: string[] } }>;
 };
+const script = `${content.mainSteps[0]!.inputs.runCommand.join('\n')}\n`;
 const work = mkdtempSync(join(tmpdir(), 'bluegreen-document-'));
 const scriptPath = join(work, 'orchestration', '_script.sh');
 mkdirSync(join(work, 'orchestration'));
-writeFileSync(scriptPath, `${content.mainSteps[0]!.inputs.runCommand.join('\n')}\n`);
+writeFileSync(scriptPath, script);
 chmodSync(scriptPath, 0o700);
 
 // `bluegreen` on PATH as on the host, and a cloud-init that records each wait.
@@ -47,10 +54,10 @@ function jar(version: string, options: { startDelayMs?: number } = {}) {
 }
 
 /** Runs the document with `parameters` over its defaults, as SSM Agent would. */
-function runDocument(parameters: Parameters, environment: Record<string, string | undefined> = {}) {
+async function runDocument(parameters: Parameters, environment: Record<string, string | undefined> = {}) {
   const values = { ...Object.fromEntries(Object.entries(content.parameters).map(([name, p]) => [name, p.default])), ...parameters };
   const ssmEnvironment = Object.fromEntries(
-    Object.entries(values).map(([name, value]) => [documentParamEnvVar(name as keyof Parameters), value]),
+    Object.entries(values).map(([name, value]) => [documentParamEnvVar(name as keyof typeof DOCUMENT_PARAMS), value]),
   );
   const env: Record<string, string | undefined> = {
     ...host.env(),
@@ -59,8 +66,17 @@ function runDocument(parameters: Parameters, environment: Record<string, string 
     ...environment,
   };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
-  const result = spawnSync('sh', ['-c', scriptPath], { cwd: join(work, 'orchestration'), env, encoding: 'utf8', timeout: 90_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  // Not spawnSync: the S3 stand-in answers from this process while the script runs.
+  const child = spawn('sh', ['-c', scriptPath], { cwd: join(work, 'orchestration'), env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 90_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => (stdout += data.toString('utf8')));
+  child.stderr.on('data', (data: Buffer) => (stderr += data.toString('utf8')));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  return { code, stdout, stderr };
 }
 
 function cloudInitWaits(): number {
@@ -79,15 +95,15 @@ afterAll(() => {
 });
 
 describe('the document script on a local host', () => {
-  test('status before any deploy: the engine answers as JSON, and no cloud-init wait', () => {
-    const result = runDocument({ action: 'status' });
+  test('status before any deploy: the engine answers as JSON, and no cloud-init wait', async () => {
+    const result = await runDocument({ action: 'status' });
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
     expect(JSON.parse(result.stdout)).toMatchObject({ live: null });
     expect(cloudInitWaits()).toBe(0);
   });
 
   test('deploy: waits for cloud-init, checks the sha256, and Nginx serves the new version', async () => {
-    const result = runDocument({ action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' });
+    const result = await runDocument({ action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' });
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
     expect(cloudInitWaits()).toBe(1);
     expect(readFileSync(cloudInitCalls, 'utf8')).toBe('status --wait\n');
@@ -95,26 +111,26 @@ describe('the document script on a local host', () => {
   });
 
   test('a second deploy goes to the other slot', async () => {
-    const result = runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, version: 'v2' });
+    const result = await runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, version: 'v2' });
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
     expect(await host.servedVersion()).toBe('v2');
     expect(host.status()).toMatchObject({ slots: { blue: { version: 'v1', role: 'standby' }, green: { version: 'v2', role: 'live' } } });
   });
 
   test('rollback makes the standby live again', async () => {
-    const result = runDocument({ action: 'rollback' });
+    const result = await runDocument({ action: 'rollback' });
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
     expect(await host.servedVersion()).toBe('v1');
   });
 
   test("a jar whose sha256 is not the one given is refused with the engine's exit code, and v1 keeps serving", async () => {
-    const result = runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v1!.sha256, version: 'v2' });
+    const result = await runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v1!.sha256, version: 'v2' });
     expect(result.code).toBe(EXIT_CODES.badArtifact);
     expect(await host.servedVersion()).toBe('v1');
   });
 
   test('healthTimeout reaches the engine: a slot slower than it is stopped, Nginx untouched', async () => {
-    const result = runDocument({ action: 'deploy', artifactUri: jars.slow!.path, sha256: jars.slow!.sha256, version: 'slow', healthTimeout: '1' });
+    const result = await runDocument({ action: 'deploy', artifactUri: jars.slow!.path, sha256: jars.slow!.sha256, version: 'slow', healthTimeout: '1' });
     expect(result.code).toBe(EXIT_CODES.unhealthy);
     expect(await host.servedVersion()).toBe('v1');
   });
@@ -136,7 +152,7 @@ describe('hostile and missing parameters change nothing', () => {
     const parameters: Parameters = { action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, version: 'v2', ...hostile };
 
     // WHEN
-    const result = runDocument(parameters);
+    const result = await runDocument(parameters);
 
     // THEN nothing ran, nothing changed
     expect(result.code, result.stderr).toBe(exitCode);
@@ -144,20 +160,20 @@ describe('hostile and missing parameters change nothing', () => {
     expect(await host.servedVersion()).toBe('v1');
   });
 
-  test('deploy without a sha256 is refused before the engine runs', () => {
-    const result = runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: '' });
+  test('deploy without a sha256 is refused before the engine runs', async () => {
+    const result = await runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: '' });
     expect(result.code).toBe(EXIT_CODES.usage);
     expect(result.stderr).toContain("action 'deploy' needs the parameter 'sha256'");
   });
 
-  test('an agent that does not pass parameters as environment variables is told to update', () => {
-    const result = runDocument({}, { [documentParamEnvVar(DOCUMENT_PARAMS.action)]: undefined });
+  test('an agent that does not pass parameters as environment variables is told to update', async () => {
+    const result = await runDocument({}, { [documentParamEnvVar(DOCUMENT_PARAMS.action)]: undefined });
     expect(result.code).toBe(EXIT_CODES.usage);
     expect(result.stderr).toContain('SSM Agent 3.3.2746.0 or later');
   });
 
-  test('a host without the engine fails with a message, not a shell error', () => {
-    const result = runDocument({ action: 'status' }, { PATH: '/usr/bin:/bin' });
+  test('a host without the engine fails with a message, not a shell error', async () => {
+    const result = await runDocument({ action: 'status' }, { PATH: '/usr/bin:/bin' });
     expect(result.code).toBe(EXIT_CODES.unexpected);
     expect(result.stderr).toContain('the bluegreen engine is not on PATH');
   });
@@ -165,7 +181,7 @@ describe('hostile and missing parameters change nothing', () => {
   test('a failed first boot stops a deploy before it starts', async () => {
     writeFileSync(join(binDir, 'cloud-init'), '#!/bin/sh\nexit 1\n');
     try {
-      const result = runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, version: 'v2' });
+      const result = await runDocument({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, version: 'v2' });
       expect(result.code).toBe(EXIT_CODES.unexpected);
       expect(result.stderr).toContain('cloud-init failed');
       expect(await host.servedVersion()).toBe('v1');
@@ -175,73 +191,164 @@ describe('hostile and missing parameters change nothing', () => {
   });
 });
 
-describe('the document keeps the host\'s engine at the stack\'s bundle', () => {
-  // GIVEN an engine installed as the first boot installs it (a copy of assets/instance), with
-  // `bluegreen` on PATH pointing into it, and bundles zipped as CDK publishes the directory.
+/** A value the stack wrote into the script (`readonly NAME='value'`). */
+function scriptValue(name: string): string {
+  const value = new RegExp(`^readonly ${name}='([^']*)'$`, 'm').exec(script)?.[1];
+  if (value === undefined) throw new Error(`the document's script sets no ${name}`);
+  return value;
+}
+
+describe("the document installs the stack's engine bundle, and no other", () => {
+  // GIVEN the stack's engine bundle: its asset's location (the stack's asset bucket, played by
+  // the S3 stand-in) and the content hash of the directory it zips.
+  const stack = synthesized.stack;
+  const stackEngine = { uri: resolvePseudo(stack.resolve(stack.host!.engineAsset.s3ObjectUrl)) as string, hash: stack.host!.engineHash };
+  const [, stackBucket = '', stackKey = ''] = /^s3:\/\/([^/]+)\/(.+)$/.exec(stackEngine.uri) ?? [];
+  const foreignBucket = 'someone-elses-bucket';
+  // AND a host that runs an older engine (a copy of assets/instance with one file changed), with
+  // `bluegreen` on PATH pointing into it, as the first boot installs it.
   const engineDir = join(work, 'engine');
   const engineBin = join(work, 'engine-bin');
-  const engineEnvironment = () => ({ PATH: `${engineBin}:${binDir}:${process.env.PATH}`, BLUEGREEN_ENGINE_DIR: engineDir });
-  let installedHash: string;
+  const pwned = join(work, 'pwned-by-engine');
+  let s3: LoopbackS3;
+  let s3Client: S3Client;
+  let olderHash: string;
 
-  function bundle(name: string, change?: (dir: string) => void): { path: string; hash: string } {
+  const engineEnvironment = () => ({
+    PATH: `${engineBin}:${projectPath('test', 'support', 'bin')}:${binDir}:${process.env.PATH}`,
+    BLUEGREEN_ENGINE_DIR: engineDir,
+    LOOPBACK_S3_URL: s3.url,
+    AWS_REGION: 'us-east-1',
+  });
+
+  /** assets/instance, changed by `change`, zipped as CDK publishes a directory (symbolic links kept as links). */
+  function bundle(name: string, change?: (dir: string) => void): string {
     const dir = join(work, `bundle-${name}`);
     cpSync(projectPath('assets', 'instance'), dir, { recursive: true });
     change?.(dir);
     const path = join(work, `bundle-${name}.zip`);
-    execFileSync('zip', ['-q', '-r', path, '.'], { cwd: dir });
-    return { path, hash: engineTreeHash(dir) };
+    execFileSync('zip', ['-q', '-r', '-y', path, '.'], { cwd: dir });
+    return path;
   }
 
-  beforeAll(() => {
+  /** What a bundle does when the engine runs it: leaves a mark, as any code of a caller's choosing could. */
+  const leavesAMark = (dir: string) => appendFileSync(join(dir, 'lib', 'common.sh'), `\ntouch '${pwned}'\n`);
+
+  async function publish(bucket: string, key: string, zip: string): Promise<void> {
+    await s3Client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(zip) }));
+  }
+
+  /** Nothing changed: the older engine is installed, nothing it did not come with ran, and v1 serves. */
+  async function expectUnchanged(): Promise<void> {
+    expect(engineTreeHash(engineDir)).toBe(olderHash);
+    expect(existsSync(pwned)).toBe(false);
+    expect(existsSync(`${engineDir}.new`) || existsSync(`${engineDir}.old`)).toBe(false);
+    expect(await host.servedVersion()).toBe('v1');
+  }
+
+  beforeAll(async () => {
     cpSync(projectPath('assets', 'instance'), engineDir, { recursive: true });
+    appendFileSync(join(engineDir, 'lib', 'common.sh'), '# an older engine\n');
     mkdirSync(engineBin);
     symlinkSync(join(engineDir, 'bin', 'bluegreen'), join(engineBin, 'bluegreen'));
-    installedHash = engineTreeHash(engineDir);
+    olderHash = engineTreeHash(engineDir);
+    s3 = await LoopbackS3.start({ buckets: [stackBucket, foreignBucket] });
+    s3Client = new S3Client({ region: 'us-east-1', endpoint: s3.url, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    // AND v1 serves (so that these tests also run alone, with -t)
+    const v1 = await runDocument({ action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' });
+    expect(v1.code, v1.stderr).toBe(EXIT_CODES.ok);
   });
 
-  const deployV2 = { action: 'deploy', version: 'v2' };
+  afterAll(async () => {
+    await s3?.close();
+  });
 
-  test('the same bundle: nothing is reinstalled', () => {
-    const same = bundle('same');
-    expect(same.hash).toBe(installedHash);
-    const v1Again = { action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' };
-    const result = runDocument({ ...v1Again, engineUri: same.path, engineHash: same.hash }, engineEnvironment());
+  const deployV2Parameters = (): Parameters => ({ action: 'deploy', artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, version: 'v2' });
+
+  test("the script carries the stack's bundle: its asset location and the content hash of assets/instance", () => {
+    expect(stackEngine.uri).toMatch(/^s3:\/\/cdk-[a-z0-9]+-assets-111111111111-us-east-1\/[0-9a-f]{64}\.zip$/);
+    expect(stackEngine.hash).toBe(engineTreeHash(projectPath('assets', 'instance')));
+    expect(scriptValue('ENGINE_URI')).toBe(stackEngine.uri);
+    expect(scriptValue('ENGINE_HASH')).toBe(stackEngine.hash);
+    expect(olderHash).not.toBe(stackEngine.hash);
+  });
+
+  test.each<[string, (zip: string) => Promise<string>]>([
+    ['a path on the host', async (zip) => zip],
+    ['another key in the stack\'s bucket', async (zip) => (await publish(stackBucket, 'callers-engine.zip', zip), `s3://${stackBucket}/callers-engine.zip`)],
+    ['another bucket', async (zip) => (await publish(foreignBucket, stackKey, zip), `s3://${foreignBucket}/${stackKey}`)],
+  ])("a caller's own bundle with its own matching hash, from %s, is refused before anything changes", async (_where, place) => {
+    // GIVEN a bundle of the caller's choosing and its correct content hash
+    const callers = bundle('callers', leavesAMark);
+    const callersHash = engineTreeHash(join(work, 'bundle-callers'));
+    const engineUri = await place(callers);
+
+    // WHEN a caller names it
+    const result = await runDocument({ ...deployV2Parameters(), engineUri, engineHash: callersHash }, engineEnvironment());
+
+    // THEN the document refuses it, saying which bundle it takes, and nothing changed
+    expect(result.code, result.stderr).toBe(EXIT_CODES.usage);
+    expect(result.stderr).toContain(`may only name this stack's engine bundle, ${stackEngine.uri}`);
+    expect(result.stderr).toContain('nothing was changed');
+    await expectUnchanged();
+  });
+
+  test("a symbolic link in a bundle whose files match the stack's hash is refused, and nothing follows it", async () => {
+    // GIVEN a file outside the tree, and the stack's bundle with a link to it added: the same
+    // regular files, so the same content hash
+    const outside = join(work, 'outside-the-engine');
+    writeFileSync(outside, 'not the engine\n', { mode: 0o600 });
+    const linked = bundle('linked', (dir) => symlinkSync(outside, join(dir, 'bin', 'zz')));
+    await publish(stackBucket, stackKey, linked);
+
+    // WHEN a deploy asks for the stack's engine
+    const result = await runDocument({ ...deployV2Parameters(), engineUri: stackEngine.uri, engineHash: stackEngine.hash }, engineEnvironment());
+
+    // THEN the bundle is refused before anything changed, and the file outside keeps its mode
+    expect(result.code, result.stderr).toBe(EXIT_CODES.badArtifact);
+    expect(result.stderr).toContain('holds bin/zz, a symbolic link');
+    expect(result.stderr).toContain('is unchanged');
+    expect(statSync(outside).mode & 0o777).toBe(0o600);
+    await expectUnchanged();
+  });
+
+  test("a bundle at the stack's location whose files differ from the stack's hash is refused", async () => {
+    const tampered = bundle('tampered', leavesAMark);
+    await publish(stackBucket, stackKey, tampered);
+    const result = await runDocument({ ...deployV2Parameters(), engineUri: stackEngine.uri }, engineEnvironment());
+    expect(result.code, result.stderr).toBe(EXIT_CODES.badArtifact);
+    expect(result.stderr).toContain(`has content hash ${engineTreeHash(join(work, 'bundle-tampered'))}, not the ${stackEngine.hash}`);
+    await expectUnchanged();
+  });
+
+  test('without engineUri the engine is left as it is', async () => {
+    const result = await runDocument({ action: 'status' }, engineEnvironment());
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
-    expect(result.stderr).toContain(`engine ${same.hash.slice(0, 12)} is already installed`);
-    expect(result.stderr).not.toContain('updating the engine');
+    expect(result.stderr).not.toContain('engine');
+    await expectUnchanged();
   });
 
-  test('a bundle whose files differ from its hash is refused, and the installed engine stays', async () => {
-    const tampered = bundle('tampered', (dir) => writeFileSync(join(dir, 'lib', 'common.sh'), '# not the engine\n', { flag: 'a' }));
-    const result = runDocument({ ...deployV2, artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, engineUri: tampered.path, engineHash: installedHash.replace(/^./, (c) => (c === '0' ? '1' : '0')) }, engineEnvironment());
-    expect(result.code).toBe(EXIT_CODES.badArtifact);
-    expect(result.stderr).toContain(`has content hash ${tampered.hash}`);
-    expect(result.stderr).toContain('the installed engine');
-    expect(engineTreeHash(engineDir)).toBe(installedHash);
-    expect(await host.servedVersion()).toBe('v1');
-  });
+  test("the stack's own bundle is installed before the deploy, which then runs on it", async () => {
+    // GIVEN the bundle the stack published, at its location
+    await publish(stackBucket, stackKey, bundle('stack'));
 
-  test('engineUri without engineHash is refused before anything changes', () => {
-    const result = runDocument({ action: 'rollback', engineUri: bundle('alone').path }, engineEnvironment());
-    expect(result.code).toBe(EXIT_CODES.usage);
-    expect(result.stderr).toContain("'engineUri' needs 'engineHash'");
-    expect(engineTreeHash(engineDir)).toBe(installedHash);
-  });
+    // WHEN a deploy asks for the stack's engine
+    const result = await runDocument({ ...deployV2Parameters(), engineUri: stackEngine.uri }, engineEnvironment());
 
-  test('a new bundle is installed before the deploy, which then runs on it', async () => {
-    const marker = '# engine update test marker';
-    const newer = bundle('newer', (dir) => writeFileSync(join(dir, 'lib', 'common.sh'), `${marker}\n`, { flag: 'a' }));
-    expect(newer.hash).not.toBe(installedHash);
-
-    const result = runDocument({ ...deployV2, artifactUri: jars.v2!.path, sha256: jars.v2!.sha256, engineUri: newer.path, engineHash: newer.hash }, engineEnvironment());
-
+    // THEN it is installed, then the deploy runs on it
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
-    expect(result.stderr).toContain(`updating the engine from ${installedHash.slice(0, 12)} to ${newer.hash.slice(0, 12)}`);
-    expect(engineTreeHash(engineDir)).toBe(newer.hash);
-    expect(readFileSync(join(engineDir, 'lib', 'common.sh'), 'utf8')).toContain(marker);
+    expect(result.stderr).toContain(`updating the engine from ${olderHash.slice(0, 12)} to ${stackEngine.hash.slice(0, 12)}`);
+    expect(engineTreeHash(engineDir)).toBe(stackEngine.hash);
     expect(statSync(join(engineDir, 'bin', 'bluegreen')).mode & 0o111).toBe(0o111);
     expect(existsSync(`${engineDir}.old`) || existsSync(`${engineDir}.new`)).toBe(false);
+    expect(existsSync(pwned)).toBe(false);
     expect(await host.servedVersion()).toBe('v2');
   });
-});
 
+  test('the same bundle again: nothing is reinstalled', async () => {
+    const result = await runDocument({ action: 'rollback', engineUri: stackEngine.uri }, engineEnvironment());
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
+    expect(result.stderr).toContain(`engine ${stackEngine.hash.slice(0, 12)} is already installed`);
+    expect(result.stderr).not.toContain('updating the engine');
+  });
+});

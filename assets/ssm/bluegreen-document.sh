@@ -18,6 +18,11 @@ readonly HISTORY_LIMIT='@@HISTORY_LIMIT@@'
 # Where the first boot installed the engine; BLUEGREEN_ENGINE_DIR moves it (tests only).
 readonly ENGINE_DIR=${BLUEGREEN_ENGINE_DIR:-'@@ENGINE_DIR@@'}
 readonly SLOT_UNIT='@@SLOT_UNIT@@'
+# The one engine bundle this document installs, fixed by the stack: where it lives and its content
+# hash (lib/engine-bundle.ts). A caller may ask for it, never name another: whatever it installs
+# runs as root. Both empty: the document installs no engine. A new engine is a new document.
+readonly ENGINE_URI='@@ENGINE_URI@@'
+readonly ENGINE_HASH='@@ENGINE_HASH@@'
 # The engine's numbers for these; test/contract/exit-codes.e2e.test.ts checks them against the table.
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
@@ -99,22 +104,39 @@ fetch() {
   esac
 }
 
+# A caller may only ask for the stack's own engine bundle, and is told so before anything runs.
+check_engine_request() {
+  local uri=$SSM_engineUri
+  [[ -n $uri ]] || return 0
+  [[ -n $ENGINE_URI ]] ||
+    die "$EXIT_USAGE" "parameter 'engineUri' is ${uri}, but this document installs no engine (its stack gave it none); nothing was changed. Leave engineUri empty."
+  [[ $uri == "$ENGINE_URI" ]] ||
+    die "$EXIT_USAGE" "parameter 'engineUri' may only name this stack's engine bundle, ${ENGINE_URI}, not ${uri}; nothing was changed. Leave it empty, or give exactly that; a different engine comes with a stack update."
+  [[ $ENGINE_HASH =~ ^[0-9a-f]{64}$ ]] ||
+    die "$EXIT_UNEXPECTED" "this document names an engine bundle without a valid content hash ('${ENGINE_HASH}'); nothing was changed. Update the stack (npx cdk deploy)."
+}
+
+# The first entry of the unpacked tree that is neither a regular file nor a directory, if any.
+first_special_entry() {
+  local dir=$1
+  (cd "$dir" && find . ! -type f ! -type d -print -quit)
+}
+
 ENGINE_WORK=''
 # shellcheck disable=SC2317 # called by the EXIT trap
 remove_engine_work() {
   [[ -z $ENGINE_WORK ]] || rm -rf "$ENGINE_WORK"
 }
 
-# Installs the engine bundle the stack names when the host runs another one: the first boot
-# installs the engine only once, so without this an engine fix would never reach a running host.
-# The new tree is checked against its hash before it replaces the old one; a bundle that does
-# not match is refused and the installed engine keeps running. Processes already running keep
-# the files they opened (the old tree is renamed away, not rewritten).
+# Installs the stack's engine bundle when asked (engineUri) and the host runs another one: the
+# first boot installs the engine only once, so without this an engine fix would never reach a
+# running host. The new tree must hold only regular files and directories and match the hash
+# this document carries before it replaces the old one; any other bundle is refused and the
+# installed engine keeps running. Processes already running keep the files they opened (the old
+# tree is renamed away, not rewritten).
 update_engine() {
-  local uri=$SSM_engineUri expected=$SSM_engineHash current actual
-  [[ -n $uri ]] || return 0
-  [[ $expected =~ ^[0-9a-f]{64}$ ]] ||
-    die "$EXIT_USAGE" "parameter 'engineUri' needs 'engineHash' (the bundle's content hash, 64 hex digits); nothing was changed."
+  local uri=$ENGINE_URI expected=$ENGINE_HASH current actual special
+  [[ -n $SSM_engineUri ]] || return 0
   current=$(tree_hash "$ENGINE_DIR")
   if [[ $current == "$expected" ]]; then
     log "engine ${expected:0:12} is already installed"
@@ -127,9 +149,14 @@ update_engine() {
     die "$EXIT_UNEXPECTED" "could not fetch the engine bundle ${uri}; the installed engine (${current:0:12}) is unchanged."
   unzip -q "${ENGINE_WORK}/engine.zip" -d "${ENGINE_WORK}/engine" ||
     die "$EXIT_BAD_ARTIFACT" "the engine bundle ${uri} is not a zip; the installed engine (${current:0:12}) is unchanged."
+  # The hash covers regular files only, and the chmod below and the engine itself would follow a
+  # symbolic link out of the tree: anything else is refused, whatever the hash says.
+  special=$(first_special_entry "${ENGINE_WORK}/engine")
+  [[ -z $special ]] ||
+    die "$EXIT_BAD_ARTIFACT" "the engine bundle ${uri} holds ${special#./}, a $(stat -c %F "${ENGINE_WORK}/engine/${special}"); an engine bundle holds only regular files and directories. The installed engine (${current:0:12}) is unchanged. The object there is not the bundle the stack published: find out who changed it, and publish the stack's assets again (npx cdk deploy)."
   actual=$(tree_hash "${ENGINE_WORK}/engine")
   [[ $actual == "$expected" ]] ||
-    die "$EXIT_BAD_ARTIFACT" "the engine bundle ${uri} has content hash ${actual}, not ${expected}; the installed engine (${current:0:12}) is unchanged. Deploy again from the stack, whose bundle and hash match."
+    die "$EXIT_BAD_ARTIFACT" "the engine bundle ${uri} has content hash ${actual}, not the ${expected} this document installs; the installed engine (${current:0:12}) is unchanged. The object there is not the bundle the stack published: find out who changed it, and publish the stack's assets again (npx cdk deploy)."
   # Zip entries do not reliably carry Unix modes.
   chmod -R u=rwX,go=rX "${ENGINE_WORK}/engine"
   chmod 0755 "${ENGINE_WORK}/engine/bin/"*
@@ -165,7 +192,8 @@ prepare_deploy() {
 
 main() {
   trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR
-  require_parameters action artifactUri sha256 version healthTimeout engineUri engineHash
+  require_parameters action artifactUri sha256 version healthTimeout engineUri
+  check_engine_request
 
   local action=$SSM_action health_timeout=$SSM_healthTimeout
   if [[ -n $health_timeout ]]; then

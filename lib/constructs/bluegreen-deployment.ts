@@ -33,6 +33,13 @@ export interface DeploymentDocument {
    * @default - no CloudWatch output: the output stays in SSM (first 24,000 characters)
    */
   readonly outputLogGroup?: logs.ILogGroup;
+  /**
+   * The engine bundle the document installs when asked (its `engineUri` parameter). Each deploy
+   * asks, so a host that runs another engine gets this one first, and a new bundle is an Update
+   * (so a deploy) by itself.
+   * @default - the document installs no engine: the engine is left as the first boot installed it
+   */
+  readonly engineUri?: string;
 }
 
 /** The jar to deploy. */
@@ -92,13 +99,6 @@ export interface BlueGreenDeploymentProps {
    * @default - the document's default
    */
   readonly healthTimeout?: Duration;
-
-  /**
-   * The engine bundle the hosts should run: each deploy installs it first where the host's engine
-   * differs, and a new bundle is an Update (so a deploy) by itself.
-   * @default - the engine is left as the first boot installed it
-   */
-  readonly engine?: { readonly uri: string; readonly hash: string };
 
   /**
    * How long a deploy waits for the instance to be Online in Systems Manager before it fails.
@@ -263,13 +263,7 @@ export class BlueGreenDeployment extends Construct {
     };
     if (props.artifact.version !== undefined) properties[DEPLOYMENT_PROPERTIES.version] = props.artifact.version;
     if (healthTimeoutSeconds !== undefined) properties[DEPLOYMENT_PROPERTIES.healthTimeout] = String(healthTimeoutSeconds);
-    if (props.engine !== undefined) {
-      if (!Token.isUnresolved(props.engine.hash) && !/^[0-9a-f]{64}$/.test(props.engine.hash)) {
-        throw new Error(`BlueGreenDeployment: engine.hash ${JSON.stringify(props.engine.hash)} is not 64 lower-case hex digits`);
-      }
-      properties[DEPLOYMENT_PROPERTIES.engineUri] = props.engine.uri;
-      properties[DEPLOYMENT_PROPERTIES.engineHash] = props.engine.hash;
-    }
+    if (props.document.engineUri !== undefined) properties[DEPLOYMENT_PROPERTIES.engineUri] = props.document.engineUri;
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.provider.serviceToken,
       resourceType: 'Custom::BlueGreenDeployment',

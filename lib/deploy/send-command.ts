@@ -32,8 +32,11 @@ export interface DeploymentRequest {
   readonly version?: string;
   /** @default - the document's default */
   readonly healthTimeoutSeconds?: number;
-  /** The engine bundle the hosts should run. @default - the document leaves the engine alone */
-  readonly engine?: { readonly uri: string; readonly hash: string };
+  /**
+   * The stack's engine bundle, which the document installs first where a host runs another (the
+   * document accepts no other). @default - the document leaves the engine alone
+   */
+  readonly engineUri?: string;
 }
 
 const INSTANCE_ID_PATTERN = /^(i|mi)-[0-9a-f]{8,17}$/;
@@ -91,11 +94,7 @@ export function readDeploymentRequest(properties: Readonly<Record<string, unknow
   const sha256 = text(P.sha256, true, (v) => v !== '' && matches(DOCUMENT_PARAM_PATTERNS.sha256)(v), '64 lower-case hex digits');
   const version = text(P.version, false, matches(DOCUMENT_PARAM_PATTERNS.version), 'a version label (letters, digits, . _ + -, up to 64)');
   const healthTimeout = text(P.healthTimeout, false, matches(DOCUMENT_PARAM_PATTERNS.healthTimeout), 'a whole number of seconds from 1 to 999');
-  const engineUri = text(P.engineUri, false, matches(DOCUMENT_PARAM_PATTERNS.engineUri), 'an s3://BUCKET/KEY, https:// URL or absolute path of the engine bundle');
-  const engineHash = text(P.engineHash, false, (v) => v !== '' && matches(DOCUMENT_PARAM_PATTERNS.engineHash)(v), '64 lower-case hex digits');
-  if ((engineUri === undefined) !== (engineHash === undefined)) {
-    problems.push(`${P.engineUri} and ${P.engineHash} go together: the host checks the bundle against its hash`);
-  }
+  const engineUri = text(P.engineUri, false, matches(DOCUMENT_PARAM_PATTERNS.engineUri), "the s3://BUCKET/KEY of the stack's engine bundle");
 
   if (problems.length > 0) {
     throw new Error(`the deployment's properties are not usable: ${problems.join('; ')}. Nothing was sent to the instance.`);
@@ -107,7 +106,7 @@ export function readDeploymentRequest(properties: Readonly<Record<string, unknow
     sha256: sha256!,
     version,
     healthTimeoutSeconds: healthTimeout === undefined ? undefined : Number(healthTimeout),
-    ...(engineUri === undefined || engineHash === undefined ? {} : { engine: { uri: engineUri, hash: engineHash } }),
+    ...(engineUri === undefined ? {} : { engineUri }),
   };
 }
 
@@ -162,7 +161,7 @@ export function documentRunInput(run: DocumentRun, parameters: Record<string, st
 
 /** The document's parameters for `action=deploy` of this artifact. */
 export function deployParameters(
-  request: Pick<DeploymentRequest, 'artifactUri' | 'sha256' | 'version' | 'healthTimeoutSeconds' | 'engine'>,
+  request: Pick<DeploymentRequest, 'artifactUri' | 'sha256' | 'version' | 'healthTimeoutSeconds' | 'engineUri'>,
 ): Record<string, string[]> {
   const parameters: Record<string, string[]> = {
     [DOCUMENT_PARAMS.action]: ['deploy'],
@@ -173,10 +172,7 @@ export function deployParameters(
   if (request.healthTimeoutSeconds !== undefined) {
     parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
   }
-  if (request.engine !== undefined) {
-    parameters[DOCUMENT_PARAMS.engineUri] = [request.engine.uri];
-    parameters[DOCUMENT_PARAMS.engineHash] = [request.engine.hash];
-  }
+  if (request.engineUri !== undefined) parameters[DOCUMENT_PARAMS.engineUri] = [request.engineUri];
   return parameters;
 }
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { STACK_OUTPUTS } from '../../cli/stack.js';
 import { EXIT_CODES } from '../../lib/contract.js';
-import { synthesize } from '../constructs/synth.js';
+import { documentContent, synthesize } from '../constructs/synth.js';
 import { LoopbackCloudFormation } from '../support/cloudformation-server.js';
 import { buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS } from '../support/host.js';
 import { LoopbackLogs } from '../support/logs-server.js';
@@ -43,8 +43,7 @@ const figures: string[] = [];
 
 beforeAll(async () => {
   const { template } = synthesize();
-  const [document] = Object.values(template.findResources('AWS::SSM::Document'));
-  const documentContent = document!.Properties.Content as CommandDocumentContent;
+  const content = documentContent(template) as CommandDocumentContent;
 
   jars = {
     v1: buildJar('v1', { startDelayMs: 2500 }),
@@ -56,7 +55,7 @@ beforeAll(async () => {
   s3 = await LoopbackS3.start({ port: PORTS.s3, buckets: [BUCKET] });
   ssm = await LoopbackSsm.start({
     port: PORTS.ssm,
-    documents: { [DOCUMENT_NAME]: documentContent },
+    documents: { [DOCUMENT_NAME]: content },
     instances: { [INSTANCE_ID]: 'Online' },
     invocationLagMs: 300,
     cloudWatchOutput: logs,

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseFleetRelease, type FleetRelease } from '../../lib/deploy/fleet.js';
 import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY, STACK_OUTPUTS } from '../../lib/contract.js';
 import { LocalFleet, recordedRelease, type BootRelease, type FleetHost, type HostBoot } from '../../scripts/lib/fleet.js';
-import { synthesize } from '../constructs/synth.js';
+import { documentContent, synthesize } from '../constructs/synth.js';
 import { LoopbackCloudFormation } from '../support/cloudformation-server.js';
 import { buildJar, PROJECT_DIR } from '../support/host.js';
 import { LoopbackLogs } from '../support/logs-server.js';
@@ -72,7 +72,6 @@ const boot: HostBoot = {
 
 beforeAll(async () => {
   const { template } = synthesize();
-  const [document] = Object.values(template.findResources('AWS::SSM::Document'));
   jars = {
     v1: buildJar(VERSIONS.v1),
     v2: buildJar(VERSIONS.v2),
@@ -85,7 +84,7 @@ beforeAll(async () => {
   s3 = await LoopbackS3.start({ port: PORTS.s3, buckets: [BUCKET] });
   ssm = await LoopbackSsm.start({
     port: PORTS.ssm,
-    documents: { [DOCUMENT_NAME]: document!.Properties.Content as CommandDocumentContent },
+    documents: { [DOCUMENT_NAME]: documentContent(template) as CommandDocumentContent },
     instances: {},
     invocationLagMs: 300,
     cloudWatchOutput: logs,

@@ -90,7 +90,7 @@ describe('BlueGreenDeployment', () => {
       ServiceToken: Match.anyValue(),
       ServiceTimeout: '3600',
       [P.instanceId]: INSTANCE_ID,
-      [P.documentName]: { Ref: 'DeployDocument8C670017' },
+      [P.documentName]: { Ref: 'DeployDocumentPinnedEngineE8C7CFFB' },
       [P.artifactUri]: 's3://artifacts-bucket/releases/app.jar',
       [P.sha256]: SHA,
       [P.version]: 'v2',
@@ -127,7 +127,7 @@ describe('BlueGreenDeployment', () => {
           Action: 'ssm:SendCommand',
           Resource: [
             {
-              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':document/', { Ref: 'DeployDocument8C670017' }]],
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':document/', { Ref: 'DeployDocumentPinnedEngineE8C7CFFB' }]],
             },
             {
               'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, `:instance/${INSTANCE_ID}`]],

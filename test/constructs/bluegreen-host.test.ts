@@ -7,7 +7,7 @@ import { DEPLOYMENT_PROPERTIES } from '../../lib/contract.js';
 import { Ec2BlueGreenStack } from '../../lib/ec2-bluegreen-stack.js';
 import { engineTreeHash } from '../../lib/engine-bundle.js';
 import { projectPath } from '../../lib/paths.js';
-import { fakeJar, onlyResource, renderValue, resourceById, synthesize } from './synth.js';
+import { documentContent, fakeJar, onlyResource, renderValue, resolvePseudo, resourceById, synthesize } from './synth.js';
 
 // GIVEN the default context (cdk.json), shared by the tests that only read it.
 const { template, stack } = synthesize();
@@ -302,10 +302,13 @@ describe('first release', () => {
     expect(stack.host!.artifactAsset.isFile).toBe(true);
   });
 
-  test('every deploy names the engine bundle and its content hash, so an engine change reaches the running host', () => {
+  test('every deploy asks for the engine bundle, whose location and content hash the document holds, so an engine change reaches the running host', () => {
     const deployment = onlyResource(template, 'Custom::BlueGreenDeployment').properties;
-    expect(renderValue(deployment[DEPLOYMENT_PROPERTIES.engineUri])).toMatch(new RegExp(`/${stack.host!.engineAsset.assetHash}\\.zip$`));
-    expect(deployment[DEPLOYMENT_PROPERTIES.engineHash]).toBe(engineTreeHash(projectPath('assets', 'instance')));
+    const engineUri = resolvePseudo(deployment[DEPLOYMENT_PROPERTIES.engineUri]) as string;
+    expect(engineUri).toMatch(new RegExp(`/${stack.host!.engineAsset.assetHash}\\.zip$`));
+    const script = documentContent(template).mainSteps[0].inputs.runCommand as string[];
+    expect(script).toContain(`readonly ENGINE_URI='${engineUri}'`);
+    expect(script).toContain(`readonly ENGINE_HASH='${engineTreeHash(projectPath('assets', 'instance'))}'`);
   });
 });
 

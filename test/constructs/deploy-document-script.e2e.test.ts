@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { projectPath } from '../../lib/paths.js';
-import { onlyResource, synthesize } from './synth.js';
+import { documentContent, synthesize } from './synth.js';
 
 // GIVEN the stack as cdk.json configures it.
 const { template } = synthesize();
-const content = onlyResource(template, 'AWS::SSM::Document').properties.Content as { mainSteps: Array<{ inputs: { runCommand: string[] } }> };
+const content = documentContent(template) as { mainSteps: Array<{ inputs: { runCommand: string[] } }> };
 const step = content.mainSteps[0]!;
 
 describe('document', () => {

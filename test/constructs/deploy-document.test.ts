@@ -5,14 +5,14 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { DOCUMENT_ACTIONS, DOCUMENT_PARAMS, MAX_HEALTH_TIMEOUT_SECONDS } from '../../lib/contract.js';
-import { DeployDocument } from '../../lib/constructs/deploy-document.js';
+import { DeployDocument, type DocumentEngine } from '../../lib/constructs/deploy-document.js';
+import { engineTreeHash } from '../../lib/engine-bundle.js';
 import { projectPath } from '../../lib/paths.js';
-import { onlyResource, synthesize } from './synth.js';
+import { documentContent, onlyResource, resolvePseudo, synthesize } from './synth.js';
 
-// GIVEN the stack as cdk.json configures it.
-const { template } = synthesize();
-const document = onlyResource(template, 'AWS::SSM::Document').properties;
-const content = document.Content as {
+// GIVEN the stack as cdk.json configures it, and its document's content as SSM receives it.
+const { template, stack } = synthesize();
+const content = documentContent(template) as {
   schemaVersion: string;
   parameters: Record<string, { type: string; description: string; allowedPattern: string; default: string; interpolationType: string; allowedValues?: string[] }>;
   mainSteps: Array<{ action: string; name: string; precondition: unknown; inputs: { timeoutSeconds: string; runCommand: string[] } }>;
@@ -66,6 +66,65 @@ describe('document', () => {
   test('command output goes to a log group that keeps it for a month', () => {
     const logGroupId = Object.keys(template.findResources('AWS::Logs::LogGroup')).find((id) => id.startsWith('DeployDocument'));
     expect(template.toJSON().Resources[logGroupId!].Properties).toEqual({ RetentionInDays: 30 });
+  });
+});
+
+describe("the stack's engine, pinned in the document", () => {
+  const stackEngineUri = resolvePseudo(stack.resolve(stack.host!.engineAsset.s3ObjectUrl)) as string;
+  const script = step.inputs.runCommand;
+
+  test('the script carries the location of the engine asset and the content hash of assets/instance', () => {
+    expect(stackEngineUri).toMatch(/^s3:\/\/cdk-[a-z0-9]+-assets-111111111111-us-east-1\/[0-9a-f]{64}\.zip$/);
+    expect(script).toContain(`readonly ENGINE_URI='${stackEngineUri}'`);
+    expect(script).toContain(`readonly ENGINE_HASH='${engineTreeHash(projectPath('assets', 'instance'))}'`);
+  });
+
+  test('no caller passes a hash: the document has no engineHash parameter', () => {
+    expect(Object.keys(content.parameters)).not.toContain('engineHash');
+    expect(script.join('\n')).not.toContain('SSM_engineHash');
+  });
+
+  test("engineUri admits nothing but empty and the stack's own bundle, and says which that is", () => {
+    expect(accepts('engineUri', '')).toBe(true);
+    expect(accepts('engineUri', stackEngineUri)).toBe(true);
+    const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(stackEngineUri)!;
+    for (const other of [
+      `s3://${bucket}/other.zip`,
+      `s3://${bucket}/${key.replace('.zip', 'xzip')}`,
+      `s3://someone-elses-bucket/${key}`,
+      `${stackEngineUri}.zip`,
+      `x${stackEngineUri}`,
+      '/tmp/engine.zip',
+      'https://example.com/engine.zip',
+    ]) {
+      expect(accepts('engineUri', other), other).toBe(false);
+    }
+    expect(content.parameters.engineUri!.description).toContain(stackEngineUri);
+  });
+
+  test('a new engine is a new document: the content differs with the hash', () => {
+    const engine = (hash: string): DocumentEngine => ({ bucketName: 'bucket', objectKey: 'engine.zip', hash });
+    const contentWith = (hash: string) => {
+      const other = new Stack(new App(), 'Test');
+      new DeployDocument(other, 'Document', { engine: engine(hash) });
+      return JSON.stringify(onlyResource(Template.fromStack(other), 'AWS::SSM::Document').properties.Content);
+    };
+    expect(contentWith('a'.repeat(64))).not.toBe(contentWith('b'.repeat(64)));
+  });
+
+  test('the document is a new resource once, so that CloudFormation deletes every version from before the pin', () => {
+    // Those versions installed any bundle a caller named; SendCommand runs any version it is given.
+    expect(onlyResource(template, 'AWS::SSM::Document').logicalId).not.toBe('DeployDocument8C670017');
+    expect(onlyResource(template, 'AWS::SSM::Document').logicalId).toMatch(/^DeployDocumentPinnedEngine[0-9A-F]{8}$/);
+  });
+
+  test('a document without an engine installs none: engineUri admits only empty', () => {
+    const other = new Stack(new App(), 'Test');
+    new DeployDocument(other, 'Document');
+    const bare = onlyResource(Template.fromStack(other), 'AWS::SSM::Document').properties.Content as typeof content;
+    expect(bare.parameters.engineUri!.allowedPattern).toBe('^$');
+    expect(bare.mainSteps[0]!.inputs.runCommand).toContain("readonly ENGINE_URI=''");
+    expect(bare.mainSteps[0]!.inputs.runCommand).toContain("readonly ENGINE_HASH=''");
   });
 });
 
@@ -138,12 +197,20 @@ describe('misuse', () => {
     writeFileSync(
       script,
       "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\nreadonly LIMIT='@@HISTORY_LIMIT@@'\n" +
-        "readonly DIR='@@ENGINE_DIR@@'\nreadonly UNIT='@@SLOT_UNIT@@'\necho \"$SSM_action\"\n",
+        "readonly DIR='@@ENGINE_DIR@@'\nreadonly UNIT='@@SLOT_UNIT@@'\nreadonly URI='@@ENGINE_URI@@'\nreadonly HASH='@@ENGINE_HASH@@'\n" +
+        'echo "$SSM_action"\n',
     );
     const stack = new Stack(new App(), 'Test');
     expect(() => new DeployDocument(stack, 'Document', { scriptPath: script })).toThrow(
-      /never reads SSM_artifactUri, SSM_sha256, SSM_version, SSM_healthTimeout, SSM_engineUri, SSM_engineHash/,
+      /never reads SSM_artifactUri, SSM_sha256, SSM_version, SSM_healthTimeout, SSM_engineUri$/,
     );
+  });
+
+  test.each<[string, DocumentEngine, RegExp]>([
+    ['a hash that is not 64 hex digits', { bucketName: 'bucket', objectKey: 'engine.zip', hash: 'abc' }, /engine\.hash "abc" is not 64 lower-case hex digits/],
+    ['a location that is no S3 object', { bucketName: 'Not A Bucket', objectKey: 'engine.zip', hash: 'a'.repeat(64) }, /"s3:\/\/Not A Bucket\/engine\.zip" is not an s3:\/\/BUCKET\/KEY/],
+  ])('fails on an engine with %s', (_case, engine, message) => {
+    expect(() => new DeployDocument(new Stack(new App(), 'Test'), 'Document', { engine })).toThrow(message);
   });
 
   test('a custom health-timeout default shows in the parameter; the execution timeout stays sized for the longest', () => {

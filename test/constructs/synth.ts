@@ -48,6 +48,46 @@ export function renderValue(value: unknown): string {
   throw new Error(`cannot render ${JSON.stringify(value)}`);
 }
 
+/** The pseudo parameters of the account and region the loopback stand-ins play (us-east-1). */
+export const TEST_PSEUDO_PARAMETERS: Readonly<Record<string, string>> = {
+  'AWS::AccountId': '111111111111',
+  'AWS::Region': 'us-east-1',
+  'AWS::Partition': 'aws',
+  'AWS::URLSuffix': 'amazonaws.com',
+};
+
+/**
+ * `value` as CloudFormation resolves it in that account: `Ref`s to pseudo parameters, `Fn::Sub`
+ * over them and `Fn::Join`, anywhere inside. Any other intrinsic throws, naming it.
+ */
+export function resolvePseudo(value: unknown): any {
+  if (Array.isArray(value)) return value.map(resolvePseudo);
+  if (value === null || typeof value !== 'object') return value;
+  const object = value as Record<string, unknown>;
+  const pseudo = (name: string): string => {
+    const resolved = TEST_PSEUDO_PARAMETERS[name];
+    if (resolved === undefined) throw new Error(`resolvePseudo: ${name} is not a pseudo parameter`);
+    return resolved;
+  };
+  if ('Ref' in object) return pseudo(String(object.Ref));
+  if ('Fn::Sub' in object) return (object['Fn::Sub'] as string).replace(/\$\{([^}]+)\}/g, (_match, name: string) => pseudo(name));
+  if ('Fn::Join' in object) {
+    const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+    return parts.map((part) => String(resolvePseudo(part))).join(separator);
+  }
+  const intrinsic = Object.keys(object).find((key) => key.startsWith('Fn::'));
+  if (intrinsic !== undefined) throw new Error(`resolvePseudo: cannot resolve ${intrinsic} in ${JSON.stringify(value)}`);
+  return Object.fromEntries(Object.entries(object).map(([key, entry]) => [key, resolvePseudo(entry)]));
+}
+
+/**
+ * The content of the template's one SSM document as SSM receives it from CloudFormation in the
+ * stand-ins' account: every line of its script and every parameter pattern plain text.
+ */
+export function documentContent(template: Template): any {
+  return resolvePseudo(onlyResource(template, 'AWS::SSM::Document').properties.Content);
+}
+
 /** The single resource of `type` in the template, as written. */
 export function onlyResource(template: Template, type: string): { logicalId: string; properties: Record<string, any> } {
   const resources = Object.entries(template.findResources(type));

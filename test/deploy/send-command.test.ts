@@ -25,15 +25,21 @@ describe('readDeploymentRequest', () => {
     });
   });
 
-  test('the engine bundle and its hash travel together into the document parameters', () => {
-    const engine = { [P.engineUri]: 's3://cdk-hnb659fds-assets-111111111111-us-east-1/e1.zip', [P.engineHash]: 'cd'.repeat(32) };
-    const request = readDeploymentRequest({ ...PROPERTIES, ...engine });
-    expect(request.engine).toEqual({ uri: engine[P.engineUri], hash: 'cd'.repeat(32) });
+  test("the stack's engine bundle travels into the document's engineUri; no hash travels with it", () => {
+    const engineUri = 's3://cdk-hnb659fds-assets-111111111111-us-east-1/e1.zip';
+    const request = readDeploymentRequest({ ...PROPERTIES, [P.engineUri]: engineUri });
+    expect(request.engineUri).toBe(engineUri);
     const input = sendCommandInput(request, { deliveryTimeoutSeconds: 300 }, { requestType: 'Update', logicalResourceId: 'Deployment' });
-    expect(input.Parameters).toMatchObject({ [DOCUMENT_PARAMS.engineUri]: [engine[P.engineUri]], [DOCUMENT_PARAMS.engineHash]: ['cd'.repeat(32)] });
-    expect(() => readDeploymentRequest({ ...PROPERTIES, [P.engineUri]: engine[P.engineUri] })).toThrow(/EngineUri and EngineHash go together/);
-    expect(() => readDeploymentRequest({ ...PROPERTIES, ...engine, [P.engineHash]: 'abc' })).toThrow(/EngineHash = "abc" is not 64 lower-case hex digits/);
+    expect(input.Parameters).toMatchObject({ [DOCUMENT_PARAMS.engineUri]: [engineUri] });
+    // The document carries the hash itself: a caller's hash would prove nothing.
+    expect(Object.keys(input.Parameters!).sort()).toEqual([...Object.values(DOCUMENT_PARAMS)].sort());
     expect(sendCommandInput(readDeploymentRequest(PROPERTIES), { deliveryTimeoutSeconds: 300 }, { requestType: 'Update', logicalResourceId: 'D' }).Parameters).not.toHaveProperty(DOCUMENT_PARAMS.engineUri);
+  });
+
+  test.each(['/tmp/engine.zip', 'https://example.com/engine.zip', 's3://bucket/$(id).zip'])('an EngineUri that is no S3 object (%s) is refused before anything is sent', (engineUri) => {
+    expect(() => readDeploymentRequest({ ...PROPERTIES, [P.engineUri]: engineUri })).toThrow(
+      `EngineUri = ${JSON.stringify(engineUri)} is not the s3://BUCKET/KEY of the stack's engine bundle`,
+    );
   });
 
   test('version and health timeout are optional', () => {

@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { CustomResourceEvent } from '../../lambda/deploy/resource.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P } from '../../lib/contract.js';
 import { formatSummary, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
-import { synthesize } from '../constructs/synth.js';
+import { documentContent as synthesizedContent, synthesize } from '../constructs/synth.js';
 import { buildJar, LocalHost, PROJECT_DIR, TEST_JAVA_OPTS } from '../support/host.js';
 import { LoopbackSsm, SSM_OUTPUT_LIMITS, type CommandDocumentContent } from '../support/ssm-server.js';
 import { HandlerLogs, loadDeployHandlers, type Handlers } from '../support/deploy-handlers.js';
@@ -61,8 +61,7 @@ function release(version: string, jar: string, healthTimeoutSeconds?: number): R
 beforeAll(async () => {
   // The document exactly as the stack synthesizes it: parameters, patterns and script.
   const { template } = synthesize();
-  const [document] = Object.values(template.findResources('AWS::SSM::Document'));
-  documentContent = document!.Properties.Content as CommandDocumentContent;
+  documentContent = synthesizedContent(template) as CommandDocumentContent;
 
   releases = {
     v1: release('v1', buildJar('v1')),
