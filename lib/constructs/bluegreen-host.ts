@@ -1,4 +1,4 @@
-import { type Duration, type Size, Validations } from 'aws-cdk-lib';
+import { type Duration, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -10,6 +10,7 @@ import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-ti
 import { newBootedInstance } from './host-parts/booted-instance.js';
 import { newJenkinsParts, type JenkinsJobSettings, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
 import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
+import { type HostSsh, type InstanceHostProps } from './host-parts/host-props.js';
 import { HOST_PORTS } from './host-parts/ports.js';
 import { newReleaseBundle } from './host-parts/release-bundle.js';
 import { grantAssetRead, newHostRole } from './host-parts/role.js';
@@ -27,12 +28,8 @@ export {
 } from './host-parts/jenkins-settings.js';
 export { HOST_PORTS } from './host-parts/ports.js';
 
-export interface BlueGreenHostSsh {
-  /** Key pair installed for `ec2-user`. */
-  readonly keyPair: ec2.IKeyPair;
-  /** Sources allowed on port 22; may be empty (the key then serves SSH over Session Manager). */
-  readonly allowedCidrs: readonly string[];
-}
+/** SSH to the host. */
+export type BlueGreenHostSsh = HostSsh;
 
 /** The pipeline job Jenkins runs for the app's repository. */
 export type BlueGreenHostJenkinsJob = JenkinsJobSettings;
@@ -40,38 +37,12 @@ export type BlueGreenHostJenkinsJob = JenkinsJobSettings;
 /** Jenkins' job, GitHub access and bundle. */
 export type BlueGreenHostJenkins = JenkinsPartsProps;
 
-export interface BlueGreenHostProps {
-  readonly vpc: ec2.IVpc;
-
-  /**
-   * Where the instance goes; it needs a route to the internet for packages and SSM.
-   * @default - the VPC's public subnets
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
-
-  /**
-   * @default t3.small
-   */
-  readonly instanceType?: ec2.InstanceType;
-
+export interface BlueGreenHostProps extends InstanceHostProps {
   /**
    * Sources allowed on port 80 (and 443 with `tlsCertificateSecret`).
    * @default ['0.0.0.0/0']
    */
   readonly httpAllowedCidrs?: readonly string[];
-
-  /**
-   * Sources allowed on Jenkins' port 8080. The caller decides whether the whole internet may
-   * be one of them (`lib/config.ts` refuses it unless asked explicitly).
-   * @default - none: Jenkins is reached through a Session Manager port-forwarding session
-   */
-  readonly jenkinsAllowedCidrs?: readonly string[];
-
-  /**
-   * SSH access.
-   * @default - no key pair and no port 22: shell access is Session Manager
-   */
-  readonly ssh?: BlueGreenHostSsh;
 
   /**
    * Secret holding the TLS certificate and key for Nginx; port 443 opens and the instance may
@@ -90,24 +61,6 @@ export interface BlueGreenHostProps {
   readonly healthTimeout?: Duration;
 
   /**
-   * How long CloudFormation waits for the first boot to signal success before it fails the stack.
-   * @default Duration.minutes(30)
-   */
-  readonly bootTimeout?: Duration;
-
-  /**
-   * Size of the encrypted gp3 root volume (Jenkins workspaces and kept releases live there).
-   * @default Size.gibibytes(20)
-   */
-  readonly rootVolumeSize?: Size;
-
-  /**
-   * Jenkins' job and GitHub access.
-   * @default - Jenkins with its admin user, no job and no GitHub credentials
-   */
-  readonly jenkins?: BlueGreenHostJenkins;
-
-  /**
    * Lets the app (user `bluegreen`) reach the instance metadata service, and so use the instance
    * role: whoever takes over the app can then do all the role may. Synth warns when it is set.
    * @default false - only root reaches the metadata service
@@ -119,12 +72,6 @@ export interface BlueGreenHostProps {
    * @default - `assets/instance/` from this repository
    */
   readonly engineDir?: string;
-
-  /**
-   * The first-boot script (with `@@...@@` placeholders).
-   * @default - `assets/userdata/bootstrap.sh` from this repository
-   */
-  readonly userDataPath?: string;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, Stack, Validations, type Size } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -8,8 +8,9 @@ import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { jenkinsToolsDir } from '../jenkins-tools.js';
 import { newBootedInstance } from './host-parts/booted-instance.js';
-import { newJenkinsParts, renderArnForFinding, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
+import { newJenkinsParts, renderArnForFinding } from './host-parts/jenkins-parts.js';
 import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
+import { type InstanceHostProps } from './host-parts/host-props.js';
 import { HOST_PORTS } from './host-parts/ports.js';
 import { newHostRole } from './host-parts/role.js';
 import { JENKINS_HOST_METADATA_USERS, newMetadataGuard } from './metadata-guard.js';
@@ -29,9 +30,7 @@ export interface JenkinsFleetTarget {
   readonly outputLogGroupName: string;
 }
 
-export interface JenkinsHostProps {
-  readonly vpc: ec2.IVpc;
-
+export interface JenkinsHostProps extends InstanceHostProps {
   /** What the pipeline deploys to. */
   readonly fleet: JenkinsFleetTarget;
 
@@ -40,52 +39,6 @@ export interface JenkinsHostProps {
 
   /** Key prefix of the uploads in `uploadBucket`, ending in `/`. */
   readonly uploadPrefix: string;
-
-  /**
-   * @default - the VPC's public subnets
-   */
-  readonly vpcSubnets?: ec2.SubnetSelection;
-
-  /**
-   * @default t3.small
-   */
-  readonly instanceType?: ec2.InstanceType;
-
-  /**
-   * Sources allowed on Jenkins' port 8080.
-   * @default - none: Jenkins is reached through a Session Manager port-forwarding session
-   */
-  readonly jenkinsAllowedCidrs?: readonly string[];
-
-  /**
-   * SSH access.
-   * @default - no key pair and no port 22
-   */
-  readonly ssh?: { readonly keyPair: ec2.IKeyPair; readonly allowedCidrs: readonly string[] };
-
-  /**
-   * Jenkins' job and GitHub access.
-   * @default - Jenkins with its admin user, no job and no GitHub credentials
-   */
-  readonly jenkins?: JenkinsPartsProps;
-
-  /**
-   * How long CloudFormation waits for the first boot to signal success.
-   * @default Duration.minutes(30)
-   */
-  readonly bootTimeout?: Duration;
-
-  /**
-   * Size of the encrypted gp3 root volume (Jenkins workspaces).
-   * @default Size.gibibytes(20)
-   */
-  readonly rootVolumeSize?: Size;
-
-  /**
-   * The first-boot script (with `@@...@@` placeholders).
-   * @default - `assets/userdata/bootstrap.sh` from this repository
-   */
-  readonly userDataPath?: string;
 }
 
 /**
