@@ -164,16 +164,6 @@ describe('fails at synth, naming the key and the value', () => {
 });
 
 describe('the default artifact', () => {
-  test('is the sample app, built once into .build/ with the JDK and reused while its sources are unchanged', () => {
-    // WHEN
-    const first = readConfig(() => undefined).artifact;
-    const second = readConfig(() => undefined, { artifactSource: sampleAppSource() }).artifact;
-
-    // THEN
-    expect(first.path).toMatch(/\/\.build\/sample-app\/sample-app-1\.0\.0-[0-9a-f]{16}\.jar$/);
-    expect(second).toEqual(first);
-  });
-
   test('fails with a pointer to the artifact key when the build script is missing', () => {
     const missing = sampleAppSource(join(scratch, 'no-such-app'), join(scratch, 'build'));
     expect(() => readConfig(() => undefined, { artifactSource: missing })).toThrow(
