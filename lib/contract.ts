@@ -28,7 +28,7 @@ export type DocumentAction = (typeof DOCUMENT_ACTIONS)[number];
 export const DOCUMENT_HISTORY_LIMIT = 30;
 
 /**
- * The stack's outputs that tools read (the operator command in cli/, the README). Renaming one
+ * The stack's outputs that tools read (the operator command in cli/, the docs). Renaming one
  * breaks every checkout of the command that reads it.
  */
 export const STACK_OUTPUTS = {
@@ -112,7 +112,7 @@ export function documentParamEnvVar(name: (typeof DOCUMENT_PARAMS)[keyof typeof 
  *
  * Built from it: `EXIT_CODES`, the document's description, the deploy's failure reasons. Checked
  * against it by test/contract/exit-codes.e2e.test.ts: the engine's `EXIT_<NAME>` variables
- * (`exitCodeShellName`), its usage text, the document script's codes and the README's table.
+ * (`exitCodeShellName`), its usage text, the document script's codes and the table in docs/exit-codes.md.
  * A meaning completes "the deploy failed with exit status 5 (...)".
  */
 export const EXIT_CODE_TABLE = {

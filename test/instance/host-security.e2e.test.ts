@@ -132,13 +132,13 @@ function procStatusField(pid: number, field: string): string {
 }
 
 describe('the workspace root of the sudoers rule', () => {
-  test("is the engine's default BLUEGREEN_SUDO_ARTIFACT_ROOT and the README's, one path in all three", () => {
+  test("is the engine's default BLUEGREEN_SUDO_ARTIFACT_ROOT and the documented one (docs/engine.md), one path in all three", () => {
     const root = sudoersWorkspaceRoot();
     expect(root).toMatch(/^\/[^*?[\]]+[^/]$/);
     expect(engineDefault('BLUEGREEN_SUDO_ARTIFACT_ROOT')).toBe(root);
-    const readme = readFileSync(join(PROJECT_DIR, 'README.md'), 'utf8');
-    const row = readme.split('\n').find((line) => line.startsWith('| `BLUEGREEN_SUDO_ARTIFACT_ROOT` |'));
-    expect(row, 'README configuration table row for BLUEGREEN_SUDO_ARTIFACT_ROOT').toBeDefined();
+    const page = readFileSync(join(PROJECT_DIR, 'docs', 'engine.md'), 'utf8');
+    const row = page.split('\n').find((line) => line.startsWith('| `BLUEGREEN_SUDO_ARTIFACT_ROOT` |'));
+    expect(row, 'docs/engine.md configuration table row for BLUEGREEN_SUDO_ARTIFACT_ROOT').toBeDefined();
     expect(row!.split('|')[2]!.trim()).toBe(`\`${root}\``);
   });
 });

@@ -200,7 +200,7 @@ load_config_file() {
     value=${BASH_REMATCH[2]}
     if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then value=${BASH_REMATCH[1]}; fi
     if [[ -z ${known[$key]:-} ]]; then
-      die "$EXIT_USAGE" "$file:$lineno sets unknown key $key. The keys are listed in the README (section Configuration)."
+      die "$EXIT_USAGE" "$file:$lineno sets unknown key $key. The keys are listed in the project's docs/engine.md (section Configuration)."
     fi
     # A later line wins over an earlier one, the environment over both.
     [[ -n ${from_env[$key]:-} ]] || printf -v "$key" '%s' "$value"
