@@ -12,9 +12,20 @@ import { configDefaults, defineConfig } from 'vitest/config';
  */
 const E2E_FILES = 'test/**/*.e2e.test.ts';
 
+/**
+ * The AWS SDK (pinned in package.json) warns once per process, on Node.js below 22, that its
+ * releases after the first week of January 2027 will need 22. A test run starts a process per e2e
+ * file and per operator command it spawns, so the one warning becomes dozens that teach nothing;
+ * the README ("Node.js") says which Node.js the project supports and when 20 goes. This is the
+ * SDK's own switch for that warning (@aws-sdk/core emitWarningIfUnsupportedVersion), set for the
+ * tests and what they start, never for the operator command a person runs.
+ */
+const SDK_NODE_WARNING_OFF = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+
 export default defineConfig({
   test: {
     reporters: ['default'],
+    env: SDK_NODE_WARNING_OFF,
     // The e2e suites start real Nginx and JVMs on fixed loopback ports per suite; two cores
     // cannot run several of them at once without starving the health checks. Vitest 3 takes
     // this for the whole run, not per project, so `npm test` runs every file one at a time;
@@ -36,6 +47,7 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, E2E_FILES],
           setupFiles: ['test/support/no-child-processes.ts'],
           env: {
+            ...SDK_NODE_WARNING_OFF,
             // No esbuild bundling of the deploy handlers at synth (it starts esbuild): the
             // templates are the same but for the code asset, whose bundle the e2e project checks
             // (test/constructs/deployment-bundle.e2e.test.ts).
