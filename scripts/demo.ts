@@ -1,6 +1,7 @@
 /**
  * The local demo (`npm run demo`): a real Nginx and real JVMs on this machine, under load,
- * deploy v1, deploy v2, roll back; then a table and an SVG of requests per second by version.
+ * deploy v1, deploy v2, roll back; then a table and an SVG of requests per second by version,
+ * with the moment traffic moved at each switch, and the latency underneath.
  *
  *   npm run demo [-- --port 18080] [--seconds 4]
  */
@@ -8,18 +9,48 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { renderRateChart } from './lib/chart.js';
+import { renderRateChart, type ChartMark } from './lib/chart.js';
 import { BLUEGREEN, buildJar, LocalHost, PROJECT_DIR } from './lib/host.js';
-import { formatSummary, ratePerVersion, samplesBetween, startLoad, type LoadRun } from './lib/load.js';
+import { firstAnsweredBy, formatSummary, latencyPerBucket, ratePerVersion, samplesBetween, startLoad, type LoadRun } from './lib/load.js';
 
 const INSTALL_HINT = 'sudo apt-get update && sudo apt-get install -y nginx-light openjdk-17-jdk-headless curl unzip';
 
-const { values } = parseArgs({
-  options: { port: { type: 'string', default: '18080' }, seconds: { type: 'string', default: '4' } },
-});
+const USAGE = `Usage: npm run demo [-- OPTIONS]
+
+Runs blue/green deploys on this machine, no AWS needed: a real Nginx and real JVMs of the
+sample app, under load (64 keep-alive and 4 new-connection clients). It deploys v1, deploys v2,
+rolls back to v1, then prints a table (requests, failures, resets per step) and draws
+.build/demo/requests-by-version.svg. It stops Nginx and both slots when it ends, on Ctrl-C too.
+Needs Nginx, a JDK 17, curl and unzip: bash scripts/install-deps.
+
+  --port N       Nginx's port; the blue and green slots use the next two (default 18080)
+  --seconds S    how long the load runs between steps, 1 to 60 (default 4)
+  --help         this text
+
+Exit status: 0 no request failed, 1 a request failed, a step failed or a bad option.`;
+
+function parseOptions(): { port: string; seconds: string; help: boolean } {
+  try {
+    const { values } = parseArgs({
+      options: { port: { type: 'string', default: '18080' }, seconds: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } },
+      strict: true,
+      allowPositionals: false,
+    });
+    return { port: values.port, seconds: values.seconds, help: values.help };
+  } catch (err) {
+    // parseArgs' own message names the option ("Unknown option '--foo'"); nothing has started yet.
+    return fail(`${err instanceof Error ? err.message : String(err)}. Nothing was started; 'npm run demo -- --help' lists the options.`);
+  }
+}
+
+const values = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const nginxPort = Number(values.port);
 const dwellMs = Number(values.seconds) * 1000;
-if (!Number.isInteger(nginxPort) || nginxPort < 1024 || nginxPort > 65533) {
+if (!/^\d+$/.test(values.port) || !Number.isInteger(nginxPort) || nginxPort < 1024 || nginxPort > 65533) {
   fail(`--port must be a port from 1024 to 65533 (the slots use the next two), got '${values.port}'.`);
 }
 if (!(dwellMs >= 1000 && dwellMs <= 60_000)) fail(`--seconds must be from 1 to 60, got '${values.seconds}'.`);
@@ -94,16 +125,16 @@ async function main(): Promise<void> {
   load = startLoad({ baseUrl: host.url, keepAliveConnections: 64, newConnectionWorkers: 4, thinkMs: 5, slowRequestEvery: 50 });
   await sleep(dwellMs);
 
-  const swaps: Array<{ name: string; ms: number; before: number; mark: number }> = [];
+  const swaps: Array<{ name: string; target: string; ms: number; before: number; mark: number }> = [];
   for (const step of [
-    { name: 'deploy v2', args: ['deploy', jars.v2, '--version', 'v2'] },
-    { name: 'rollback to v1', args: ['rollback'] },
+    { name: 'deploy v2', target: 'v2', args: ['deploy', jars.v2, '--version', 'v2'] },
+    { name: 'rollback to v1', target: 'v1', args: ['rollback'] },
   ]) {
     phase(`${step.name} under load`);
     const before = load.mark(`before ${step.name}`);
     const result = await bluegreen(step.args);
     if (result.code !== 0) fail(`${step.name} failed:\n${result.stderr}`);
-    swaps.push({ name: step.name, ms: result.ms, before, mark: load.mark(step.name) });
+    swaps.push({ name: step.name, target: step.target, ms: result.ms, before, mark: load.mark(step.name) });
     const c = load.snapshot();
     phase(`${step.name} done in ${(result.ms / 1000).toFixed(2)} s; so far ${c.requests} requests, ${c.failed} failed, ${c.rawResets} raw resets`);
     await sleep(dwellMs);
@@ -127,11 +158,23 @@ async function main(): Promise<void> {
   }
   console.log(`| whole run | | ${report.totals.requests} | ${report.totals.failed} | ${report.totals.rawResets} (${report.totals.resentOk}) |`);
 
-  const svg = renderRateChart(
-    ratePerVersion(report, 250),
-    swaps.map((s) => ({ t: s.before, label: s.name })),
-    { title: `Requests per second by version (${report.totals.requests} requests, ${report.totals.failed} failed)` },
-  );
+  // Each line marks when traffic moved (the first request answered by the new version), not
+  // when the command began: a deploy starts and checks the new slot for a while before that.
+  const marks: ChartMark[] = swaps.flatMap((s) => {
+    const t = firstAnsweredBy(report, s.target, s.before);
+    return t === undefined ? [] : [{ t, label: `${s.name}: traffic to ${s.target} (${((t - s.before) / 1000).toFixed(2)} s after the command)` }];
+  });
+  const bucketMs = 250;
+  const svg = renderRateChart(ratePerVersion(report, bucketMs), marks, {
+    title: `Requests per second by version (${report.totals.requests} requests, ${report.totals.failed} failed)`,
+    latency: latencyPerBucket(report, bucketMs),
+    caption: [
+      'Vertical lines: the first request answered by the new version. Each client waits for its answer before it',
+      'sends the next, so when answers slow down for a moment at a switch (Nginx reloads, keep-alive connections are',
+      'opened again, the new JVM is still cold), fewer requests complete per second: the dip is latency, not loss.',
+      report.totals.failed === 0 ? 'No request failed in this run.' : `${report.totals.failed} request(s) failed in this run (red line).`,
+    ],
+  });
   const svgPath = join(outDir, 'requests-by-version.svg');
   writeFileSync(svgPath, svg);
   writeFileSync(join(outDir, 'report.json'), JSON.stringify({ ...report, samples: undefined }, null, 1));

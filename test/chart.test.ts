@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderRateChart } from '../scripts/lib/chart.js';
-import type { RateSeries } from '../scripts/lib/load.js';
+import { firstAnsweredBy, latencyPerBucket, type LoadReport, type RateSeries, type Sample } from '../scripts/lib/load.js';
 
 const series: RateSeries = {
   bucketMs: 1000,
@@ -37,5 +37,72 @@ describe('renderRateChart', () => {
     const svg = renderRateChart({ bucketMs: 250, versions: [], buckets: [{ startMs: 0, perSecond: {}, failedPerSecond: 0 }] }, [], { title: 'empty' });
     expect(svg).not.toContain('NaN');
     expect(svg).not.toContain('<polyline');
+  });
+});
+
+describe('renderRateChart with latency and a caption', () => {
+  const latency = [
+    { startMs: 0, p50: 3, p99: 20 },
+    { startMs: 1000, p50: Number.NaN, p99: Number.NaN },
+    { startMs: 2000, p50: 9, p99: 180 },
+  ];
+
+  it('draws the switch as a solid line through both panels, the p50 and p99 lines with a gap where nothing completed, and the caption', () => {
+    const svg = renderRateChart(series, [{ t: 1200, label: 'deploy v2: traffic to v2' }], {
+      title: 't',
+      latency,
+      caption: ['the dip is latency, not loss', 'No request failed in this run.'],
+    });
+    expect(svg).toContain('deploy v2: traffic to v2');
+    expect(svg).not.toContain('stroke-dasharray');
+    const switchLine = /<line x1="([\d.]+)" x2="\1" y1="40" y2="([\d.]+)" stroke="#444"/.exec(svg);
+    expect(switchLine, 'a vertical line at the mark').not.toBeNull();
+    // Below the rate panel (height 360): it runs through the latency panel too.
+    expect(Number(switchLine![2])).toBeGreaterThan(360);
+    expect(svg).toContain('latency of answered requests (ms)');
+    expect(svg).toContain('>p50</text>');
+    expect(svg).toContain('>p99</text>');
+    // Two rate lines, and p50 and p99 each split in two by the empty bucket.
+    expect(svg.match(/<polyline /g)).toHaveLength(2 + 4);
+    expect(svg).toContain('>the dip is latency, not loss</text>');
+    expect(svg).toContain('>No request failed in this run.</text>');
+    expect(svg).toMatch(/height="(\d+)"/);
+    expect(Number(/ height="(\d+)"/.exec(svg)![1])).toBeGreaterThan(360 + 170);
+    expect(svg).not.toContain('NaN');
+  });
+});
+
+function sample(start: number, end: number, version: string | undefined, extra: Partial<Sample> = {}): Sample {
+  return { start, end, kind: 'get', conn: 'keepalive', ok: true, status: 200, version, rawReset: false, resent: false, ...extra };
+}
+
+function report(samples: Sample[]): LoadReport {
+  return { durationMs: 3000, samples } as unknown as LoadReport;
+}
+
+describe('what the demo marks and measures', () => {
+  const run = report([
+    sample(100, 110, 'v1'),
+    sample(1500, 1510, 'v1'),
+    sample(1700, 1900, 'v2', { ok: false, status: 502 }),
+    sample(1800, 1830, 'v2'),
+    sample(1750, 2100, 'v2', { kind: 'slow' }),
+    sample(2500, 2520, 'v2'),
+  ]);
+
+  it('puts the switch at the first answered request of the new version after the command began', () => {
+    expect(firstAnsweredBy(run, 'v2', 1000)).toBe(1750);
+    expect(firstAnsweredBy(run, 'v1', 1000)).toBe(1500);
+    expect(firstAnsweredBy(run, 'v3', 0)).toBeUndefined();
+  });
+
+  it('gives p50 and p99 of answered, not deliberately slow, requests per bucket, NaN where none completed', () => {
+    const buckets = latencyPerBucket(run, 1000);
+    expect(buckets.map((b) => b.startMs)).toEqual([0, 1000, 2000]);
+    expect(buckets[0]).toEqual({ startMs: 0, p50: 10, p99: 10 });
+    // 1510 (v1, 10 ms) and 1830 (v2, 30 ms); the failed one and the slow one do not count.
+    expect(buckets[1]).toEqual({ startMs: 1000, p50: 10, p99: 30 });
+    expect(buckets[2]).toEqual({ startMs: 2000, p50: 20, p99: 20 });
+    expect(Number.isNaN(latencyPerBucket(report([sample(0, 5, 'v1')]), 1000)[2]!.p50)).toBe(true);
   });
 });

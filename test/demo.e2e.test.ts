@@ -45,10 +45,35 @@ describe('npm run demo', () => {
     const svg = readFileSync(join(projectPath(), '.build', 'demo', 'requests-by-version.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     for (const label of ['v1', 'v2', 'deploy v2', 'rollback to v1']) expect(svg).toContain(label);
+    // The lines mark when traffic moved, measured from the requests, and say how long after the command.
+    expect(svg).toMatch(/deploy v2: traffic to v2 \(\d+\.\d\d s after the command\)/);
+    expect(svg).toMatch(/rollback to v1: traffic to v1 \(\d+\.\d\d s after the command\)/);
+    expect(svg).toContain('latency of answered requests (ms)');
+    expect(svg).toContain('the dip is latency, not loss.');
+    expect(svg).toContain('No request failed in this run.');
     expect(existsSync(join(projectPath(), '.build', 'demo', 'report.json'))).toBe(true);
 
     // Nginx and both slots are gone.
     for (const port of [PORT, PORT + 1, PORT + 2]) expect(await portOpen(port)).toBe(false);
+  });
+
+  test('--help prints what it does and its options, and starts nothing', () => {
+    const result = spawnSync('npx', ['tsx', 'scripts/demo.ts', '--help'], { cwd: projectPath(), encoding: 'utf8', timeout: 60_000 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: npm run demo \[-- OPTIONS\]/);
+    for (const option of ['--port N', '--seconds S', '--help']) expect(result.stdout).toContain(option);
+    expect(result.stderr).toBe('');
+  });
+
+  test.each([
+    [['--frobnicate'], "demo: error: Unknown option '--frobnicate'. Nothing was started; 'npm run demo -- --help' lists the options."],
+    [['--port'], "demo: error: Option '--port <value>' argument missing. Nothing was started; 'npm run demo -- --help' lists the options."],
+    [['v2'], "demo: error: Unexpected argument 'v2'. This command does not take positional arguments. Nothing was started; 'npm run demo -- --help' lists the options."],
+  ])('%j is refused in one line that names it, without a stack trace', (args, message) => {
+    const result = spawnSync('npx', ['tsx', 'scripts/demo.ts', ...args], { cwd: projectPath(), encoding: 'utf8', timeout: 60_000 });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe(message);
+    expect(result.stdout).toBe('');
   });
 
   test('a bad option is refused with the reason, before anything starts', () => {

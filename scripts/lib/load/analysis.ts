@@ -126,6 +126,41 @@ export function ratePerVersion(report: LoadReport, bucketMs = 1000): RateSeries 
   return { bucketMs, versions, buckets };
 }
 
+/** One time bucket of {@link latencyPerBucket}: NaN where no request completed in it. */
+export interface LatencyBucket {
+  /** Bucket start, ms since the run start. */
+  startMs: number;
+  p50: number;
+  p99: number;
+}
+
+/**
+ * p50 and p99 latency (ms) of the OK requests that are not deliberately slow, per time bucket by
+ * completion time, over the same buckets as {@link ratePerVersion}: what a dip in the rate was.
+ */
+export function latencyPerBucket(report: LoadReport, bucketMs = 1000): LatencyBucket[] {
+  const { buckets } = ratePerVersion(report, bucketMs);
+  const grouped: Sample[][] = buckets.map(() => []);
+  for (const sample of report.samples) {
+    if (!sample.ok || sample.kind === 'slow') continue;
+    grouped[Math.min(buckets.length - 1, Math.max(0, Math.floor(sample.end / bucketMs)))]!.push(sample);
+  }
+  return buckets.map((bucket, i) => ({ startMs: bucket.startMs, p50: percentile(grouped[i]!, 50), p99: percentile(grouped[i]!, 99) }));
+}
+
+/**
+ * When traffic moved to `version`: the start (ms since the run start) of the first OK request that
+ * started at or after `fromMs` and was answered by it; undefined when none was. With `fromMs` the
+ * start of a deploy or rollback, that is the switch as the clients saw it, not the command.
+ */
+export function firstAnsweredBy(report: LoadReport, version: string, fromMs: number): number | undefined {
+  let first: number | undefined;
+  for (const sample of report.samples) {
+    if (sample.ok && sample.version === version && sample.start >= fromMs && (first === undefined || sample.start < first)) first = sample.start;
+  }
+  return first;
+}
+
 /** A few lines for a human: totals, failures by reason, versions, latency. */
 export function formatSummary(report: LoadReport): string {
   const totals = report.totals;
