@@ -1,5 +1,5 @@
 #!/bin/bash
-# The original deploy2.sh of the blog post (/work/shared/seed/nginx-blue-green-blog-post.ko.txt),
+# The original deploy2.sh of the blog post this project grows from (Korean; Nginx, Jenkins, EC2),
 # re-created for the benchmark. Its logic, fixed sleeps, 10 s polling, messages and bugs are kept
 # on purpose. Only paths, ports and the reload command are adapted, each on a line marked
 # "adapted:", through variables whose defaults are the original's own values; see README.md.
