@@ -14,11 +14,11 @@ const E2E_FILES = 'test/**/*.e2e.test.ts';
 
 /**
  * The AWS SDK (pinned in package.json) warns once per process, on Node.js below 22, that its
- * releases after the first week of January 2027 will need 22. A test run starts a process per e2e
- * file and per operator command it spawns, so the one warning becomes dozens that teach nothing;
- * the README ("Node.js") says which Node.js the project supports and when 20 goes. This is the
- * SDK's own switch for that warning (@aws-sdk/core emitWarningIfUnsupportedVersion), set for the
- * tests and what they start, never for the operator command a person runs.
+ * releases after the first week of January 2027 will need 22. The test run loads it in every e2e
+ * file's process and every unit worker, so the one notice became a dozen that teach nothing; the
+ * README ("Node.js") says which Node.js the project supports and when 20 goes. This is the SDK's
+ * own switch for that warning (@aws-sdk/core emitWarningIfUnsupportedVersion), the one the
+ * operator command sets too (cli/process.ts).
  */
 const SDK_NODE_WARNING_OFF = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
 

@@ -39,12 +39,8 @@ export function loopbackAwsEnvironment(endpoints: Readonly<Record<string, string
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('VITEST') && name !== 'NODE_OPTIONS'),
   );
-  // The one AWS_* setting kept: vitest.config.ts turns off the SDK's Node.js-version warning for
-  // everything a test starts.
-  const sdkWarning = process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
   return {
     ...inherited,
-    ...(sdkWarning === undefined ? {} : { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: sdkWarning }),
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     AWS_REGION: 'us-east-1',
