@@ -72,6 +72,19 @@ describe('renderRateChart with latency and a caption', () => {
   });
 });
 
+describe('renderRateChart marks near the right edge', () => {
+  it('writes a label that would run into the legend to the left of its line', () => {
+    const label = 'rollback to v1: traffic to v1 (0.18 s after the command)';
+    const svg = renderRateChart(series, [{ t: 2600, label }], { title: 't' });
+    const line = /<line x1="([\d.]+)" x2="\1" y1="40"/.exec(svg)!;
+    const text = new RegExp(`<text x="([\\d.]+)" text-anchor="end" y="\\d+" fill="#444">${label.replace(/[()]/g, '\\$&')}</text>`).exec(svg);
+    expect(text, svg).not.toBeNull();
+    expect(Number(text![1])).toBeLessThan(Number(line[1]));
+    const early = renderRateChart(series, [{ t: 100, label }], { title: 't' });
+    expect(early).not.toContain('text-anchor="end" y=');
+  });
+});
+
 function sample(start: number, end: number, version: string | undefined, extra: Partial<Sample> = {}): Sample {
   return { start, end, kind: 'get', conn: 'keepalive', ok: true, status: 200, version, rawReset: false, resent: false, ...extra };
 }

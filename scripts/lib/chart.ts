@@ -32,6 +32,8 @@ export interface ChartOptions {
 const LATENCY_PANEL_HEIGHT = 170;
 const CAPTION_LINE_HEIGHT = 17;
 const SWITCH_COLOUR = '#444';
+/** Average width of a character at font-size 12 in a sans-serif font, in px: enough to place labels. */
+const APPROX_CHAR_WIDTH = 6.5;
 const P50_COLOUR = '#6e7781';
 const P99_COLOUR = '#bf8700';
 
@@ -88,9 +90,14 @@ export function renderRateChart(series: RateSeries, marks: readonly ChartMark[],
   const markBottom = pad.top + plotH + (latencyHeight ? latencyHeight : 0);
   for (const [i, m] of marks.entries()) {
     const mx = x(m.t).toFixed(1);
+    // A label that would run past the plot (into the legend) is written to the left of its line.
+    const fitsRight = x(m.t) + 3 + m.label.length * APPROX_CHAR_WIDTH <= pad.left + plotW;
+    const label = fitsRight
+      ? `<text x="${(x(m.t) + 3).toFixed(1)}"`
+      : `<text x="${(x(m.t) - 3).toFixed(1)}" text-anchor="end"`;
     parts.push(
       `<line x1="${mx}" x2="${mx}" y1="${pad.top}" y2="${markBottom}" stroke="${SWITCH_COLOUR}" stroke-width="1.5"/>`,
-      `<text x="${(x(m.t) + 3).toFixed(1)}" y="${pad.top + 12 + (i % 2) * 14}" fill="${SWITCH_COLOUR}">${escapeXml(m.label)}</text>`,
+      `${label} y="${pad.top + 12 + (i % 2) * 14}" fill="${SWITCH_COLOUR}">${escapeXml(m.label)}</text>`,
     );
   }
   const lines: Array<{ name: string; colour: string; values: number[] }> = series.versions.map((v, i) => ({
