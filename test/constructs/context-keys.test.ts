@@ -119,7 +119,7 @@ describe("keys the app does not read and that are far from its own", () => {
       ...CDK_JSON_KEYS,
       ...Object.keys(cxapi.FLAGS),
       ...Object.keys(cxapi.NEW_PROJECT_DEFAULT_CONTEXT),
-      ...Object.values(cxapi).filter((value): value is string => typeof value === 'string' && /^(aws:|aws-cdk:|@aws-cdk\/)/.test(value)),
+      ...(Object.values(cxapi) as unknown[]).filter((value): value is string => typeof value === 'string' && /^(aws:|aws-cdk:|@aws-cdk\/)/.test(value)),
       'vpc-provider:account=111111111111:filter.vpc-id=vpc-0123456789abcdef0:region=eu-west-1:returnAsymmetricSubnets=true',
       'availability-zones:account=111111111111:region=eu-west-1',
       'ami:account=111111111111:filters.image-type.0=machine:region=eu-west-1',
