@@ -1,5 +1,9 @@
 /** lib/redact.ts: what a message may show of a value that can hold a credential. */
 import { describe, expect, test } from 'vitest';
+import { parseCommandLine } from '../cli/args.js';
+import { CLI_EXIT_CODES, CliError } from '../cli/errors.js';
+import { DEPLOYMENT_PROPERTIES } from '../lib/contract.js';
+import { readDeploymentRequest } from '../lib/deploy/send-command.js';
 import { holdsCredentials, looksLikeGitHubToken, redactCredentials } from '../lib/redact.js';
 
 const TOKEN = `ghp_${'q7W2e9R4t6'.repeat(3)}XyZ123`;
@@ -39,4 +43,43 @@ test('looksLikeGitHubToken: prefixed and classic tokens, not secret names', () =
   expect(looksLikeGitHubToken('0123456789abcdef0123456789abcdef01234567')).toBe(true);
   expect(looksLikeGitHubToken('ci/github-token')).toBe(false);
   expect(looksLikeGitHubToken('ghp_short')).toBe(false);
+});
+
+/** The message `run` throws; fails the test when it does not throw. */
+function thrown(run: () => unknown): Error {
+  try {
+    run();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected an error');
+}
+
+// The synth errors (every context key) are test/constructs/context-keys.test.ts.
+describe('the messages that echo a value given keep no credential', () => {
+  test.each([
+    ['a deploy URL with a password', ['deploy', 'https://user:hunter2@repo.example.com/app.jar', '--stack', 'X'], 'hunter2'],
+    ['a presigned URL', ['deploy', 'https://b.s3.amazonaws.com/app.jar?X-Amz-Signature=deadbeef', '--stack', 'X'], 'deadbeef'],
+    ['an s3 URI with a password', ['deploy', 's3://user:hunter2@bucket/app.jar', '--stack', 'X'], 'hunter2'],
+    ['a stray argument holding a token', ['status', '--stack', 'X', `ghp_${'x1'.repeat(18)}`], 'x1x1x1x1'],
+  ])('the command line: %s', (_case, argv, secret) => {
+    const error = thrown(() => parseCommandLine(argv));
+    expect(error).toBeInstanceOf(CliError);
+    expect(error).toMatchObject({ exitCode: CLI_EXIT_CODES.usage });
+    expect(error.message).not.toContain(secret);
+    expect(error.message).toContain('<hidden>');
+  });
+
+  test('the deploy custom resource, whose reason CloudFormation shows in its events', () => {
+    const error = thrown(() =>
+      readDeploymentRequest({
+        [DEPLOYMENT_PROPERTIES.instanceId]: 'i-0123456789abcdef0',
+        [DEPLOYMENT_PROPERTIES.documentName]: 'Doc',
+        [DEPLOYMENT_PROPERTIES.artifactUri]: 'https://user:hunter2@repo.example.com/app.jar',
+        [DEPLOYMENT_PROPERTIES.sha256]: 'a'.repeat(64),
+      }),
+    );
+    expect(error.message).toMatch(/ArtifactUri = "https:\/\/<hidden>@repo\.example\.com\/app\.jar" is not an s3:\/\/BUCKET\/KEY/);
+    expect(error.message).not.toContain('hunter2');
+  });
 });
