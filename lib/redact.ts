@@ -53,7 +53,11 @@ export function redactCredentials(text: string): string {
       return `${scheme}://${user === undefined ? REDACTED : `${user}:${REDACTED}`}@`;
     },
   );
-  redacted = redacted.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#"'`]*)\?[^\s#"'`]*/gi, (_match, beforeQuery: string) => `${beforeQuery}?${REDACTED}`);
+  // The query runs to a blank, a quote or the end, less the punctuation of the sentence around it.
+  redacted = redacted.replace(
+    /\b([a-z][a-z0-9+.-]*:\/\/[^\s?#"'`]*)\?[^\s#"'`]*?(?=[.,;:)]*(?:[\s#"'`]|$))/gi,
+    (_match, beforeQuery: string) => `${beforeQuery}?${REDACTED}`,
+  );
   redacted = redacted.replace(CREDENTIAL_PARAMETER, (_match, name: string) => `${name}=${REDACTED}`);
   for (const shape of TOKEN_SHAPES) redacted = redacted.replace(shape, REDACTED);
   return redacted;

@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { parseCommandLine } from '../cli/args.js';
 import { CLI_EXIT_CODES, CliError } from '../cli/errors.js';
 import { DEPLOYMENT_PROPERTIES } from '../lib/contract.js';
+import { outputTail } from '../lib/deploy/invocation.js';
 import { readDeploymentRequest } from '../lib/deploy/send-command.js';
 import { holdsCredentials, looksLikeGitHubToken, redactCredentials } from '../lib/redact.js';
 
@@ -82,4 +83,10 @@ describe('the messages that echo a value given keep no credential', () => {
     expect(error.message).toMatch(/ArtifactUri = "https:\/\/<hidden>@repo\.example\.com\/app\.jar" is not an s3:\/\/BUCKET\/KEY/);
     expect(error.message).not.toContain('hunter2');
   });
+});
+
+test("the host's output quoted in a failure reason keeps no credential the host echoed", () => {
+  const stderr = 'bluegreen: error: could not download https://b.s3.amazonaws.com/app.jar?X-Amz-Signature=deadbeef&X-Amz-Security-Token=FwoG: 403. Nothing was changed.';
+  const tail = outputTail(stderr, 500);
+  expect(tail).toBe('bluegreen: error: could not download https://b.s3.amazonaws.com/app.jar?<hidden>: 403. Nothing was changed.');
 });
