@@ -42,10 +42,11 @@ export async function runCli(argv: readonly string[], terminal: Terminal = proce
 async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: Terminal): Promise<number> {
   const started = Date.now();
   // Everything this machine can check comes before the first AWS call, and before the SDK asks
-  // for a region or credentials: a wrong jar path fails as that, also where no AWS is configured.
-  const artifact: CheckedArtifact | undefined = request.command === 'deploy' ? checkArtifact(request.artifact, request) : undefined;
+  // for a region or credentials: the target's variables, then the jar (a wrong path fails as
+  // that, also where no AWS is configured).
   // --fleet-from-env: the FLEET_* variables stand for the stack's outputs (the fleet's Jenkins).
   const fromEnvironment = request.fleetFromEnvironment ? fleetFromEnvironment(process.env) : undefined;
+  const artifact: CheckedArtifact | undefined = request.command === 'deploy' ? checkArtifact(request.artifact, request) : undefined;
   const clients = await createClients(request.region ?? fromEnvironment?.region);
   const stack = fromEnvironment?.target ?? (await describeStack(clients.cloudFormation, request.stackName!, clients.region));
   if (stack.fleet !== undefined) return runOnFleet(request, stack, clients, terminal, started, artifact);

@@ -66,7 +66,14 @@ describe('with no region and no credentials', () => {
     expect(awsCalls()).toBe(0);
   });
 
-  test('a fleet deploy from the FLEET_* variables checks the jar before the variables name a region', async () => {
+  test('a fleet deploy from the FLEET_* variables checks them, then the jar, with no AWS call', async () => {
+    const unset = await run(['deploy', missingJar, '--fleet-from-env']);
+    expect(unset).toMatchObject({ code: CLI_EXIT_CODES.usage, stderr: expect.stringMatching(/--fleet-from-env needs FLEET_DOCUMENT/) });
+    vi.stubEnv('FLEET_DOCUMENT', 'Ec2BlueGreen-DeployDocument-abc');
+    vi.stubEnv('FLEET_TARGET', 'tag:BlueGreenFleet=Ec2BlueGreen/Fleet');
+    vi.stubEnv('FLEET_RELEASE_PARAMETER', '/Ec2BlueGreen/fleet-release');
+    vi.stubEnv('FLEET_UPLOAD_LOCATION', 's3://artifacts/cli-releases/');
+    vi.stubEnv('FLEET_REGION', 'us-east-1');
     const result = await run(['deploy', missingJar, '--fleet-from-env']);
     expect(result).toMatchObject({ code: CLI_EXIT_CODES.badArtifact, stderr: expect.stringMatching(/missing\.jar does not exist/) });
     expect(awsCalls()).toBe(0);
