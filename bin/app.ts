@@ -6,7 +6,7 @@ import { Ec2BlueGreenStack } from '../lib/ec2-bluegreen-stack.js';
 
 const app = new App();
 try {
-  const config = readConfig((key) => app.node.tryGetContext(key));
+  const config = readConfig((key) => app.node.tryGetContext(key), { givenKeys: Object.keys(app.node.getAllContext()) });
   new Ec2BlueGreenStack(app, 'Ec2BlueGreen', { config, env: lookupEnvironment(config, process.env) });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;

@@ -69,19 +69,31 @@ export interface ArtifactLog {
   (message: string): void;
 }
 
-/** Resolves `selection` to what the document deploys: uploads a local jar, hashes an S3 object when no sha256 was given. */
+/** A deploy's artifact after the checks that need no AWS: a local jar read, checked and hashed, or an S3 URI. */
+export type CheckedArtifact = { readonly kind: 'file'; readonly jar: ArtifactFile } | { readonly kind: 's3'; readonly uri: string };
+
+/**
+ * The checks of `selection` that need nothing but this machine: a local jar exists, is a jar and
+ * matches --sha256. They run before any region, credential or AWS call, so a wrong path fails as
+ * what it is, also where no AWS is configured. Throws a `CliError` (exit 3).
+ */
+export function checkArtifact(selection: ArtifactSelection, options: { readonly version?: string; readonly sha256?: string }): CheckedArtifact {
+  return selection.kind === 's3' ? selection : { kind: 'file', jar: inspectLocalJar(selection.path, options.version, options.sha256) };
+}
+
+/** Resolves `artifact` to what the document deploys: uploads a local jar, hashes an S3 object when no sha256 was given. */
 export async function prepareArtifact(
   s3: S3Client,
   target: StackTarget,
-  selection: ArtifactSelection,
+  artifact: CheckedArtifact,
   options: { readonly version?: string; readonly sha256?: string },
   log: ArtifactLog,
 ): Promise<DeployArtifact> {
-  if (selection.kind === 's3') {
-    const sha256 = options.sha256 ?? (await hashS3Object(s3, selection.uri, log));
-    return { uri: selection.uri, sha256, version: options.version ?? defaultReleaseLabel(sha256), source: selection.uri };
+  if (artifact.kind === 's3') {
+    const sha256 = options.sha256 ?? (await hashS3Object(s3, artifact.uri, log));
+    return { uri: artifact.uri, sha256, version: options.version ?? defaultReleaseLabel(sha256), source: artifact.uri };
   }
-  const jar = inspectLocalJar(selection.path, options.version, options.sha256);
+  const { jar } = artifact;
   const location = target.artifactUploadLocation;
   if (location === undefined) {
     throw new CliError(

@@ -4,6 +4,7 @@
  * mean the same, and add 9 and 10 for what only happens on the way there.
  */
 import { EXIT_CODES } from '../lib/contract.js';
+import { redactCredentials } from '../lib/redact.js';
 
 export const CLI_EXIT_CODES = {
   ...EXIT_CODES,
@@ -17,13 +18,17 @@ export const CLI_EXIT_CODES = {
   terminated: 143,
 } as const;
 
-/** A failure the user can act on: its message is printed as is, and the process exits with `exitCode`. */
+/**
+ * A failure the user can act on: its message is printed, and the process exits with `exitCode`.
+ * A credential in it (a URL's user info or signature, a token) is replaced by a marker first:
+ * messages echo what was given, and a terminal or a CI log must not keep a password.
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
   ) {
-    super(message);
+    super(redactCredentials(message));
     this.name = 'CliError';
   }
 }

@@ -12,7 +12,7 @@ import { fleetFailureMessage, type FleetRelease, nextFleetRelease, parseFleetRel
 import type { FailureContext } from '../lib/deploy/invocation.js';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
 import type { CliRequest, RecordedBy, Requester } from './args.js';
-import { formatBytes, prepareArtifact } from './artifact.js';
+import { type CheckedArtifact, formatBytes, prepareArtifact } from './artifact.js';
 import type { Clients } from './clients.js';
 import {
   catchUpCommandInput,
@@ -40,8 +40,15 @@ export const FLEET_DELIVERY_TIMEOUT_SECONDS = 3600;
 
 type Request = Exclude<CliRequest, { command: 'help' }>;
 
-/** Runs `request` on the fleet; resolves to the exit code. */
-export async function runOnFleet(request: Request, target: FleetStackTarget, clients: Clients, terminal: Terminal, started: number): Promise<number> {
+/** Runs `request` on the fleet; resolves to the exit code. `checked` is a deploy's artifact, checked before any AWS call. */
+export async function runOnFleet(
+  request: Request,
+  target: FleetStackTarget,
+  clients: Clients,
+  terminal: Terminal,
+  started: number,
+  checked?: CheckedArtifact,
+): Promise<number> {
   const say = (text: string) => note(terminal, text);
   const { ssm } = clients;
   const fleet = target.fleet;
@@ -79,7 +86,8 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
   let version: string | undefined;
   let artifact: { readonly uri: string; readonly sha256: string; readonly version: string } | undefined;
   if (request.command === 'deploy') {
-    const prepared = await prepareArtifact(clients.s3, target, request.artifact, request, say);
+    if (checked === undefined) throw new Error('runOnFleet: a deploy needs its checked artifact');
+    const prepared = await prepareArtifact(clients.s3, target, checked, request, say);
     artifact = prepared;
     version = prepared.version;
     documentRequest = { command: 'deploy', artifact: prepared, healthTimeoutSeconds: request.healthTimeoutSeconds };

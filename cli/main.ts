@@ -7,7 +7,7 @@
 import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
 import type { FailureContext } from '../lib/deploy/invocation.js';
 import { type CliRequest, parseCommandLine } from './args.js';
-import { formatBytes, prepareArtifact } from './artifact.js';
+import { type CheckedArtifact, checkArtifact, formatBytes, prepareArtifact } from './artifact.js';
 import { createClients } from './clients.js';
 import { documentCommandInput, type DocumentRequest, requireOnline, send } from './command.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
@@ -41,11 +41,15 @@ export async function runCli(argv: readonly string[], terminal: Terminal = proce
 
 async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: Terminal): Promise<number> {
   const started = Date.now();
+  // Everything this machine can check comes before the first AWS call, and before the SDK asks
+  // for a region or credentials: the target's variables, then the jar (a wrong path fails as
+  // that, also where no AWS is configured).
   // --fleet-from-env: the FLEET_* variables stand for the stack's outputs (the fleet's Jenkins).
   const fromEnvironment = request.fleetFromEnvironment ? fleetFromEnvironment(process.env) : undefined;
+  const artifact: CheckedArtifact | undefined = request.command === 'deploy' ? checkArtifact(request.artifact, request) : undefined;
   const clients = await createClients(request.region ?? fromEnvironment?.region);
   const stack = fromEnvironment?.target ?? (await describeStack(clients.cloudFormation, request.stackName!, clients.region));
-  if (stack.fleet !== undefined) return runOnFleet(request, stack, clients, terminal, started);
+  if (stack.fleet !== undefined) return runOnFleet(request, stack, clients, terminal, started, artifact);
   const target: HostStackTarget = stack;
   if ((request.command === 'deploy' || request.command === 'rollback') && request.maxConcurrency !== undefined) {
     throw new CliError(
@@ -59,13 +63,13 @@ async function run(request: Exclude<CliRequest, { command: 'help' }>, terminal: 
   let documentRequest: DocumentRequest;
   let version: string | undefined;
   if (request.command === 'deploy') {
-    const artifact = await prepareArtifact(clients.s3, target, request.artifact, request, (text) => note(terminal, text));
-    version = artifact.version;
-    documentRequest = { command: 'deploy', artifact, healthTimeoutSeconds: request.healthTimeoutSeconds };
+    const prepared = await prepareArtifact(clients.s3, target, artifact!, request, (text) => note(terminal, text));
+    version = prepared.version;
+    documentRequest = { command: 'deploy', artifact: prepared, healthTimeoutSeconds: request.healthTimeoutSeconds };
     note(
       terminal,
-      `deploying ${artifact.source}${artifact.bytes === undefined ? '' : ` (${formatBytes(artifact.bytes)})`} as ${artifact.version}, ` +
-        `sha256 ${artifact.sha256.slice(0, 12)}, to ${target.instanceId} of stack ${target.stackName}`,
+      `deploying ${prepared.source}${prepared.bytes === undefined ? '' : ` (${formatBytes(prepared.bytes)})`} as ${prepared.version}, ` +
+        `sha256 ${prepared.sha256.slice(0, 12)}, to ${target.instanceId} of stack ${target.stackName}`,
     );
   } else if (request.command === 'rollback') {
     documentRequest = { command: 'rollback', healthTimeoutSeconds: request.healthTimeoutSeconds };

@@ -5,39 +5,23 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { DEFAULT_HEALTH_TIMEOUT_SECONDS, DOCUMENT_PARAM_PATTERNS, MAX_CONCURRENCY_PATTERN, MAX_HEALTH_TIMEOUT_SECONDS } from './contract.js';
 import { type ArtifactFile, type ArtifactSource, resolveArtifact } from './artifact.js';
+import {
+  ANYWHERE_IPV4,
+  classifyContextKeys,
+  CONTEXT_KEYS,
+  type ContextKey,
+  DEFAULT_APP_REPOSITORY_BRANCH,
+  DEFAULT_INSTANCE_TYPE,
+  DEFAULT_JENKINS_INSTANCE_TYPE,
+  DEFAULT_MAX_CONCURRENCY,
+  elsewhere,
+  keysOnlyFor,
+  MAX_HOSTS,
+} from './context-keys.js';
 import { HOST_PORTS } from './constructs/host-parts/ports.js';
+import { looksLikeGitHubToken, redactCredentials, REDACTED } from './redact.js';
 
-/** The context keys this app reads. */
-export const CONTEXT_KEYS = {
-  vpcId: 'vpcId',
-  instanceType: 'instanceType',
-  httpAllowedCidrs: 'httpAllowedCidrs',
-  jenkinsAllowedCidrs: 'jenkinsAllowedCidrs',
-  jenkinsAllowAnywhere: 'jenkinsAllowAnywhere',
-  sshKeyPairName: 'sshKeyPairName',
-  sshAllowedCidrs: 'sshAllowedCidrs',
-  tlsCertificateSecretArn: 'tlsCertificateSecretArn',
-  healthTimeout: 'healthTimeout',
-  artifact: 'artifact',
-  artifactVersion: 'artifactVersion',
-  appRepositoryUrl: 'appRepositoryUrl',
-  appRepositoryBranch: 'appRepositoryBranch',
-  githubTokenSecret: 'githubTokenSecret',
-  hosts: 'hosts',
-  maxConcurrency: 'maxConcurrency',
-  certificateArn: 'certificateArn',
-  jenkinsInstanceType: 'jenkinsInstanceType',
-  appInstanceRoleAccess: 'appInstanceRoleAccess',
-} as const;
-type ContextKey = (typeof CONTEXT_KEYS)[keyof typeof CONTEXT_KEYS];
-
-export const DEFAULT_INSTANCE_TYPE = 't3.small';
-export const DEFAULT_APP_REPOSITORY_BRANCH = 'main';
-/** One host per Availability Zone is the floor of a fleet; this is its ceiling for one deploy document run. */
-export const MAX_HOSTS = 50;
-export const DEFAULT_MAX_CONCURRENCY = '1';
-export const DEFAULT_JENKINS_INSTANCE_TYPE = 't3.small';
-const ANYWHERE_IPV4 = '0.0.0.0/0';
+export { CONTEXT_KEYS, DEFAULT_APP_REPOSITORY_BRANCH, DEFAULT_INSTANCE_TYPE, DEFAULT_JENKINS_INSTANCE_TYPE, DEFAULT_MAX_CONCURRENCY, MAX_HOSTS };
 
 /** Settings of the stack, validated. */
 export interface BlueGreenConfig {
@@ -65,6 +49,11 @@ export interface BlueGreenConfig {
    * default only root may (and, on the fleet's Jenkins, the Jenkins controller).
    */
   readonly appInstanceRoleAccess: boolean;
+  /**
+   * Context keys given that this app does not read, far from every key it does (a close one
+   * fails instead): synth warns that they are ignored. CDK's own keys are never listed.
+   */
+  readonly ignoredContextKeys: readonly string[];
 }
 
 /** The fleet: how many hosts, how fast a deploy rolls across them, and the load balancer's certificate. */
@@ -86,21 +75,39 @@ export interface JenkinsConfig {
   readonly githubTokenSecret?: string;
 }
 
-/** A context value that cannot be used; the message names the key and the value. */
+/** In place of a value in a `ConfigError`: the value is never shown, only that there was one. */
+export const HIDDEN_VALUE: unique symbol = Symbol('hidden context value');
+
+/**
+ * A context value that cannot be used; the message names the key and the value. A credential in
+ * it (a URL's password, a token) never reaches the message: it says where the credential was instead.
+ */
 export class ConfigError extends Error {
   constructor(key: ContextKey, value: unknown, problem: string) {
-    super(`Context '${key}' ${value === undefined ? 'is unset' : `= ${JSON.stringify(value)}`}: ${problem}`);
+    const shown = value === undefined ? 'is unset' : value === HIDDEN_VALUE ? `= ${REDACTED}` : `= ${JSON.stringify(value)}`;
+    super(redactCredentials(`Context '${key}' ${shown}: ${problem}`));
     this.name = 'ConfigError';
+  }
+
+  /** A key this app does not read, which the message names as given. */
+  static forUnknownKey(key: string, value: unknown, problem: string): ConfigError {
+    return new ConfigError(key as ContextKey, value, problem);
   }
 }
 
 export interface ReadConfigOptions {
   /** Builds the default artifact; tests replace it to avoid a JDK build per synth. */
   readonly artifactSource?: ArtifactSource;
+  /**
+   * Every context key the app was given (`app.node.getAllContext()`), so that a misspelled one
+   * fails instead of being ignored. @default - none: no key is checked
+   */
+  readonly givenKeys?: Iterable<string>;
 }
 
 /** Reads and validates every setting; throws `ConfigError` on the first bad value. */
 export function readConfig(context: (key: string) => unknown, options: ReadConfigOptions = {}): BlueGreenConfig {
+  const { ignored } = checkContextKeys(context, options.givenKeys ?? []);
   const jenkinsAllowedCidrs = readJenkinsAllowedCidrs(context);
 
   const httpAllowedCidrs = readCidrs(context, CONTEXT_KEYS.httpAllowedCidrs, [ANYWHERE_IPV4]);
@@ -134,7 +141,30 @@ export function readConfig(context: (key: string) => unknown, options: ReadConfi
     jenkins: readJenkins(context),
     fleet: readFleet(context),
     appInstanceRoleAccess: readBoolean(context, CONTEXT_KEYS.appInstanceRoleAccess, false),
+    ignoredContextKeys: ignored,
   };
+}
+
+/**
+ * Fails on a given key that is close to one this app reads (`-c host=3`, `-c instance-type=...`):
+ * CDK would hand the value to no one and synth would build the defaults. Returns the keys that
+ * are far from every known one, which the stack warns about (they may be meant for something
+ * else; CDK's own keys are not among them).
+ */
+function checkContextKeys(context: (key: string) => unknown, givenKeys: Iterable<string>): { ignored: readonly string[] } {
+  const { misspelled, ignored } = classifyContextKeys(givenKeys);
+  const [first, ...others] = misspelled;
+  if (first !== undefined) {
+    const didYouMean = (candidates: readonly string[]) => `did you mean ${candidates.map((key) => `'${key}'`).join(' or ')}?`;
+    const also = others.map(({ key, candidates }) => ` Also '${key}': ${didYouMean(candidates)}`).join('');
+    throw ConfigError.forUnknownKey(
+      first.key,
+      context(first.key),
+      `this app reads no such key, so the value would be ignored and the default built instead; ${didYouMean(first.candidates)}` +
+        `${also} Nothing was synthesized. Rename the key (docs/context-keys.md lists every key).`,
+    );
+  }
+  return { ignored };
 }
 
 /** `hosts` (default 1) and the settings that only mean something with more than one. */
@@ -149,23 +179,24 @@ function readFleet(context: (key: string) => unknown): FleetConfig | undefined {
       `expected a whole number of hosts from 1 (one instance, no load balancer) to ${MAX_HOSTS} (an Auto Scaling group behind a load balancer).`,
     );
   }
-  const fleetOnly = [CONTEXT_KEYS.maxConcurrency, CONTEXT_KEYS.certificateArn, CONTEXT_KEYS.jenkinsInstanceType] as const;
+  // Each key set for the other layout fails with its own reason (CONTEXT_KEY_SPECS' `elsewhere`).
   if (hosts === 1) {
-    const misplaced = fleetOnly.find((key) => context(key) !== undefined);
+    const misplaced = keysOnlyFor('fleet').find((key) => context(key) !== undefined);
     if (misplaced !== undefined) {
       throw new ConfigError(
         misplaced,
         context(misplaced),
-        `only applies to a fleet: set '${CONTEXT_KEYS.hosts}' to 2 or more, or drop it (the single host terminates TLS itself with '${CONTEXT_KEYS.tlsCertificateSecretArn}').`,
+        `only applies to a fleet ('${CONTEXT_KEYS.hosts}' 2 or more), and this stack is one host: ${elsewhere(misplaced)}`,
       );
     }
     return undefined;
   }
-  if (context(CONTEXT_KEYS.tlsCertificateSecretArn) !== undefined) {
+  const misplaced = keysOnlyFor('single').find((key) => context(key) !== undefined);
+  if (misplaced !== undefined) {
     throw new ConfigError(
-      CONTEXT_KEYS.tlsCertificateSecretArn,
-      context(CONTEXT_KEYS.tlsCertificateSecretArn),
-      `with '${CONTEXT_KEYS.hosts}' > 1 the load balancer terminates TLS: give an ACM certificate in '${CONTEXT_KEYS.certificateArn}' instead.`,
+      misplaced,
+      context(misplaced),
+      `only applies to the single host ('${CONTEXT_KEYS.hosts}' 1), and this stack is a fleet of ${hosts}: ${elsewhere(misplaced)}`,
     );
   }
   const maxConcurrencyRaw = context(CONTEXT_KEYS.maxConcurrency);
@@ -261,10 +292,12 @@ function readJenkins(context: (key: string) => unknown): JenkinsConfig {
   const url = readOptionalString(context, CONTEXT_KEYS.appRepositoryUrl);
   const branch = readOptionalString(context, CONTEXT_KEYS.appRepositoryBranch) ?? DEFAULT_APP_REPOSITORY_BRANCH;
   if (url !== undefined && !REPOSITORY_URL_FORMS.some((form) => form.test(url))) {
-    const hint = url.startsWith('http://')
-      ? 'plain http is not accepted: use the https:// URL.'
-      : /^https:\/\/[^/]*@/.test(url)
-        ? 'credentials do not belong in the URL: name a secret with the token in githubTokenSecret instead.'
+    const hint = /^[a-z][a-z0-9+.-]*:\/\/[^/]*:[^/]*@/i.test(url) || /^https?:\/\/[^/]*@/i.test(url)
+      ? `credentials do not belong in the URL: name a secret with the token in ${CONTEXT_KEYS.githubTokenSecret} instead, and give ` +
+        `the URL without them (Jenkins would keep them in its job configuration). The part before '@' held them; it is shown as ` +
+        `${REDACTED} and never echoed. If that password or token was real, revoke it: it was on a command line or in cdk.json.`
+      : url.startsWith('http://')
+        ? 'plain http is not accepted: use the https:// URL.'
         : 'expected https://HOST/OWNER/REPO(.git), git@HOST:OWNER/REPO(.git) or ssh://git@HOST/OWNER/REPO(.git), ' +
           'with letters, digits and . _ ~ - in the path.';
     throw new ConfigError(CONTEXT_KEYS.appRepositoryUrl, url, hint);
@@ -277,6 +310,17 @@ function readJenkins(context: (key: string) => unknown): JenkinsConfig {
     );
   }
   const githubTokenSecret = readOptionalString(context, CONTEXT_KEYS.githubTokenSecret);
+  if (githubTokenSecret !== undefined && looksLikeGitHubToken(githubTokenSecret)) {
+    // As a secret name it would pass, and the token would be written into the template and an IAM policy.
+    throw new ConfigError(
+      CONTEXT_KEYS.githubTokenSecret,
+      HIDDEN_VALUE,
+      'the value is shaped like a GitHub token itself (not shown), not the name of the Secrets Manager secret holding one. ' +
+        'Nothing was synthesized. Store the token in a secret (aws secretsmanager create-secret --name ci/github-token ' +
+        '--secret-string TOKEN) and give its name; if a secret really has this name, give its ARN. If the token was real, revoke ' +
+        'it: it was on a command line or in cdk.json.',
+    );
+  }
   if (githubTokenSecret !== undefined) {
     const valid = githubTokenSecret.startsWith('arn:')
       ? SECRET_ARN_PATTERN.test(githubTokenSecret)

@@ -50,6 +50,7 @@ export class Ec2BlueGreenStack extends Stack {
   constructor(scope: Construct, id: string, props: Ec2BlueGreenStackProps) {
     super(scope, id, props);
     const { config } = props;
+    if (config.ignoredContextKeys.length > 0) warnIgnoredContextKeys(this, config.ignoredContextKeys);
     // One value for the document's default, each host's first deploy and the deployment.
     const healthTimeout = Duration.seconds(config.healthTimeoutSeconds);
 
@@ -345,4 +346,18 @@ const CLI_UPLOAD_PREFIX = 'cli-releases/';
 /** A complete secret ARN ends in '-' and six random characters; a partial one does not. */
 function secretArnAttributes(arn: string): secretsmanager.SecretAttributes {
   return /-[A-Za-z0-9]{6}$/.test(arn) ? { secretCompleteArn: arn } : { secretPartialArn: arn };
+}
+
+/**
+ * Says at synth, as a warning on the stack, which context keys nothing reads. They are far from
+ * every key the app reads (a close one fails synth), so they may be meant for something else;
+ * a warning, not a failure, lets such a key stay while a forgotten setting still shows.
+ */
+function warnIgnoredContextKeys(stack: Stack, keys: readonly string[]): void {
+  const one = keys.length === 1;
+  Validations.of(stack).addWarning(
+    'ec2-bluegreen:ignoredContextKeys',
+    `Context ${keys.map((key) => `'${key}'`).join(', ')} ${one ? 'is' : 'are'} not read by this app, so ${one ? 'its value is' : 'their values are'} ` +
+      `ignored. If ${one ? 'it was' : 'they were'} meant as a setting, use the key's name from docs/context-keys.md; otherwise this warning is all ${one ? 'it does' : 'they do'}.`,
+  );
 }

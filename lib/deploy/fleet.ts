@@ -165,6 +165,11 @@ export function classifyRollOut(command: FleetCommandReport, invocations: readon
   return { kind: 'failed', summary, failed, succeeded, untouched };
 }
 
+/** `text` ending with a full stop, unless it already ends a sentence (`.`, `!`, `?`, or `…` where it was cut). */
+function sentence(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
 /** The longest fleet failure message; CloudFormation keeps 4 KB for the whole response. */
 export const MAX_FLEET_FAILURE_CHARS = 1500;
 /** Per failed host, the room for its own words; the rest names the others. */
@@ -206,8 +211,9 @@ export function fleetFailureMessage(failure: {
       ? `aws ssm list-command-invocations --command-id ${failure.commandId} --details`
       : `CloudWatch log group ${failure.outputLogGroupName}, streams ${failure.commandId}/INSTANCE/*`;
   const parts = [
-    `${failure.subject ?? `Roll-out of ${failure.version ?? 'the artifact'}`} failed: ${failure.summary}.`,
-    hostLines.length === 0 ? '' : ` ${hostLines.join(' || ')}.`,
+    sentence(`${failure.subject ?? `Roll-out of ${failure.version ?? 'the artifact'}`} failed: ${failure.summary}`),
+    // A host's own words usually end a sentence already ("... keeps serving.").
+    hostLines.length === 0 ? '' : ` ${sentence(hostLines.join(' || '))}`,
     failure.succeeded.length === 0
       ? ''
       : ` Took the new release: ${failure.succeeded.join(', ')} (the stack's rollback switches them back to their warm standby).`,

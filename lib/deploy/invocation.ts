@@ -3,6 +3,7 @@
  * slot), or failed (with a reason short enough for a CloudFormation event). Pure.
  */
 import { exitCodeEntry, type Slot } from '../contract.js';
+import { redactCredentials } from '../redact.js';
 
 /** The fields of GetCommandInvocation (or a ListCommandInvocations entry) this module reads. */
 export interface InvocationReport {
@@ -93,9 +94,12 @@ export function classifyInvocation(report: InvocationReport, context: FailureCon
   return { kind: 'failed', summary: `${status} (${details}): ${explanation ?? 'SSM gave no further detail'}` };
 }
 
-/** Control characters (colour codes, carriage returns) say nothing in a CloudFormation event. */
+/**
+ * Control characters (colour codes, carriage returns) say nothing in a CloudFormation event, and
+ * a credential the host echoed (a presigned artifact URL it could not fetch) must not land there.
+ */
 function printable(line: string): string {
-  return line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').trim();
+  return redactCredentials(line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').trim());
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { defaultReleaseLabel, DEPLOYMENT_PROPERTIES, DOCUMENT_PARAM_PATTERNS, DOCUMENT_PARAMS, MAX_CONCURRENCY_PATTERN } from '../contract.js';
+import { redactCredentials } from '../redact.js';
 
 /** A fleet: every instance carrying a tag, swapped `maxConcurrency` at a time, stopping at the first failure. */
 export interface FleetTarget {
@@ -97,7 +98,8 @@ export function readDeploymentRequest(properties: Readonly<Record<string, unknow
   const engineUri = text(P.engineUri, false, matches(DOCUMENT_PARAM_PATTERNS.engineUri), "the s3://BUCKET/KEY of the stack's engine bundle");
 
   if (problems.length > 0) {
-    throw new Error(`the deployment's properties are not usable: ${problems.join('; ')}. Nothing was sent to the instance.`);
+    // The reason lands in CloudFormation's events: a value echoed there keeps no credential.
+    throw new Error(redactCredentials(`the deployment's properties are not usable: ${problems.join('; ')}. Nothing was sent to the instance.`));
   }
   return {
     ...(fleet === undefined ? { instanceId: instanceId! } : { fleet: fleet as FleetDeployTarget }),

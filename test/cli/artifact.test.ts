@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, test } from 'vitest';
-import { inspectLocalJar, prepareArtifact, s3ChecksumOf, uploadKey } from '../../cli/artifact.js';
+import { checkArtifact, inspectLocalJar, prepareArtifact, s3ChecksumOf, uploadKey } from '../../cli/artifact.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import type { StackTarget } from '../../cli/stack.js';
 import { fakeJar } from '../constructs/synth.js';
@@ -57,7 +57,7 @@ describe('prepareArtifact', () => {
     s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
     s3.on(PutObjectCommand).resolves({});
     const log: string[] = [];
-    const artifact = await prepareArtifact(client(), target, { kind: 'file', path: jar }, { version: 'v2' }, (line) => log.push(line));
+    const artifact = await prepareArtifact(client(), target, checkArtifact({ kind: 'file', path: jar }, { version: 'v2' }), { version: 'v2' }, (line) => log.push(line));
     expect(artifact).toMatchObject({ uri: `s3://artifacts/cli-releases/${jarSha}.jar`, sha256: jarSha, version: 'v2' });
     const put = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
     expect(put).toMatchObject({ Bucket: 'artifacts', Key: `cli-releases/${jarSha}.jar`, ChecksumSHA256: s3ChecksumOf(jarSha), ContentType: 'application/java-archive' });
@@ -67,7 +67,7 @@ describe('prepareArtifact', () => {
   test('does not upload the same jar twice', async () => {
     s3.on(HeadObjectCommand).resolves({ ContentLength: readFileSync(jar).length });
     const log: string[] = [];
-    await prepareArtifact(client(), target, { kind: 'file', path: jar }, {}, (line) => log.push(line));
+    await prepareArtifact(client(), target, checkArtifact({ kind: 'file', path: jar }, {}), {}, (line) => log.push(line));
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
     expect(log).toEqual([expect.stringMatching(/already holds this jar; not uploading it again$/)]);
   });
@@ -75,12 +75,12 @@ describe('prepareArtifact', () => {
   test('a role that may upload but not read (403 on HeadObject, as for the fleet\'s Jenkins) uploads; another error stops', async () => {
     s3.on(HeadObjectCommand).rejects(Object.assign(new Error('Forbidden'), { name: 'Forbidden', $metadata: { httpStatusCode: 403 } }));
     s3.on(PutObjectCommand).resolves({});
-    await prepareArtifact(client(), target, { kind: 'file', path: jar }, {}, () => {});
+    await prepareArtifact(client(), target, checkArtifact({ kind: 'file', path: jar }, {}), {}, () => {});
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(1);
 
     s3.reset();
     s3.on(HeadObjectCommand).rejects(Object.assign(new Error('slow down'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } }));
-    await expect(prepareArtifact(client(), target, { kind: 'file', path: jar }, {}, () => {})).rejects.toMatchObject({
+    await expect(prepareArtifact(client(), target, checkArtifact({ kind: 'file', path: jar }, {}), {}, () => {})).rejects.toMatchObject({
       exitCode: CLI_EXIT_CODES.aws,
       message: expect.stringMatching(/^cannot reach s3:\/\/artifacts\/cli-releases\/.* \(SlowDown: slow down\)\. Nothing was uploaded or deployed\.$/),
     });
@@ -88,7 +88,7 @@ describe('prepareArtifact', () => {
   });
 
   test('a stack without an upload location cannot take a local jar, and says what to do', async () => {
-    await expect(prepareArtifact(client(), { ...target, artifactUploadLocation: undefined }, { kind: 'file', path: jar }, {}, () => {})).rejects.toMatchObject({
+    await expect(prepareArtifact(client(), { ...target, artifactUploadLocation: undefined }, checkArtifact({ kind: 'file', path: jar }, {}), {}, () => {})).rejects.toMatchObject({
       exitCode: CLI_EXIT_CODES.aws,
       message: expect.stringMatching(/has no output ArtifactUploadLocation .* deploy s3:\/\/BUCKET\/KEY with --sha256\.$/),
     });

@@ -25,7 +25,7 @@ export interface Synthesized {
 /** Synthesizes the stack with `context` on top of cdk.json's; `artifact` defaults to `fakeJar()`. */
 export function synthesize(context: Record<string, unknown> = {}, processEnv: Record<string, string> = {}): Synthesized {
   const app = new App({ context: { ...CDK_JSON_CONTEXT, artifact: fakeJar(), ...context } });
-  const config = readConfig((key) => app.node.tryGetContext(key));
+  const config = readConfig((key) => app.node.tryGetContext(key), { givenKeys: Object.keys(app.node.getAllContext()) });
   const stack = new Ec2BlueGreenStack(app, 'Ec2BlueGreen', { config, env: lookupEnvironment(config, processEnv) });
   return { app, stack, template: Template.fromStack(stack) };
 }
