@@ -7,14 +7,15 @@ import {
   DescribeInstanceInformationCommand,
   type InstanceInformation,
   paginateDescribeInstanceInformation,
-  SendCommandCommand,
   type SendCommandCommandInput,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DOCUMENT_PARAMS } from '../lib/contract.js';
 import type { FleetRelease } from '../lib/deploy/fleet.js';
 import { everyPage } from '../lib/deploy/pages.js';
+import type { RetryDependencies } from '../lib/deploy/retry.js';
 import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTarget } from '../lib/deploy/send-command.js';
+import { sendCommandOnce, SendOutcomeUnknownError } from '../lib/deploy/send-once.js';
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
@@ -164,14 +165,33 @@ export async function requireOnline(ssm: SSMClient, target: HostStackTarget): Pr
   );
 }
 
-/** Sends the command; returns its id. */
-export async function send(ssm: SSMClient, input: SendCommandCommandInput, command: CommandName): Promise<string> {
+/** How long `send` retries throttling, SSM's own failures and dropped connections. */
+export const SEND_RETRY_SECONDS = 60;
+
+/** The real clock for `send`'s retries. */
+const REAL_TIME: RetryDependencies = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: () => Math.random(),
+};
+
+/**
+ * Sends the command at most once (lib/deploy/send-once.ts: a lost answer is followed by a search
+ * for the command, not by a second send); returns its id.
+ */
+export async function send(ssm: SSMClient, input: SendCommandCommandInput, command: CommandName, time: RetryDependencies = REAL_TIME): Promise<string> {
   try {
-    const sent = await ssm.send(new SendCommandCommand(input));
-    const commandId = sent.Command?.CommandId;
-    if (commandId === undefined) throw new Error('SendCommand answered without a command id');
-    return commandId;
+    const sent = await sendCommandOnce(ssm, input, { deadlineMs: time.now() + SEND_RETRY_SECONDS * 1000, retry: time });
+    return sent.CommandId!;
   } catch (error) {
+    if (error instanceof SendOutcomeUnknownError) {
+      throw new CliError(
+        `Systems Manager may or may not have accepted ${input.DocumentName} for ${describeWhere(input)}: ${error.message}. ` +
+          `The ${command} may still run: look for it with ${error.findCommand}, and follow it with 'ec2-bluegreen status'; ` +
+          `if there is none, run the same command again.`,
+        CLI_EXIT_CODES.aws,
+      );
+    }
     const { name, message } = error as Error;
     const hint =
       name === 'InvalidParameters' && command === 'history'

@@ -12,7 +12,6 @@ import {
   paginateListCommandInvocations,
   paginateListCommands,
   PutParameterCommand,
-  SendCommandCommand,
   type Command,
   type CommandFilter,
   type CommandInvocation,
@@ -24,6 +23,7 @@ import type { InvocationReport } from '../../lib/deploy/invocation.js';
 import { everyPage } from '../../lib/deploy/pages.js';
 import { withRetries } from '../../lib/deploy/retry.js';
 import { catchUpCommentPrefix, readDeploymentRequest, sendCommandInput, type DeploymentRequest, type FleetDeployTarget, type FleetTarget } from '../../lib/deploy/send-command.js';
+import { sendCommandOnce, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
 import { IS_COMPLETE_RETRY_MS, type HandlerContext } from './context.js';
 import { DeployFailedError, type IsCompleteEvent, type IsCompleteResult, type SentCommand } from './resource.js';
 
@@ -256,8 +256,17 @@ export function fleetRollOut(ctx: HandlerContext) {
         { requestType: event.RequestType === 'Create' ? 'Create' : 'Update', logicalResourceId: event.LogicalResourceId },
         { commandId: command.commandId, instanceIds: toSend },
       );
-      const sent = await withRetries(() => ssm.send(new SendCommandCommand(input)), ctx.now() + IS_COMPLETE_RETRY_MS, ctx.retrying('SendCommand'));
-      log.info('catch-up sent to hosts that joined during the roll-out', { commandId: sent.Command?.CommandId, instanceIds: toSend });
+      let sent;
+      try {
+        sent = await sendCommandOnce(ssm, input, { deadlineMs: ctx.now() + IS_COMPLETE_RETRY_MS, retry: ctx.retrying('SendCommand') });
+      } catch (error) {
+        if (!(error instanceof SendOutcomeUnknownError)) throw error;
+        // The next call lists the catch-ups again: it follows this one if it was created after
+        // all, and sends to the hosts it does not reach otherwise.
+        log.warn('catch-up: the answer to SendCommand was lost; looking again on the next call', { instanceIds: toSend, error: error.message });
+        return true;
+      }
+      log.info('catch-up sent to hosts that joined during the roll-out', { commandId: sent.CommandId, instanceIds: toSend });
       return true;
     }
     return running;

@@ -8,9 +8,8 @@
  * (single-host.ts) or across the fleet (fleet-roll-out.ts); success returns the live slot and
  * version, anything else throws a reason that CloudFormation shows.
  */
-import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import { withRetries } from '../../lib/deploy/retry.js';
 import { readDeploymentRequest, sendCommandInput, type DeploymentRequest } from '../../lib/deploy/send-command.js';
+import { sendCommandOnce, sendTokenFor, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
 import { SEND_ALLOWANCE_SECONDS } from '../../lib/deploy/timeouts.js';
 import { handlerContext, type HandlerDependencies } from './context.js';
 import { fleetRollOut } from './fleet-roll-out.js';
@@ -41,17 +40,25 @@ export function createHandlers(deps: HandlerDependencies) {
       requestType: event.RequestType === 'Create' ? 'Create' : 'Update',
       logicalResourceId: event.LogicalResourceId,
     });
+    // One token per CloudFormation request: every send for it, also from another invocation,
+    // finds a command an earlier one created before its answer was lost.
+    const token = sendTokenFor(`${event.StackId}/${event.RequestId}`);
     const where = request.fleet === undefined ? request.instanceId! : `the hosts tagged ${request.fleet.tagKey}=${request.fleet.tagValue}`;
     for (;;) {
       if (request.fleet === undefined) await host.waitUntilOnline(request.instanceId!, deadline);
       else await fleet.waitUntilOnline(request.fleet, deadline);
       try {
         const sendDeadline = Math.min(ctx.now() + SEND_ALLOWANCE_SECONDS * 1000, lambdaEnd);
-        const sent = await withRetries(() => ssm.send(new SendCommandCommand(input)), sendDeadline, ctx.retrying('SendCommand'));
-        const commandId = sent.Command?.CommandId;
-        if (commandId === undefined) throw new Error('SendCommand answered without a command id');
-        return commandId;
+        const sent = await sendCommandOnce(ssm, input, { deadlineMs: sendDeadline, retry: ctx.retrying('SendCommand'), token });
+        return sent.CommandId!;
       } catch (error) {
+        if (error instanceof SendOutcomeUnknownError) {
+          throw new DeployFailedError(
+            `Systems Manager may or may not have accepted ${request.documentName} for ${where}: ${error.message}. The deploy may ` +
+              `still run on the ${request.fleet === undefined ? 'host' : 'hosts'}: look for the command with ${error.findCommand}, ` +
+              'and follow it (or, if there is none, deploy again).',
+          );
+        }
         const name = (error as Error).name;
         // Online in one API and not yet in another for a moment after registration.
         if (name === 'InvalidInstanceId' && ctx.now() + settings.onlinePollSeconds * 1000 <= deadline) {

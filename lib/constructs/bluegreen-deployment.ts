@@ -215,7 +215,11 @@ export class BlueGreenDeployment extends Construct {
           resources: [documentArn, stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId })],
         }),
       );
-      this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], 'tells whether the instance is Online');
+      this.addReadPolicy(
+        this.onEventFunction,
+        ['ssm:DescribeInstanceInformation', 'ssm:ListCommands'],
+        'tell whether the instance is Online, and find a command whose SendCommand answer was lost',
+      );
       this.addReadPolicy(
         this.isCompleteFunction,
         ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
@@ -295,7 +299,11 @@ export class BlueGreenDeployment extends Construct {
         reason: `ssm:SendCommand on instances only when they carry the fleet's tag (condition ssm:resourceTag/${fleet.tagKey}); the Auto Scaling group's instance ids are not known in advance.`,
       });
     }
-    this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], "tells which of the fleet's hosts are Online");
+    this.addReadPolicy(
+      this.onEventFunction,
+      ['ssm:DescribeInstanceInformation', 'ssm:ListCommands'],
+      "tell which of the fleet's hosts are Online, and find a command whose SendCommand answer was lost",
+    );
     this.addReadPolicy(
       this.isCompleteFunction,
       ['ssm:ListCommands', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:DescribeInstanceInformation'],

@@ -4,10 +4,12 @@
  */
 
 /** Why an error is worth another try, or undefined when it is not. */
-export type RetryReason = 'throttled' | 'iam-propagation' | 'service-error';
+export type RetryReason = 'throttled' | 'iam-propagation' | 'service-error' | 'connection';
 
 interface AwsErrorLike {
   readonly name?: string;
+  /** Node's code for a failed connection (`ECONNRESET`, ...). */
+  readonly code?: string;
   readonly $fault?: 'client' | 'server';
   readonly $retryable?: { readonly throttling?: boolean };
   readonly $metadata?: { readonly httpStatusCode?: number };
@@ -20,13 +22,42 @@ const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequest
  */
 const IAM_PROPAGATION = new Set(['AccessDeniedException', 'AccessDenied', 'UnrecognizedClientException', 'InvalidClientTokenId']);
 
+/**
+ * No answer at all: the connection failed, was dropped or timed out (the names and codes the
+ * SDK's own retries treat as transient). The request may or may not have reached the service.
+ */
+const CONNECTION = new Set([
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
 export function retryReason(error: unknown): RetryReason | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const aws = error as AwsErrorLike;
   if ((aws.name !== undefined && THROTTLING.has(aws.name)) || aws.$retryable?.throttling === true) return 'throttled';
   if (aws.name !== undefined && IAM_PROPAGATION.has(aws.name)) return 'iam-propagation';
   if (aws.$fault === 'server' || (aws.$metadata?.httpStatusCode ?? 0) >= 500) return 'service-error';
+  const answered = aws.$metadata?.httpStatusCode !== undefined;
+  if (!answered && ((aws.name !== undefined && CONNECTION.has(aws.name)) || (aws.code !== undefined && CONNECTION.has(aws.code)))) return 'connection';
   return undefined;
+}
+
+/**
+ * Whether a request that failed with `error` may still have taken effect: unless the service
+ * answered with a refusal (a 4xx status), it may have acted and its answer been lost (a 5xx
+ * after the work was done, a dropped connection, an answer the SDK could not read).
+ */
+export function mayHaveTakenEffect(error: unknown): boolean {
+  const status = typeof error === 'object' && error !== null ? (error as AwsErrorLike).$metadata?.httpStatusCode : undefined;
+  return !(status !== undefined && status >= 400 && status < 500);
 }
 
 /** How long IAM propagation may plausibly take; a denial that lasts longer is a real one. */

@@ -4,6 +4,7 @@
  * roll-out's state means are test/deploy/fleet.test.ts; the roll-out against real hosts is
  * test/e2e/fleet.e2e.test.ts.
  */
+import { createHash } from 'node:crypto';
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
@@ -13,6 +14,7 @@ import {
   PutParameterCommand,
   SendCommandCommand,
   SSMClient,
+  SSMServiceException,
   type Command,
   type CommandStatus,
 } from '@aws-sdk/client-ssm';
@@ -59,6 +61,11 @@ function event(requestType: CustomResourceEvent['RequestType']): CustomResourceE
 
 const fleet = { tagKey: FLEET_TAG_KEY, tagValue: TAG_VALUE, maxConcurrency: '1', releaseParameterName: RELEASE_PARAMETER };
 
+/** A send's token for a request key: the first 16 hex digits of its SHA-256. */
+function tokenOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
+
 function waiting(): IsCompleteEvent {
   return {
     ...event('Update'),
@@ -96,7 +103,8 @@ describe('onEvent for a fleet', () => {
       Targets: [{ Key: `tag:${FLEET_TAG_KEY}`, Values: [TAG_VALUE] }],
       MaxConcurrency: '1',
       MaxErrors: '0',
-      Comment: 'CloudFormation Update Deployment: deploy v3',
+      // The request's token: the same for every send of this CloudFormation request.
+      Comment: `CloudFormation Update Deployment: deploy v3 [send ${tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Shop/uuid/req-1')}]`,
     });
     expect(sends[0]!.args[0].input.InstanceIds).toBeUndefined();
   });
@@ -164,7 +172,8 @@ describe('isComplete for a fleet', () => {
     // THEN the joined host alone gets the same release, named as this roll-out's catch-up
     const sends = ssmMock.commandCalls(SendCommandCommand);
     expect(sends).toHaveLength(1);
-    expect(sends[0]!.args[0].input).toMatchObject({ InstanceIds: [joined], Comment: comment });
+    // The comment starts as the roll-out's catch-ups do and ends with this send's own token.
+    expect(sends[0]!.args[0].input).toMatchObject({ InstanceIds: [joined], Comment: expect.stringMatching(new RegExp(`^${comment} \\[send [0-9a-f]{16}\\]$`)) });
     expect(sends[0]!.args[0].input.Targets).toBeUndefined();
     expect(sends[0]!.args[0].input.Parameters).toMatchObject({ sha256: [SHA], version: ['v3'] });
     const lookups = ssmMock.commandCalls(ListCommandsCommand).filter((call) => call.args[0].input.Filters !== undefined);
@@ -191,6 +200,23 @@ describe('isComplete for a fleet', () => {
     // THEN it was sent once and the release recorded once
     expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
     expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(1);
+  });
+
+  test("a catch-up whose SendCommand answers are lost: not complete, and nothing fails; the next call looks again", async () => {
+    const joined = 'i-0bbbbbbbbbbbbbbb4';
+    ssmMock.on(ListCommandsCommand).callsFake((input: { CommandId?: string }) => ({
+      Commands: input.CommandId === COMMAND_ID ? [{ CommandId: COMMAND_ID, Status: 'Success', TargetCount: 3 }] : [],
+    }));
+    ssmMock.on(ListCommandInvocationsCommand, { CommandId: COMMAND_ID }).resolves(invocations(HOSTS.map((id) => [id, 'Success', 0])));
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: FLEET_RELEASE_UNSET } });
+    ssmMock.on(PutParameterCommand).resolves({ Version: 2 });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(hostsOnline([...HOSTS, joined]));
+    ssmMock
+      .on(SendCommandCommand)
+      .rejects(new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } }));
+
+    await expect(handlers().isComplete(waiting())).resolves.toEqual({ IsComplete: false });
+    expect(ssmMock.commandCalls(SendCommandCommand).length).toBeGreaterThan(1);
   });
 
   test('a failed roll-out names the failed host with its output, records nothing, sends nothing more', async () => {

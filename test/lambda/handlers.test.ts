@@ -3,10 +3,12 @@
  * what they answer for every state SSM can report. The clock and sleep are fakes, so a wait of
  * minutes takes no time; the SDK calls are the real command objects with their real input.
  */
+import { createHash } from 'node:crypto';
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
+  ListCommandsCommand,
   SendCommandCommand,
   SSMClient,
   SSMServiceException,
@@ -50,6 +52,11 @@ function event(requestType: CustomResourceEvent['RequestType'], extra: Partial<C
     ...(requestType === 'Create' ? {} : { PhysicalResourceId: 'bluegreen-deployment/Deployment' }),
     ...extra,
   };
+}
+
+/** A send's token for a request key: the first 16 hex digits of its SHA-256. */
+function tokenOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
 /** An error as the SDK builds it from SSM's `{"__type": ...}` answer. */
@@ -114,7 +121,8 @@ describe('onEvent', () => {
         [DOCUMENT_PARAMS.healthTimeout]: ['60'],
       },
       TimeoutSeconds: 300,
-      Comment: 'CloudFormation Create Deployment: deploy v2',
+      // The request's token (a hash of the stack and request id): the same for every send of it.
+      Comment: `CloudFormation Create Deployment: deploy v2 [send ${tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Ec2BlueGreen/uuid/req-1')}]`,
     });
   });
 
@@ -123,7 +131,9 @@ describe('onEvent', () => {
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } });
     const result = await handlers().onEvent(event('Update', { PhysicalResourceId: 'kept-id', OldResourceProperties: PROPERTIES }));
     expect(result.PhysicalResourceId).toBe('kept-id');
-    expect(ssmMock.commandCalls(SendCommandCommand)[0]!.args[0].input.Comment).toBe('CloudFormation Update Deployment: deploy v2');
+    expect(ssmMock.commandCalls(SendCommandCommand)[0]!.args[0].input.Comment).toBe(
+      `CloudFormation Update Deployment: deploy v2 [send ${tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Ec2BlueGreen/uuid/req-1')}]`,
+    );
   });
 
   test('Delete: succeeds without a single call to AWS (the instance may be gone)', async () => {
@@ -207,6 +217,45 @@ describe('onEvent', () => {
     expect(result.BlueGreenCommand?.commandId).toBe(COMMAND_ID);
     expect(slept).toEqual([500, 500]);
     expect(logLines.filter((line) => line.level === 'WARN').map((line) => line.reason)).toEqual(['iam-propagation', 'throttled']);
+  });
+
+  test('an answer lost after SSM created the command: the retry finds it by its token and adopts it, sending once', async () => {
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(online());
+    const lost = new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } });
+    ssmMock.on(SendCommandCommand).rejects(lost);
+    const token = tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Ec2BlueGreen/uuid/req-1');
+    ssmMock.on(ListCommandsCommand).resolves({
+      Commands: [
+        { CommandId: 'other-request', DocumentName: DOCUMENT_NAME, Comment: 'CloudFormation Create Deployment: deploy v2 [send 0000000000000000]' },
+        { CommandId: COMMAND_ID, DocumentName: DOCUMENT_NAME, Comment: `CloudFormation Create Deployment: deploy v2 [send ${token}]` },
+      ],
+    });
+
+    const result = await handlers().onEvent(event('Create'));
+
+    expect(result.BlueGreenCommand?.commandId).toBe(COMMAND_ID);
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(ListCommandsCommand)[0]!.args[0].input.Filters).toEqual([
+      { key: 'InvokedAfter', value: new Date(clock - 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+      { key: 'DocumentName', value: DOCUMENT_NAME },
+    ]);
+  });
+
+  test('answers lost until the send allowance ends, and no command shows up: fails saying the deploy may run and how to find it', async () => {
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(online());
+    ssmMock
+      .on(SendCommandCommand)
+      .rejects(new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } }));
+    ssmMock.on(ListCommandsCommand).resolves({ Commands: [] });
+
+    await expect(handlers().onEvent(event('Create'))).rejects.toThrow(
+      new RegExp(
+        `^Systems Manager may or may not have accepted ${DOCUMENT_NAME} for ${INSTANCE_ID}: the answer to SendCommand was lost \\(InternalServerError: An internal error occurred\\).*` +
+          'The deploy may still run on the host: look for the command with aws ssm list-commands',
+      ),
+    );
+    // Every send after the first looked for the earlier ones first, and once more at the end.
+    expect(ssmMock.commandCalls(ListCommandsCommand)).toHaveLength(ssmMock.commandCalls(SendCommandCommand).length);
   });
 
   test('a denial that outlasts IAM propagation is real: it fails with the denial', async () => {
