@@ -181,7 +181,8 @@ const REAL_TIME: RetryDependencies = {
  */
 export async function send(ssm: SSMClient, input: SendCommandCommandInput, command: CommandName, time: RetryDependencies = REAL_TIME): Promise<string> {
   try {
-    const sent = await sendCommandOnce(ssm, input, { deadlineMs: time.now() + SEND_RETRY_SECONDS * 1000, retry: time });
+    // The operator's rights are what they are: a denial is a refusal at once, never "propagation".
+    const sent = await sendCommandOnce(ssm, input, { deadlineMs: time.now() + SEND_RETRY_SECONDS * 1000, retry: { ...time, iamPropagationSeconds: 0 } });
     return sent.CommandId!;
   } catch (error) {
     if (error instanceof SendOutcomeUnknownError) {

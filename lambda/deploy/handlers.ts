@@ -9,7 +9,7 @@
  * version, anything else throws a reason that CloudFormation shows.
  */
 import { readDeploymentRequest, sendCommandInput, type DeploymentRequest } from '../../lib/deploy/send-command.js';
-import { sendCommandOnce, sendTokenFor, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
+import { sendCommandOnce, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
 import { SEND_ALLOWANCE_SECONDS } from '../../lib/deploy/timeouts.js';
 import { handlerContext, type HandlerDependencies } from './context.js';
 import { fleetRollOut } from './fleet-roll-out.js';
@@ -40,16 +40,13 @@ export function createHandlers(deps: HandlerDependencies) {
       requestType: event.RequestType === 'Create' ? 'Create' : 'Update',
       logicalResourceId: event.LogicalResourceId,
     });
-    // One token per CloudFormation request: every send for it, also from another invocation,
-    // finds a command an earlier one created before its answer was lost.
-    const token = sendTokenFor(`${event.StackId}/${event.RequestId}`);
     const where = request.fleet === undefined ? request.instanceId! : `the hosts tagged ${request.fleet.tagKey}=${request.fleet.tagValue}`;
     for (;;) {
       if (request.fleet === undefined) await host.waitUntilOnline(request.instanceId!, deadline);
       else await fleet.waitUntilOnline(request.fleet, deadline);
       try {
         const sendDeadline = Math.min(ctx.now() + SEND_ALLOWANCE_SECONDS * 1000, lambdaEnd);
-        const sent = await sendCommandOnce(ssm, input, { deadlineMs: sendDeadline, retry: ctx.retrying('SendCommand'), token });
+        const sent = await sendCommandOnce(ssm, input, { deadlineMs: sendDeadline, retry: ctx.retrying('SendCommand') });
         return sent.CommandId!;
       } catch (error) {
         if (error instanceof SendOutcomeUnknownError) {

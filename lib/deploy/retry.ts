@@ -76,6 +76,12 @@ export interface RetryDependencies {
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly random: () => number;
+  /**
+   * How long an IAM denial counts as a role still propagating: a role made with the stack (the
+   * custom resource's) is retried; a caller whose rights are what they are (the operator command)
+   * passes 0, so a denial fails at once. @default IAM_PROPAGATION_SECONDS
+   */
+  readonly iamPropagationSeconds?: number;
   /** Told about each retried error. */
   readonly onRetry?: (error: unknown, reason: RetryReason, attempt: number, delayMs: number) => void;
 }
@@ -83,7 +89,7 @@ export interface RetryDependencies {
 /**
  * Runs `operation` until it succeeds, fails with an error that is not worth retrying, or the
  * deadline (epoch ms) would pass; then rethrows the last error. IAM denials are retried only
- * for `IAM_PROPAGATION_SECONDS` from the first call.
+ * for `iamPropagationSeconds` from the first call.
  */
 export async function withRetries<T>(operation: () => Promise<T>, deadlineMs: number, deps: RetryDependencies): Promise<T> {
   const started = deps.now();
@@ -93,7 +99,7 @@ export async function withRetries<T>(operation: () => Promise<T>, deadlineMs: nu
     } catch (error) {
       const reason = retryReason(error);
       if (reason === undefined) throw error;
-      if (reason === 'iam-propagation' && deps.now() - started >= IAM_PROPAGATION_SECONDS * 1000) throw error;
+      if (reason === 'iam-propagation' && deps.now() - started >= (deps.iamPropagationSeconds ?? IAM_PROPAGATION_SECONDS) * 1000) throw error;
       const delayMs = backoffDelayMs(attempt, deps.random());
       if (deps.now() + delayMs >= deadlineMs) throw error;
       deps.onRetry?.(error, reason, attempt, delayMs);

@@ -7,6 +7,7 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { send } from '../../cli/command.js';
+import { CLI_EXIT_CODES, CliError } from '../../cli/errors.js';
 import { documentRunInput } from '../../lib/deploy/send-command.js';
 import { LoopbackSsm } from '../support/ssm-server.js';
 
@@ -40,8 +41,10 @@ function fakeTime() {
   return { now: () => now, sleep: async (ms: number) => void (now += ms), random: () => 0 };
 }
 
+/** Each test's request is its own (its comment differs), as two deploys are. */
+let testNumber = 0;
 const input = () =>
-  documentRunInput({ documentName: DOCUMENT_NAME, instanceIds: [INSTANCE_ID], deliveryTimeoutSeconds: 300, comment: 'ec2-bluegreen deploy v2 by ops@laptop' }, {});
+  documentRunInput({ documentName: DOCUMENT_NAME, instanceIds: [INSTANCE_ID], deliveryTimeoutSeconds: 300, comment: `ec2-bluegreen deploy v2 by ops@laptop #${++testNumber}` }, {});
 
 describe("the operator command's send", () => {
   test('SSM creates the command, then answers 500: one command, whose id the command follows', async () => {
@@ -55,7 +58,11 @@ describe("the operator command's send", () => {
     const before = ssm.commands.length;
     for (let i = 0; i < 40; i++) ssm.failNext('SendCommand', 'InternalServerError', 'An internal error occurred', 500);
     const error = await send(client, input(), 'deploy', fakeTime()).catch((caught: unknown) => caught);
-    expect((error as Error).message).toMatch(/^Systems Manager may or may not have accepted Ec2BlueGreen-DeployDocument-Loopback for i-0123456789abcdef0: .* The deploy may still run: look for it with aws ssm list-commands/);
+    expect(error).toBeInstanceOf(CliError);
+    expect((error as CliError).exitCode).toBe(CLI_EXIT_CODES.aws);
+    expect((error as Error).message).toMatch(
+      /^Systems Manager may or may not have accepted Ec2BlueGreen-DeployDocument-Loopback for i-0123456789abcdef0: .* The deploy may still run: look for it with aws ssm list-commands --filters key=DocumentName,value=Ec2BlueGreen-DeployDocument-Loopback key=InvokedAfter,value=\S+Z /,
+    );
     expect(ssm.commands.slice(before)).toHaveLength(0);
   });
 
@@ -64,5 +71,22 @@ describe("the operator command's send", () => {
     ssm.dropNextAfterHandling('SendCommand');
     const commandId = await send(client, input(), 'deploy', fakeTime());
     expect(ssm.commands.slice(before).map((command) => command.commandId)).toEqual([commandId]);
+  });
+
+  test.each<[string, string, string]>([
+    ['a denial (the operator may not send)', 'AccessDeniedException', 'User is not authorized to perform: ssm:SendCommand'],
+    ['an instance SSM does not know', 'InvalidInstanceId', 'Instances [[i-0123456789abcdef0]] not in a valid state'],
+  ])('%s is a refusal: sent once, never looked for, nothing ran, exit 9', async (_case, type, message) => {
+    const before = ssm.commands.length;
+    const operations = ssm.operations.length;
+    ssm.failNext('SendCommand', type, message);
+    const error = await send(client, input(), 'deploy', fakeTime()).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(CliError);
+    expect((error as CliError).exitCode).toBe(CLI_EXIT_CODES.aws);
+    expect((error as Error).message).toBe(
+      `Systems Manager refused to run ${DOCUMENT_NAME} on ${INSTANCE_ID} (${type}: ${message}). Nothing ran on the host.`,
+    );
+    expect(ssm.operations.slice(operations)).toEqual(['SendCommand']);
+    expect(ssm.commands.slice(before)).toHaveLength(0);
   });
 });

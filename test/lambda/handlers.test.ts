@@ -3,7 +3,6 @@
  * what they answer for every state SSM can report. The clock and sleep are fakes, so a wait of
  * minutes takes no time; the SDK calls are the real command objects with their real input.
  */
-import { createHash } from 'node:crypto';
 import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
@@ -21,6 +20,7 @@ import { DeployFailedError, type CustomResourceEvent, type IsCompleteEvent } fro
 import { jsonLogger } from '../../lambda/deploy/log.js';
 import type { DeploySettings } from '../../lambda/deploy/settings.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';
+import { SEND_SEARCH_MARGIN_SECONDS } from '../../lib/deploy/send-once.js';
 
 const ssmMock = mockClient(SSMClient);
 afterAll(() => ssmMock.restore());
@@ -52,11 +52,6 @@ function event(requestType: CustomResourceEvent['RequestType'], extra: Partial<C
     ...(requestType === 'Create' ? {} : { PhysicalResourceId: 'bluegreen-deployment/Deployment' }),
     ...extra,
   };
-}
-
-/** A send's token for a request key: the first 16 hex digits of its SHA-256. */
-function tokenOf(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }
 
 /** An error as the SDK builds it from SSM's `{"__type": ...}` answer. */
@@ -121,8 +116,7 @@ describe('onEvent', () => {
         [DOCUMENT_PARAMS.healthTimeout]: ['60'],
       },
       TimeoutSeconds: 300,
-      // The request's token (a hash of the stack and request id): the same for every send of it.
-      Comment: `CloudFormation Create Deployment: deploy v2 [send ${tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Ec2BlueGreen/uuid/req-1')}]`,
+      Comment: 'CloudFormation Create Deployment: deploy v2',
     });
   });
 
@@ -131,9 +125,7 @@ describe('onEvent', () => {
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } });
     const result = await handlers().onEvent(event('Update', { PhysicalResourceId: 'kept-id', OldResourceProperties: PROPERTIES }));
     expect(result.PhysicalResourceId).toBe('kept-id');
-    expect(ssmMock.commandCalls(SendCommandCommand)[0]!.args[0].input.Comment).toBe(
-      `CloudFormation Update Deployment: deploy v2 [send ${tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Ec2BlueGreen/uuid/req-1')}]`,
-    );
+    expect(ssmMock.commandCalls(SendCommandCommand)[0]!.args[0].input.Comment).toBe('CloudFormation Update Deployment: deploy v2');
   });
 
   test('Delete: succeeds without a single call to AWS (the instance may be gone)', async () => {
@@ -219,15 +211,33 @@ describe('onEvent', () => {
     expect(logLines.filter((line) => line.level === 'WARN').map((line) => line.reason)).toEqual(['iam-propagation', 'throttled']);
   });
 
-  test('an answer lost after SSM created the command: the retry finds it by its token and adopts it, sending once', async () => {
+  test('an answer lost after SSM created the command: the retry finds that send of the same request and adopts it, sending once', async () => {
     ssmMock.on(DescribeInstanceInformationCommand).resolves(online());
     const lost = new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } });
     ssmMock.on(SendCommandCommand).rejects(lost);
-    const token = tokenOf('arn:aws:cloudformation:us-east-1:111111111111:stack/Ec2BlueGreen/uuid/req-1');
+    const sent = (commandId: string, requestedAt: number, change: Record<string, unknown> = {}) => ({
+      CommandId: commandId,
+      DocumentName: DOCUMENT_NAME,
+      Comment: 'CloudFormation Create Deployment: deploy v2',
+      InstanceIds: [INSTANCE_ID],
+      Targets: [],
+      RequestedDateTime: new Date(requestedAt),
+      Parameters: {
+        [DOCUMENT_PARAMS.action]: ['deploy'],
+        [DOCUMENT_PARAMS.artifactUri]: ['s3://assets-bucket/0f3c.jar'],
+        [DOCUMENT_PARAMS.sha256]: [SHA],
+        [DOCUMENT_PARAMS.version]: ['v2'],
+        [DOCUMENT_PARAMS.healthTimeout]: ['60'],
+        [DOCUMENT_PARAMS.engineUri]: [''],
+      },
+      ...change,
+    });
     ssmMock.on(ListCommandsCommand).resolves({
       Commands: [
-        { CommandId: 'other-request', DocumentName: DOCUMENT_NAME, Comment: 'CloudFormation Create Deployment: deploy v2 [send 0000000000000000]' },
-        { CommandId: COMMAND_ID, DocumentName: DOCUMENT_NAME, Comment: `CloudFormation Create Deployment: deploy v2 [send ${token}]` },
+        // Another request of the same document, and the same request long before: not this one.
+        sent('other-release', clock, { Parameters: { [DOCUMENT_PARAMS.version]: ['v3'] } }),
+        sent('long-before', clock - 10 * 60_000),
+        sent(COMMAND_ID, clock),
       ],
     });
 
@@ -235,8 +245,9 @@ describe('onEvent', () => {
 
     expect(result.BlueGreenCommand?.commandId).toBe(COMMAND_ID);
     expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
+    // An error without an answer to date it: this clock, less the margin for skew.
     expect(ssmMock.commandCalls(ListCommandsCommand)[0]!.args[0].input.Filters).toEqual([
-      { key: 'InvokedAfter', value: new Date(clock - 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+      { key: 'InvokedAfter', value: new Date(clock - SEND_SEARCH_MARGIN_SECONDS * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
       { key: 'DocumentName', value: DOCUMENT_NAME },
     ]);
   });

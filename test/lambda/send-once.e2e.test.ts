@@ -6,7 +6,8 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createHandlers, type CustomResourceEvent, type IsCompleteResult } from '../../lambda/deploy/handlers.js';
+import { createHandlers } from '../../lambda/deploy/handlers.js';
+import type { CustomResourceEvent, IsCompleteResult } from '../../lambda/deploy/resource.js';
 import { jsonLogger } from '../../lambda/deploy/log.js';
 import { DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';
 import { LoopbackSsm, type DocumentParameter } from '../support/ssm-server.js';

@@ -213,7 +213,7 @@ class SsmError extends Error {
   }
 }
 
-/** A failure injected into the next call of one operation (`failNext`, `failNextAfterHandling`, `dropNextAfterHandling`). */
+/** A failure injected into the next call of one operation (`failNext`, `dropNext`, `failNextAfterHandling`, `dropNextAfterHandling`). */
 interface InjectedFailure {
   readonly operation: string;
   /** Before the operation runs (nothing happened), or after it ran (its answer is lost). */
@@ -302,6 +302,11 @@ export class LoopbackSsm {
    */
   failNextAfterHandling(operation: string, type = 'InternalServerError', message = 'An internal error occurred', status = 500): void {
     this.injectedFailures.push({ operation, when: 'after', answer: { type, message, status } });
+  }
+
+  /** Makes the next call to `operation` drop the connection before it does anything. */
+  dropNext(operation: string): void {
+    this.injectedFailures.push({ operation, when: 'before', answer: 'drop' });
   }
 
   /** Makes the next call to `operation` do its work and then drop the connection without an answer. */
