@@ -24,7 +24,16 @@ import { fleetName, type FleetStackTarget, type HostStackTarget, type StackTarge
 /** The document's action for each command: the same name (`history` needs the document's history action). */
 export type DocumentRequest =
   | { readonly command: 'deploy'; readonly artifact: DeployArtifact; readonly healthTimeoutSeconds?: number }
-  | { readonly command: 'rollback'; readonly healthTimeoutSeconds?: number }
+  | {
+      readonly command: 'rollback';
+      readonly healthTimeoutSeconds?: number;
+      /**
+       * Fleet only: the release recorded before the current one, which a host whose warm standby
+       * it is not (a host the Auto Scaling group added boots the recorded release alone) deploys
+       * instead of failing with "nothing to switch to". @default - none: such a host fails
+       */
+      readonly previous?: { readonly artifactUri: string; readonly sha256: string; readonly version: string };
+    }
   | { readonly command: 'status' | 'history' };
 
 export interface SendSettings {
@@ -62,6 +71,12 @@ export function documentCommandInput(target: StackTarget, request: DocumentReque
     parameters = { [DOCUMENT_PARAMS.action]: [request.command] };
     if (request.command === 'rollback' && request.healthTimeoutSeconds !== undefined) {
       parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
+    }
+    if (request.command === 'rollback' && request.previous !== undefined) {
+      // The document's rollback deploys it where there is no standby to switch to.
+      parameters[DOCUMENT_PARAMS.artifactUri] = [request.previous.artifactUri];
+      parameters[DOCUMENT_PARAMS.sha256] = [request.previous.sha256];
+      parameters[DOCUMENT_PARAMS.version] = [request.previous.version];
     }
     what = request.command;
   }

@@ -88,7 +88,13 @@ export async function runOnFleet(request: Request, target: FleetStackTarget, cli
         `sha256 ${prepared.sha256.slice(0, 12)}, to the hosts of ${fleetName(target)}`,
     );
   } else if (request.command === 'rollback') {
-    documentRequest = { command: 'rollback', healthTimeoutSeconds: request.healthTimeoutSeconds };
+    // A host the Auto Scaling group added booted the recorded release alone: with no standby, it
+    // deploys the release recorded before it, so the rollback reaches every host.
+    const previous =
+      recorded === undefined || recorded.previousArtifactUri === '' || recorded.previousSha256 === ''
+        ? undefined
+        : { artifactUri: recorded.previousArtifactUri, sha256: recorded.previousSha256, version: recorded.previousVersion };
+    documentRequest = { command: 'rollback', healthTimeoutSeconds: request.healthTimeoutSeconds, previous };
   } else {
     documentRequest = { command: request.command };
   }

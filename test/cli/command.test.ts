@@ -46,6 +46,17 @@ describe('documentCommandInput', () => {
     expect(input.CloudWatchOutputConfig).toBeUndefined();
   });
 
+  test("a fleet's rollback names the previous release, which a host without a standby deploys instead", () => {
+    const previous = { artifactUri: 's3://bucket/cli-releases/v1.jar', sha256: SHA, version: 'v1' };
+    const input = documentCommandInput(TARGET, { command: 'rollback', previous }, SETTINGS);
+    expect(input.Parameters).toEqual({ action: ['rollback'], artifactUri: [previous.artifactUri], sha256: [SHA], version: ['v1'] });
+    expect(input.Comment).toBe('ec2-bluegreen rollback by ops@laptop');
+    for (const [name, [value]] of Object.entries(input.Parameters!)) {
+      if (name === 'action') continue;
+      expect(value).toMatch(new RegExp(DOCUMENT_PARAM_PATTERNS[name as keyof typeof DOCUMENT_PARAM_PATTERNS]));
+    }
+  });
+
   test("every value matches the document's allowedPattern", () => {
     const input = documentCommandInput(TARGET, { command: 'deploy', artifact: { uri: 's3://bucket/k.jar', sha256: SHA, version: 'v2', source: 'x' } }, SETTINGS);
     for (const [name, [value]] of Object.entries(input.Parameters!)) {
