@@ -11,7 +11,7 @@ import { type ArtifactFile, resolveArtifact } from '../lib/artifact.js';
 import { defaultReleaseLabel } from '../lib/contract.js';
 import type { ArtifactSelection } from './args.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
-import { UPLOAD_TAGGING } from './retention.js';
+import { UPLOAD_TAGGING } from '../lib/deploy/retention.js';
 import { STACK_OUTPUTS, type S3Location, type StackTarget } from './stack.js';
 
 /** What the document's deploy action gets. */

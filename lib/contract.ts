@@ -260,6 +260,11 @@ export const DEPLOY_FUNCTION_ENV = {
   executionTimeoutSeconds: 'BLUEGREEN_EXECUTION_TIMEOUT_SECONDS',
   /** CloudWatch log group for the command's full output. @default - none (output stays in SSM) */
   outputLogGroupName: 'BLUEGREEN_OUTPUT_LOG_GROUP',
+  /**
+   * Fleet only: `s3://BUCKET/PREFIX/`, where the operator command uploads jars; recording a release
+   * tags the jars there that the record names (RELEASE_RETENTION_TAG). @default - none: no tagging
+   */
+  uploadLocation: 'BLUEGREEN_UPLOAD_LOCATION',
 } as const;
 
 /*

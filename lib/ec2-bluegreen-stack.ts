@@ -137,6 +137,7 @@ export class Ec2BlueGreenStack extends Stack {
         tagValue: fleet.tagValue,
         maxConcurrency: config.fleet.maxConcurrency,
         releaseParameter: fleet.releaseParameter,
+        uploads: { bucket: this.artifactBucket, prefix: CLI_UPLOAD_PREFIX },
       },
       document: this.deployDocument,
       artifact: BlueGreenDeployment.artifactFromAsset(fleet.artifactAsset, fleet.artifact),

@@ -3,6 +3,7 @@
  * logger, clock, sleep), retries that log, and the two rules for an `isComplete` that cannot
  * read the command yet.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { IAM_PROPAGATION_SECONDS, retryReason, type RetryDependencies } from '../../lib/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../../lib/deploy/timeouts.js';
@@ -12,6 +13,8 @@ import type { DeploySettings } from './settings.js';
 
 export interface HandlerDependencies {
   readonly ssm: SSMClient;
+  /** Fleet only, with `settings.uploadLocation`: tags the recorded jars. @default - no tagging */
+  readonly s3?: S3Client;
   readonly settings: DeploySettings;
   readonly log: Logger;
   /** Epoch milliseconds. */

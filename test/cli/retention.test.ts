@@ -6,10 +6,10 @@
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { keepRecordedJars, UPLOAD_TAGGING } from '../../cli/retention.js';
+import { keepRecordedJars } from '../../cli/retention.js';
 import { RELEASE_RETENTION_TAG } from '../../lib/contract.js';
 import { nextFleetRelease, type FleetRelease } from '../../lib/deploy/fleet.js';
-import { retentionChanges } from '../../lib/deploy/retention.js';
+import { retentionChanges, UPLOAD_TAGGING } from '../../lib/deploy/retention.js';
 import { LoopbackS3 } from '../support/s3-server.js';
 
 const BUCKET = 'artifacts';

@@ -197,6 +197,18 @@ describe('a fleet of three hosts', () => {
     });
   });
 
+  test("lets the custom resource tag the uploaded jars its record names, and only those under the upload prefix", () => {
+    const isComplete = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('DeploymentIsComplete'))![1];
+    expect(renderValue(isComplete.Properties.Environment.Variables.BLUEGREEN_UPLOAD_LOCATION)).toMatch(/^s3:\/\/<ArtifactBucket[0-9A-F]+>\/cli-releases\/$/);
+    const statements = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('DeploymentIsComplete'))
+      .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const tagging = statements.filter((statement) => [statement.Action].flat().includes('s3:PutObjectTagging'));
+    expect(tagging).toHaveLength(1);
+    expect([tagging[0]!.Action].flat()).toEqual(['s3:PutObjectTagging']);
+    expect(renderValue(tagging[0]!.Resource)).toMatch(/^<ArtifactBucket[0-9A-F]+\.Arn>\/cli-releases\/\*$/);
+  });
+
   test('runs Jenkins on its own instance, whose pipeline deploys to the fleet through the document', () => {
     const jenkins = onlyResource(template, 'AWS::EC2::Instance');
     const jenkinsUserData = renderValue(jenkins.properties.UserData);

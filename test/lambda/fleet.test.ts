@@ -17,13 +17,16 @@ import {
   type Command,
   type CommandStatus,
 } from '@aws-sdk/client-ssm';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, test } from 'vitest';
 import { createHandlers } from '../../lambda/deploy/handlers.js';
 import type { CustomResourceEvent, IsCompleteEvent } from '../../lambda/deploy/resource.js';
 import { jsonLogger } from '../../lambda/deploy/log.js';
-import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
+import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, RELEASE_RETENTION_TAG } from '../../lib/contract.js';
 import { parseFleetRelease } from '../../lib/deploy/fleet.js';
+import type { UploadLocation } from '../../lib/deploy/retention.js';
+import { LoopbackS3 } from '../support/s3-server.js';
 import { COMMAND_ID, HOSTS, invocations, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
 
 const ssmMock = mockClient(SSMClient);
@@ -33,10 +36,17 @@ const CATCH_UP_ID = 'beef0000-1111-2222-3333-444455556666';
 
 let clock: number;
 
-function handlers() {
+function handlers(retention: { readonly s3?: S3Client; readonly uploadLocation?: UploadLocation } = {}) {
   return createHandlers({
     ssm: new SSMClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-    settings: { onlineWaitSeconds: 300, onlinePollSeconds: 5, deliveryTimeoutSeconds: 300, executionTimeoutSeconds: 2199 },
+    ...(retention.s3 === undefined ? {} : { s3: retention.s3 }),
+    settings: {
+      onlineWaitSeconds: 300,
+      onlinePollSeconds: 5,
+      deliveryTimeoutSeconds: 300,
+      executionTimeoutSeconds: 2199,
+      ...(retention.uploadLocation === undefined ? {} : { uploadLocation: retention.uploadLocation }),
+    },
     log: jsonLogger({}, () => undefined),
     now: () => clock,
     sleep: async (ms) => {
@@ -143,6 +153,41 @@ describe('isComplete for a fleet', () => {
       recordedBy: 'cloudformation',
     });
     expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0);
+  });
+
+  test("recording over a release the operator command uploaded keeps its jar (now the previous release) and frees the one two back, with the real SDK against the S3 stand-in", async () => {
+    // GIVEN the record names two uploaded jars: the release (b) and the previous one (a), both recorded
+    const s3 = await LoopbackS3.start({ buckets: ['uploads'] });
+    const s3Client = new S3Client({ region: 'us-east-1', endpoint: s3.url, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    try {
+      const recordedTag = `${RELEASE_RETENTION_TAG.key}=${RELEASE_RETENTION_TAG.recorded}`;
+      for (const name of ['a', 'b']) await s3Client.send(new PutObjectCommand({ Bucket: 'uploads', Key: `cli-releases/${name}.jar`, Body: name, Tagging: recordedTag }));
+      const before = [
+        'artifactUri=s3://uploads/cli-releases/b.jar',
+        `sha256=${'b'.repeat(64)}`,
+        'version=b',
+        'previousArtifactUri=s3://uploads/cli-releases/a.jar',
+        `previousSha256=${'a'.repeat(64)}`,
+        'previousVersion=a',
+      ].join('\n');
+      ssmMock.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: COMMAND_ID, Status: 'Success', TargetCount: 3 }] });
+      ssmMock.on(ListCommandInvocationsCommand).resolves(invocations(HOSTS.map((id) => [id, 'Success', 0])));
+      ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: before } });
+      ssmMock.on(PutParameterCommand).resolves({ Version: 3 });
+      ssmMock.on(DescribeInstanceInformationCommand).resolves(hostsOnline());
+
+      // WHEN a stack update rolls out its own jar (a CDK asset) and records it
+      const result = await handlers({ s3: s3Client, uploadLocation: { bucket: 'uploads', prefix: 'cli-releases/' } }).isComplete(waiting());
+
+      // THEN b, now the previous release, stays recorded; a, two back, may expire again
+      expect(result.IsComplete).toBe(true);
+      expect(parseFleetRelease(ssmMock.commandCalls(PutParameterCommand)[0]!.args[0].input.Value)).toMatchObject({ version: 'v3', previousVersion: 'b' });
+      expect(s3.object('uploads', 'cli-releases/b.jar')!.tags).toEqual({ [RELEASE_RETENTION_TAG.key]: RELEASE_RETENTION_TAG.recorded });
+      expect(s3.object('uploads', 'cli-releases/a.jar')!.tags).toEqual({ [RELEASE_RETENTION_TAG.key]: RELEASE_RETENTION_TAG.unrecorded });
+    } finally {
+      s3Client.destroy();
+      await s3.close();
+    }
   });
 
   test('a host that joined during the roll-out gets one catch-up deploy; complete once it succeeded', async () => {
