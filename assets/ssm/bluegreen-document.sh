@@ -224,7 +224,7 @@ main() {
   # A fleet's rollback names the release recorded before the current one: a host with no standby
   # to switch to (one the Auto Scaling group added boots the recorded release alone) deploys it,
   # so that the rollback reaches every host instead of stopping the roll-out there.
-  if [[ $action == rollback && -n $SSM_artifactUri ]] && ((status == EXIT_NOTHING_TO_SWITCH_TO)); then
+  if [[ $action == rollback && -n $SSM_artifactUri && $status == "$EXIT_NOTHING_TO_SWITCH_TO" ]]; then
     log "no standby to roll back to on this host: deploying the fleet's previous release instead"
     prepare_deploy
     status=0
