@@ -11,6 +11,7 @@ import { type ArtifactFile, resolveArtifact } from '../lib/artifact.js';
 import { defaultReleaseLabel } from '../lib/contract.js';
 import type { ArtifactSelection } from './args.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
+import { UPLOAD_TAGGING } from '../lib/deploy/retention.js';
 import { STACK_OUTPUTS, type S3Location, type StackTarget } from './stack.js';
 
 /** What the document's deploy action gets. */
@@ -118,6 +119,8 @@ export async function prepareArtifact(
           Body: content,
           ContentType: 'application/java-archive',
           ChecksumSHA256: s3ChecksumOf(jar.sha256),
+          // Expires with the upload location's lifecycle rule unless a fleet's record names it (cli/retention.ts).
+          Tagging: UPLOAD_TAGGING,
         }),
       );
     } catch (error) {

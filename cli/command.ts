@@ -7,14 +7,15 @@ import {
   DescribeInstanceInformationCommand,
   type InstanceInformation,
   paginateDescribeInstanceInformation,
-  SendCommandCommand,
   type SendCommandCommandInput,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { DOCUMENT_PARAMS } from '../lib/contract.js';
 import type { FleetRelease } from '../lib/deploy/fleet.js';
 import { everyPage } from '../lib/deploy/pages.js';
+import type { RetryDependencies } from '../lib/deploy/retry.js';
 import { catchUpCommentPrefix, deployParameters, documentRunInput, type FleetTarget } from '../lib/deploy/send-command.js';
+import { sendCommandOnce, SendOutcomeUnknownError } from '../lib/deploy/send-once.js';
 import type { CommandName } from './args.js';
 import type { DeployArtifact } from './artifact.js';
 import { CLI_EXIT_CODES, CliError } from './errors.js';
@@ -23,7 +24,16 @@ import { fleetName, type FleetStackTarget, type HostStackTarget, type StackTarge
 /** The document's action for each command: the same name (`history` needs the document's history action). */
 export type DocumentRequest =
   | { readonly command: 'deploy'; readonly artifact: DeployArtifact; readonly healthTimeoutSeconds?: number }
-  | { readonly command: 'rollback'; readonly healthTimeoutSeconds?: number }
+  | {
+      readonly command: 'rollback';
+      readonly healthTimeoutSeconds?: number;
+      /**
+       * Fleet only: the release recorded before the current one, which a host whose warm standby
+       * it is not (a host the Auto Scaling group added boots the recorded release alone) deploys
+       * instead of failing with "nothing to switch to". @default - none: such a host fails
+       */
+      readonly previous?: { readonly artifactUri: string; readonly sha256: string; readonly version: string };
+    }
   | { readonly command: 'status' | 'history' };
 
 export interface SendSettings {
@@ -61,6 +71,12 @@ export function documentCommandInput(target: StackTarget, request: DocumentReque
     parameters = { [DOCUMENT_PARAMS.action]: [request.command] };
     if (request.command === 'rollback' && request.healthTimeoutSeconds !== undefined) {
       parameters[DOCUMENT_PARAMS.healthTimeout] = [String(request.healthTimeoutSeconds)];
+    }
+    if (request.command === 'rollback' && request.previous !== undefined) {
+      // The document's rollback deploys it where there is no standby to switch to.
+      parameters[DOCUMENT_PARAMS.artifactUri] = [request.previous.artifactUri];
+      parameters[DOCUMENT_PARAMS.sha256] = [request.previous.sha256];
+      parameters[DOCUMENT_PARAMS.version] = [request.previous.version];
     }
     what = request.command;
   }
@@ -164,14 +180,34 @@ export async function requireOnline(ssm: SSMClient, target: HostStackTarget): Pr
   );
 }
 
-/** Sends the command; returns its id. */
-export async function send(ssm: SSMClient, input: SendCommandCommandInput, command: CommandName): Promise<string> {
+/** How long `send` retries throttling, SSM's own failures and dropped connections. */
+export const SEND_RETRY_SECONDS = 60;
+
+/** The real clock for `send`'s retries. */
+const REAL_TIME: RetryDependencies = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: () => Math.random(),
+};
+
+/**
+ * Sends the command at most once (lib/deploy/send-once.ts: a lost answer is followed by a search
+ * for the command, not by a second send); returns its id.
+ */
+export async function send(ssm: SSMClient, input: SendCommandCommandInput, command: CommandName, time: RetryDependencies = REAL_TIME): Promise<string> {
   try {
-    const sent = await ssm.send(new SendCommandCommand(input));
-    const commandId = sent.Command?.CommandId;
-    if (commandId === undefined) throw new Error('SendCommand answered without a command id');
-    return commandId;
+    // The operator's rights are what they are: a denial is a refusal at once, never "propagation".
+    const sent = await sendCommandOnce(ssm, input, { deadlineMs: time.now() + SEND_RETRY_SECONDS * 1000, retry: { ...time, iamPropagationSeconds: 0 } });
+    return sent.CommandId!;
   } catch (error) {
+    if (error instanceof SendOutcomeUnknownError) {
+      throw new CliError(
+        `Systems Manager may or may not have accepted ${input.DocumentName} for ${describeWhere(input)}: ${error.message}. ` +
+          `The ${command} may still run: look for it with ${error.findCommand}, and follow it with 'ec2-bluegreen status'; ` +
+          `if there is none, run the same command again.`,
+        CLI_EXIT_CODES.aws,
+      );
+    }
     const { name, message } = error as Error;
     const hint =
       name === 'InvalidParameters' && command === 'history'

@@ -11,6 +11,7 @@ import { FLEET_RELEASE_UNSET } from '../lib/contract.js';
 import { fleetFailureMessage, type FleetRelease, nextFleetRelease, parseFleetRelease, releaseLabel, renderFleetRelease, rolledBackFleetRelease } from '../lib/deploy/fleet.js';
 import type { FailureContext } from '../lib/deploy/invocation.js';
 import { DEFAULT_DEPLOY_SETTINGS } from '../lib/deploy/defaults.js';
+import { recordedKeys, uploadedKey } from '../lib/deploy/retention.js';
 import type { CliRequest, RecordedBy, Requester } from './args.js';
 import { type CheckedArtifact, formatBytes, prepareArtifact } from './artifact.js';
 import type { Clients } from './clients.js';
@@ -28,6 +29,7 @@ import { CLI_EXIT_CODES, CliError } from './errors.js';
 import { agreement, formatFleetHistory, formatFleetStatus, hostOutputLine, type HostStatus, rollOutExitCode } from './fleet-outcome.js';
 import { isStatusLine, parseHistory, parseStatus } from './outcome.js';
 import { livePolling } from './follow.js';
+import { keepRecordedJars } from './retention.js';
 import { followRollOut, type FollowedRollOut } from './roll-out.js';
 import { fleetName, targetOptions, type FleetStackTarget } from './stack.js';
 import { note, requester, type Terminal } from './terminal.js';
@@ -89,6 +91,13 @@ export async function runOnFleet(
     if (checked === undefined) throw new Error('runOnFleet: a deploy needs its checked artifact');
     const prepared = await prepareArtifact(clients.s3, target, checked, request, say);
     artifact = prepared;
+    // An upload of a jar the record names (a role that cannot look first uploads again) resets its tags.
+    if (prepared.bytes !== undefined && recorded !== undefined && target.artifactUploadLocation !== undefined) {
+      const key = uploadedKey(target.artifactUploadLocation, prepared.uri);
+      if (key !== undefined && recordedKeys(target.artifactUploadLocation, recorded).includes(key)) {
+        await keepRecordedJars(clients.s3, target.artifactUploadLocation, recorded, recorded, say);
+      }
+    }
     version = prepared.version;
     documentRequest = { command: 'deploy', artifact: prepared, healthTimeoutSeconds: request.healthTimeoutSeconds };
     say(
@@ -96,7 +105,13 @@ export async function runOnFleet(
         `sha256 ${prepared.sha256.slice(0, 12)}, to the hosts of ${fleetName(target)}`,
     );
   } else if (request.command === 'rollback') {
-    documentRequest = { command: 'rollback', healthTimeoutSeconds: request.healthTimeoutSeconds };
+    // A host the Auto Scaling group added booted the recorded release alone: with no standby, it
+    // deploys the release recorded before it, so the rollback reaches every host.
+    const previous =
+      recorded === undefined || recorded.previousArtifactUri === '' || recorded.previousSha256 === ''
+        ? undefined
+        : { artifactUri: recorded.previousArtifactUri, sha256: recorded.previousSha256, version: recorded.previousVersion };
+    documentRequest = { command: 'rollback', healthTimeoutSeconds: request.healthTimeoutSeconds, previous };
   } else {
     documentRequest = { command: request.command };
   }
@@ -134,7 +149,7 @@ export async function runOnFleet(
       printHistory(request.json, request.limit, followed, terminal);
       return CLI_EXIT_CODES.ok;
     case 'deploy': {
-      const release = await record(ssm, target, say, (current) =>
+      const release = await record(clients, target, say, (current) =>
         nextFleetRelease(current, { artifactUri: artifact!.uri, sha256: artifact!.sha256, version: artifact!.version, ...recordedNow(commandId, recordedBy) }),
       );
       const code = await catchUp(release, commandId, followed, hostStatuses, { clients, terminal, target, context, settings, follow });
@@ -149,7 +164,7 @@ export async function runOnFleet(
         say(rollbackNotRecorded(current, next, hostStatuses, target));
         break;
       }
-      await record(ssm, target, say, () => next);
+      await record(clients, target, say, () => next);
       const code = await catchUp(next, commandId, followed, hostStatuses, { clients, terminal, target, context, settings, follow });
       if (code !== CLI_EXIT_CODES.ok) return code;
       break;
@@ -238,11 +253,14 @@ function recordedNow(commandId: string, recordedBy: RecordedBy): { readonly comm
 }
 
 /** Records the release computed from the record as it is now (re-read: someone may have written it meanwhile). */
-async function record(ssm: SSMClient, target: FleetStackTarget, say: (text: string) => void, next: (current: FleetRelease | undefined) => FleetRelease): Promise<FleetRelease> {
+async function record(clients: Clients, target: FleetStackTarget, say: (text: string) => void, next: (current: FleetRelease | undefined) => FleetRelease): Promise<FleetRelease> {
+  const { ssm } = clients;
   const name = target.fleet.releaseParameterName;
   let release: FleetRelease | undefined;
+  let before: FleetRelease | undefined;
   try {
-    release = next(await readRelease(ssm, target));
+    before = await readRelease(ssm, target);
+    release = next(before);
     await ssm.send(new PutParameterCommand({ Name: name, Value: renderFleetRelease(release), Type: 'String', Overwrite: true }));
   } catch (error) {
     const { name: type, message } = error as Error;
@@ -253,6 +271,8 @@ async function record(ssm: SSMClient, target: FleetStackTarget, say: (text: stri
     );
   }
   say(`recorded ${releaseLabel(release)} in ${name}: hosts the Auto Scaling group adds boot it`);
+  // The record's jars must outlive the upload location's lifecycle rule while it names them.
+  await keepRecordedJars(clients.s3, target.artifactUploadLocation, before, release, say);
   return release;
 }
 

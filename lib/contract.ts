@@ -79,6 +79,18 @@ export const FLEET_RELEASE_KEYS = {
   previousVersion: 'previousVersion',
 } as const;
 
+/**
+ * The S3 object tag that keeps an uploaded jar from expiring while the fleet's release record
+ * names it. Uploads carry `unrecorded`, and the upload location's lifecycle rule expires only
+ * those; whoever records a release tags its jar and the previous one `recorded`, and the jar the
+ * record no longer names `unrecorded` again.
+ */
+export const RELEASE_RETENTION_TAG = {
+  key: 'ec2-bluegreen-release',
+  recorded: 'recorded',
+  unrecorded: 'unrecorded',
+} as const;
+
 /** The fleet release parameter's value before any deploy has succeeded (SSM refuses an empty value). */
 export const FLEET_RELEASE_UNSET = '# no release recorded yet: hosts boot the stack first release';
 
@@ -248,6 +260,11 @@ export const DEPLOY_FUNCTION_ENV = {
   executionTimeoutSeconds: 'BLUEGREEN_EXECUTION_TIMEOUT_SECONDS',
   /** CloudWatch log group for the command's full output. @default - none (output stays in SSM) */
   outputLogGroupName: 'BLUEGREEN_OUTPUT_LOG_GROUP',
+  /**
+   * Fleet only: `s3://BUCKET/PREFIX/`, where the operator command uploads jars; recording a release
+   * tags the jars there that the record names (RELEASE_RETENTION_TAG). @default - none: no tagging
+   */
+  uploadLocation: 'BLUEGREEN_UPLOAD_LOCATION',
 } as const;
 
 /*

@@ -6,7 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { BlueGreenConfig } from './config.js';
-import { DOCUMENT_PARAMS, STACK_OUTPUTS } from './contract.js';
+import { DOCUMENT_PARAMS, RELEASE_RETENTION_TAG, STACK_OUTPUTS } from './contract.js';
 import { BlueGreenDeployment } from './constructs/bluegreen-deployment.js';
 import { BlueGreenFleet } from './constructs/bluegreen-fleet.js';
 import { BlueGreenHost } from './constructs/bluegreen-host.js';
@@ -138,6 +138,7 @@ export class Ec2BlueGreenStack extends Stack {
         tagValue: fleet.tagValue,
         maxConcurrency: config.fleet.maxConcurrency,
         releaseParameter: fleet.releaseParameter,
+        uploads: { bucket: this.artifactBucket, prefix: CLI_UPLOAD_PREFIX },
       },
       document: this.deployDocument,
       artifact: BlueGreenDeployment.artifactFromAsset(fleet.artifactAsset, fleet.artifact),
@@ -175,9 +176,20 @@ export class Ec2BlueGreenStack extends Stack {
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
-      // The host keeps its own copy of every release it ran: an upload is only read while it deploys.
-      lifecycleRules: [{ prefix: CLI_UPLOAD_PREFIX, expiration: Duration.days(90) }],
-      // Emptying it on delete would take another Lambda function; it empties itself within 90 days.
+      // The host keeps its own copy of every release it ran, so an upload is read while it deploys,
+      // except the fleet's recorded release and the one before it: hosts the Auto Scaling group
+      // adds boot the first, and a fleet rollback deploys the second where a host has no standby.
+      // Uploads are tagged unrecorded and recording tags those two recorded (lib/deploy/retention.ts):
+      // only unrecorded uploads expire.
+      lifecycleRules: [
+        {
+          id: 'ExpireUnrecordedUploads',
+          prefix: CLI_UPLOAD_PREFIX,
+          tagFilters: { [RELEASE_RETENTION_TAG.key]: RELEASE_RETENTION_TAG.unrecorded },
+          expiration: UPLOAD_EXPIRATION,
+        },
+      ],
+      // Emptying it on delete would take another Lambda function; unrecorded uploads expire by themselves.
       removalPolicy: RemovalPolicy.RETAIN,
     });
     iam.Grant.addToPrincipal({ grantee: hostRole, actions: ['s3:GetObject'], resourceArns: [bucket.arnForObjects(`${CLI_UPLOAD_PREFIX}*`)] });
@@ -342,6 +354,9 @@ export class Ec2BlueGreenStack extends Stack {
 
 /** The key prefix of jars uploaded by the operator command (cli/). */
 const CLI_UPLOAD_PREFIX = 'cli-releases/';
+
+/** How long an upload no fleet record names is kept. */
+const UPLOAD_EXPIRATION = Duration.days(90);
 
 /** A complete secret ARN ends in '-' and six random characters; a partial one does not. */
 function secretArnAttributes(arn: string): secretsmanager.SecretAttributes {

@@ -27,6 +27,7 @@ readonly ENGINE_HASH='@@ENGINE_HASH@@'
 readonly EXIT_UNEXPECTED=1
 readonly EXIT_USAGE=2
 readonly EXIT_BAD_ARTIFACT=3
+readonly EXIT_NOTHING_TO_SWITCH_TO=7
 
 log() {
   printf '%s bluegreen-document: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
@@ -220,6 +221,15 @@ main() {
   # The engine's exit status is the command's result (EXIT_CODE_TABLE in lib/contract.ts).
   local status=0
   bluegreen "${BLUEGREEN_ARGUMENTS[@]}" || status=$?
+  # A fleet's rollback names the release recorded before the current one: a host with no standby
+  # to switch to (one the Auto Scaling group added boots the recorded release alone) deploys it,
+  # so that the rollback reaches every host instead of stopping the roll-out there.
+  if [[ $action == rollback && -n $SSM_artifactUri && $status == "$EXIT_NOTHING_TO_SWITCH_TO" ]]; then
+    log "no standby to roll back to on this host: deploying the fleet's previous release instead"
+    prepare_deploy
+    status=0
+    bluegreen "${BLUEGREEN_ARGUMENTS[@]}" || status=$?
+  fi
   if ((status != 0)); then
     log "bluegreen ${action} failed with exit status ${status}"
     exit "$status"

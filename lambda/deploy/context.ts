@@ -3,6 +3,7 @@
  * logger, clock, sleep), retries that log, and the two rules for an `isComplete` that cannot
  * read the command yet.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import { IAM_PROPAGATION_SECONDS, retryReason, type RetryDependencies } from '../../lib/deploy/retry.js';
 import { invisibleInvocationLimitSeconds } from '../../lib/deploy/timeouts.js';
@@ -12,6 +13,8 @@ import type { DeploySettings } from './settings.js';
 
 export interface HandlerDependencies {
   readonly ssm: SSMClient;
+  /** Fleet only, with `settings.uploadLocation`: tags the recorded jars. @default - no tagging */
+  readonly s3?: S3Client;
   readonly settings: DeploySettings;
   readonly log: Logger;
   /** Epoch milliseconds. */
@@ -29,7 +32,7 @@ export interface HandlerContext extends HandlerDependencies {
   retrying(what: string): RetryDependencies;
   /**
    * Whether a read that failed past this call's retries is worth asking again on the next
-   * `isComplete` (throttling, a service error, a role still propagating); logs it if so.
+   * `isComplete` (throttling, a service error, a dropped connection, a role still propagating); logs it if so.
    */
   readLater(error: unknown, command: SentCommand): boolean;
   /** Throws once SSM should have shown the command for a while and still does not. */
@@ -50,7 +53,7 @@ export function handlerContext(deps: HandlerDependencies): HandlerContext {
     readLater(error, command) {
       const reason = retryReason(error);
       const stillPropagating = deps.now() - command.sentAt < IAM_PROPAGATION_SECONDS * 1000;
-      if (reason === 'throttled' || reason === 'service-error' || (reason === 'iam-propagation' && stillPropagating)) {
+      if (reason === 'throttled' || reason === 'service-error' || reason === 'connection' || (reason === 'iam-propagation' && stillPropagating)) {
         log.warn('cannot read the command now; asking again next time', { commandId: command.commandId, error });
         return true;
       }

@@ -12,18 +12,19 @@ import {
   paginateListCommandInvocations,
   paginateListCommands,
   PutParameterCommand,
-  SendCommandCommand,
   type Command,
   type CommandFilter,
   type CommandInvocation,
   type InstanceInformation,
 } from '@aws-sdk/client-ssm';
-import { DEPLOYMENT_ATTRIBUTES } from '../../lib/contract.js';
-import { classifyRollOut, fleetFailureMessage, nextFleetRelease, parseFleetRelease, renderFleetRelease, type FailedHost } from '../../lib/deploy/fleet.js';
+import { DEPLOYMENT_ATTRIBUTES, RELEASE_RETENTION_TAG } from '../../lib/contract.js';
+import { classifyRollOut, fleetFailureMessage, nextFleetRelease, parseFleetRelease, renderFleetRelease, type FailedHost, type FleetRelease } from '../../lib/deploy/fleet.js';
 import type { InvocationReport } from '../../lib/deploy/invocation.js';
 import { everyPage } from '../../lib/deploy/pages.js';
+import { applyRetention, retentionChanges } from '../../lib/deploy/retention.js';
 import { withRetries } from '../../lib/deploy/retry.js';
 import { catchUpCommentPrefix, readDeploymentRequest, sendCommandInput, type DeploymentRequest, type FleetDeployTarget, type FleetTarget } from '../../lib/deploy/send-command.js';
+import { sendCommandOnce, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
 import { IS_COMPLETE_RETRY_MS, type HandlerContext } from './context.js';
 import { DeployFailedError, type IsCompleteEvent, type IsCompleteResult, type SentCommand } from './resource.js';
 
@@ -117,22 +118,40 @@ export function fleetRollOut(ctx: HandlerContext) {
     );
     const recorded = parseFleetRelease(current.Parameter?.Value);
     if (recorded?.commandId === command.commandId) return;
-    const value = renderFleetRelease(
-      nextFleetRelease(recorded, {
-        artifactUri: request.artifactUri,
-        sha256: request.sha256,
-        version: request.version ?? '',
-        commandId: command.commandId,
-        recordedAt: new Date(ctx.now()).toISOString(),
-        recordedBy: 'cloudformation',
-      }),
-    );
+    const next = nextFleetRelease(recorded, {
+      artifactUri: request.artifactUri,
+      sha256: request.sha256,
+      version: request.version ?? '',
+      commandId: command.commandId,
+      recordedAt: new Date(ctx.now()).toISOString(),
+      recordedBy: 'cloudformation',
+    });
+    const value = renderFleetRelease(next);
     await withRetries(
       () => ssm.send(new PutParameterCommand({ Name: fleet.releaseParameterName, Value: value, Type: 'String', Overwrite: true })),
       deadline,
       ctx.retrying('PutParameter'),
     );
     log.info('release recorded', { parameter: fleet.releaseParameterName, commandId: command.commandId, version: request.version });
+    await keepRecordedJars(recorded, next);
+  }
+
+  /**
+   * The record's jars under the upload location (a release deployed with the operator command is
+   * the previous one after a stack update) must outlive its lifecycle rule while recorded; the one
+   * the record no longer names may expire again. A tag that cannot be set never fails the deploy.
+   */
+  async function keepRecordedJars(before: FleetRelease | undefined, after: FleetRelease): Promise<void> {
+    const location = settings.uploadLocation;
+    if (location === undefined || ctx.s3 === undefined) return;
+    for (const { key, tag, error } of await applyRetention(ctx.s3, location, retentionChanges(location, before, after))) {
+      log.warn(
+        tag === RELEASE_RETENTION_TAG.recorded
+          ? 'could not mark a recorded jar as recorded: the upload lifecycle rule may expire it; grant s3:PutObjectTagging or tag it by hand'
+          : 'could not mark a jar no longer recorded as unrecorded: it is kept until deleted',
+        { object: `s3://${location.bucket}/${key}`, tag, error: `${error.name}: ${error.message}` },
+      );
+    }
   }
 
   /** Follows the roll-out on every host; on success records the release and catches up hosts that joined. */
@@ -256,8 +275,17 @@ export function fleetRollOut(ctx: HandlerContext) {
         { requestType: event.RequestType === 'Create' ? 'Create' : 'Update', logicalResourceId: event.LogicalResourceId },
         { commandId: command.commandId, instanceIds: toSend },
       );
-      const sent = await withRetries(() => ssm.send(new SendCommandCommand(input)), ctx.now() + IS_COMPLETE_RETRY_MS, ctx.retrying('SendCommand'));
-      log.info('catch-up sent to hosts that joined during the roll-out', { commandId: sent.Command?.CommandId, instanceIds: toSend });
+      let sent;
+      try {
+        sent = await sendCommandOnce(ssm, input, { deadlineMs: ctx.now() + IS_COMPLETE_RETRY_MS, retry: ctx.retrying('SendCommand') });
+      } catch (error) {
+        if (!(error instanceof SendOutcomeUnknownError)) throw error;
+        // The next call lists the catch-ups again: it follows this one if it was created after
+        // all, and sends to the hosts it does not reach otherwise.
+        log.warn('catch-up: the answer to SendCommand was lost; looking again on the next call', { instanceIds: toSend, error: error.message });
+        return true;
+      }
+      log.info('catch-up sent to hosts that joined during the roll-out', { commandId: sent.CommandId, instanceIds: toSend });
       return true;
     }
     return running;

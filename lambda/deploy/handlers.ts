@@ -8,9 +8,8 @@
  * (single-host.ts) or across the fleet (fleet-roll-out.ts); success returns the live slot and
  * version, anything else throws a reason that CloudFormation shows.
  */
-import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import { withRetries } from '../../lib/deploy/retry.js';
 import { readDeploymentRequest, sendCommandInput, type DeploymentRequest } from '../../lib/deploy/send-command.js';
+import { sendCommandOnce, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
 import { SEND_ALLOWANCE_SECONDS } from '../../lib/deploy/timeouts.js';
 import { handlerContext, type HandlerDependencies } from './context.js';
 import { fleetRollOut } from './fleet-roll-out.js';
@@ -47,11 +46,16 @@ export function createHandlers(deps: HandlerDependencies) {
       else await fleet.waitUntilOnline(request.fleet, deadline);
       try {
         const sendDeadline = Math.min(ctx.now() + SEND_ALLOWANCE_SECONDS * 1000, lambdaEnd);
-        const sent = await withRetries(() => ssm.send(new SendCommandCommand(input)), sendDeadline, ctx.retrying('SendCommand'));
-        const commandId = sent.Command?.CommandId;
-        if (commandId === undefined) throw new Error('SendCommand answered without a command id');
-        return commandId;
+        const sent = await sendCommandOnce(ssm, input, { deadlineMs: sendDeadline, retry: ctx.retrying('SendCommand') });
+        return sent.CommandId!;
       } catch (error) {
+        if (error instanceof SendOutcomeUnknownError) {
+          throw new DeployFailedError(
+            `Systems Manager may or may not have accepted ${request.documentName} for ${where}: ${error.message}. The deploy may ` +
+              `still run on the ${request.fleet === undefined ? 'host' : 'hosts'}: look for the command with ${error.findCommand}, ` +
+              'and follow it (or, if there is none, deploy again).',
+          );
+        }
         const name = (error as Error).name;
         // Online in one API and not yet in another for a moment after registration.
         if (name === 'InvalidInstanceId' && ctx.now() + settings.onlinePollSeconds * 1000 <= deadline) {

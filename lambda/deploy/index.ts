@@ -4,13 +4,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DEPLOY_HANDLERS } from '../../lib/contract.js';
-import { ssm } from './clients.js';
+import { s3, ssm } from './clients.js';
 import { createHandlers } from './handlers.js';
 import { jsonLogger } from './log.js';
 import { readDeploySettings } from './settings.js';
 
 const handlers = createHandlers({
   ssm,
+  s3,
   settings: readDeploySettings(process.env),
   log: jsonLogger({ function: process.env.AWS_LAMBDA_FUNCTION_NAME }),
   now: Date.now,

@@ -1,6 +1,7 @@
 /** The deploy functions' settings, read once from their environment (lib/contract.ts DEPLOY_FUNCTION_ENV). */
 import { DEPLOY_FUNCTION_ENV } from '../../lib/contract.js';
 import { DEFAULT_DEPLOY_SETTINGS } from '../../lib/deploy/defaults.js';
+import { parseUploadLocation, type UploadLocation } from '../../lib/deploy/retention.js';
 
 export interface DeploySettings {
   readonly onlineWaitSeconds: number;
@@ -9,6 +10,8 @@ export interface DeploySettings {
   /** Quoted in the message when a command times out. */
   readonly executionTimeoutSeconds?: number;
   readonly outputLogGroupName?: string;
+  /** Fleet only: where uploaded jars live, whose recorded ones must not expire. @default - none */
+  readonly uploadLocation?: UploadLocation;
 }
 
 /**
@@ -27,11 +30,17 @@ export function readDeploySettings(env: Readonly<Record<string, string | undefin
     return value;
   };
   const outputLogGroupName = env[DEPLOY_FUNCTION_ENV.outputLogGroupName]?.trim();
+  const uploadLocationUri = env[DEPLOY_FUNCTION_ENV.uploadLocation]?.trim();
+  const uploadLocation = uploadLocationUri === undefined || uploadLocationUri === '' ? undefined : parseUploadLocation(uploadLocationUri);
+  if (uploadLocationUri !== undefined && uploadLocationUri !== '' && uploadLocation === undefined) {
+    throw new Error(`environment variable ${DEPLOY_FUNCTION_ENV.uploadLocation}=${JSON.stringify(uploadLocationUri)} must be s3://BUCKET/PREFIX/`);
+  }
   return {
     onlineWaitSeconds: seconds(DEPLOY_FUNCTION_ENV.onlineWaitSeconds, DEFAULT_DEPLOY_SETTINGS.onlineWaitSeconds)!,
     onlinePollSeconds: seconds(DEPLOY_FUNCTION_ENV.onlinePollSeconds, DEFAULT_DEPLOY_SETTINGS.onlinePollSeconds)!,
     deliveryTimeoutSeconds: seconds(DEPLOY_FUNCTION_ENV.deliveryTimeoutSeconds, DEFAULT_DEPLOY_SETTINGS.deliveryTimeoutSeconds)!,
     executionTimeoutSeconds: seconds(DEPLOY_FUNCTION_ENV.executionTimeoutSeconds),
     outputLogGroupName: outputLogGroupName === '' ? undefined : outputLogGroupName,
+    ...(uploadLocation === undefined ? {} : { uploadLocation }),
   };
 }

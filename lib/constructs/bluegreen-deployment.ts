@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -71,6 +72,14 @@ export interface DeploymentFleet {
   readonly maxConcurrency?: string;
   /** Where the release is recorded after it succeeded on every host; new hosts boot it. */
   readonly releaseParameter: ssm.IStringParameter;
+  /**
+   * Where the operator command uploads jars, whose lifecycle rule expires only those tagged
+   * `RELEASE_RETENTION_TAG.unrecorded`: recording a release tags the jars there that the record
+   * names `recorded` (a stack update's record may name one as its previous release), and the one
+   * it no longer names `unrecorded`.
+   * @default - none: recording tags nothing
+   */
+  readonly uploads?: { readonly bucket: s3.IBucket; readonly prefix: string };
 }
 
 export interface BlueGreenDeploymentProps {
@@ -192,6 +201,9 @@ export class BlueGreenDeployment extends Construct {
     if (props.document.outputLogGroup !== undefined) {
       environment[DEPLOY_FUNCTION_ENV.outputLogGroupName] = props.document.outputLogGroup.logGroupName;
     }
+    if (props.fleet?.uploads !== undefined) {
+      environment[DEPLOY_FUNCTION_ENV.uploadLocation] = props.fleet.uploads.bucket.s3UrlForObject(props.fleet.uploads.prefix);
+    }
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.onEventFunction = this.deployFunction('OnEvent', DEPLOY_HANDLERS.onEvent, {
       description: 'Blue/green deploy: waits until the instance is Online in SSM and sends the deploy document',
@@ -215,7 +227,11 @@ export class BlueGreenDeployment extends Construct {
           resources: [documentArn, stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: instanceId })],
         }),
       );
-      this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], 'tells whether the instance is Online');
+      this.addReadPolicy(
+        this.onEventFunction,
+        ['ssm:DescribeInstanceInformation', 'ssm:ListCommands'],
+        'tell whether the instance is Online, and find a command whose SendCommand answer was lost',
+      );
       this.addReadPolicy(
         this.isCompleteFunction,
         ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
@@ -295,7 +311,11 @@ export class BlueGreenDeployment extends Construct {
         reason: `ssm:SendCommand on instances only when they carry the fleet's tag (condition ssm:resourceTag/${fleet.tagKey}); the Auto Scaling group's instance ids are not known in advance.`,
       });
     }
-    this.addReadPolicy(this.onEventFunction, ['ssm:DescribeInstanceInformation'], "tells which of the fleet's hosts are Online");
+    this.addReadPolicy(
+      this.onEventFunction,
+      ['ssm:DescribeInstanceInformation', 'ssm:ListCommands'],
+      "tell which of the fleet's hosts are Online, and find a command whose SendCommand answer was lost",
+    );
     this.addReadPolicy(
       this.isCompleteFunction,
       ['ssm:ListCommands', 'ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:DescribeInstanceInformation'],
@@ -303,6 +323,14 @@ export class BlueGreenDeployment extends Construct {
     );
     fleet.releaseParameter.grantRead(this.isCompleteFunction);
     fleet.releaseParameter.grantWrite(this.isCompleteFunction);
+    if (fleet.uploads !== undefined) {
+      const { bucket, prefix } = fleet.uploads;
+      this.isCompleteFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [bucket.arnForObjects(`${prefix}*`)] }));
+      Validations.of(this.isCompleteFunction.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)}.Arn>/${prefix}*]`,
+        reason: "Tags the uploaded jars the fleet's release record names, so that the upload lifecycle rule keeps them; their keys (their sha256) are known only when recorded.",
+      });
+    }
   }
 
   /** The slot serving after the last deploy: `blue`, `green`, or `unknown` when the host's output did not say. */

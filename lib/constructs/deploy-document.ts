@@ -256,7 +256,8 @@ function documentParameters(healthTimeoutSeconds: number, engineUri: string | un
     },
     [DOCUMENT_PARAMS.artifactUri]: stringParameter(
       '(deploy) The jar: s3://BUCKET/KEY (readable by the instance role), an https:// URL such as a presigned ' +
-        'S3 URL, or an absolute path on the host.',
+        'S3 URL, or an absolute path on the host. (rollback, optional) The release to deploy, with sha256 and version, ' +
+        'on a host that has no warm standby to switch to.',
       DOCUMENT_PARAM_PATTERNS.artifactUri,
       '',
     ),

@@ -183,10 +183,12 @@ export class JenkinsHost extends Construct {
     fleet.releaseParameter.grantRead(this.role);
     fleet.releaseParameter.grantWrite(this.role);
     const uploads = props.uploadBucket.arnForObjects(`${props.uploadPrefix}*`);
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [uploads] }));
+    // Tagging: uploads start `unrecorded`, and recording a release marks its jars `recorded`, so that
+    // the upload location's lifecycle rule never expires a jar the fleet's record names.
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectTagging'], resources: [uploads] }));
     Validations.of(this.role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(props.uploadBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${props.uploadPrefix}*]`,
-      reason: 'The pipeline uploads each jar it builds under its sha256, known only at build time, and only under the upload prefix.',
+      reason: 'The pipeline uploads each jar it builds under its sha256, known only at build time, and only under the upload prefix, and tags the jars the release record names.',
     });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { checkArtifact, inspectLocalJar, prepareArtifact, s3ChecksumOf, uploadKey } from '../../cli/artifact.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import type { StackTarget } from '../../cli/stack.js';
@@ -45,6 +45,8 @@ test('the upload key is the content hash under the stack prefix; the checksum is
 describe('prepareArtifact', () => {
   const s3 = mockClient(S3Client);
   afterEach(() => s3.reset());
+  // Unit files share workers (vitest.config.ts): a mock left in place would answer another file's real client.
+  afterAll(() => s3.restore());
   const target: StackTarget = {
     stackName: 'Ec2BlueGreen',
     instanceId: 'i-0123456789abcdef0',
@@ -61,6 +63,8 @@ describe('prepareArtifact', () => {
     expect(artifact).toMatchObject({ uri: `s3://artifacts/cli-releases/${jarSha}.jar`, sha256: jarSha, version: 'v2' });
     const put = s3.commandCalls(PutObjectCommand)[0]!.args[0].input;
     expect(put).toMatchObject({ Bucket: 'artifacts', Key: `cli-releases/${jarSha}.jar`, ChecksumSHA256: s3ChecksumOf(jarSha), ContentType: 'application/java-archive' });
+    // Unrecorded until a fleet's record names it: the upload location's lifecycle rule expires only those.
+    expect(put.Tagging).toBe('ec2-bluegreen-release=unrecorded');
     expect(log).toEqual([expect.stringMatching(/^uploading .*app\.jar \(\d+ B\) to s3:\/\/artifacts\/cli-releases\//)]);
   });
 

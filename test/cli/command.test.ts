@@ -1,6 +1,6 @@
-import { DescribeInstanceInformationCommand, type InstanceInformation, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DescribeInstanceInformationCommand, type InstanceInformation, SendCommandCommand, SSMClient, SSMServiceException } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { documentCommandInput, fleetHosts, requireOnline, send } from '../../cli/command.js';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import type { FleetStackTarget, StackTarget } from '../../cli/stack.js';
@@ -46,6 +46,17 @@ describe('documentCommandInput', () => {
     expect(input.CloudWatchOutputConfig).toBeUndefined();
   });
 
+  test("a fleet's rollback names the previous release, which a host without a standby deploys instead", () => {
+    const previous = { artifactUri: 's3://bucket/cli-releases/v1.jar', sha256: SHA, version: 'v1' };
+    const input = documentCommandInput(TARGET, { command: 'rollback', previous }, SETTINGS);
+    expect(input.Parameters).toEqual({ action: ['rollback'], artifactUri: [previous.artifactUri], sha256: [SHA], version: ['v1'] });
+    expect(input.Comment).toBe('ec2-bluegreen rollback by ops@laptop');
+    for (const [name, [value]] of Object.entries(input.Parameters!)) {
+      if (name === 'action') continue;
+      expect(value).toMatch(new RegExp(DOCUMENT_PARAM_PATTERNS[name as keyof typeof DOCUMENT_PARAM_PATTERNS]));
+    }
+  });
+
   test("every value matches the document's allowedPattern", () => {
     const input = documentCommandInput(TARGET, { command: 'deploy', artifact: { uri: 's3://bucket/k.jar', sha256: SHA, version: 'v2', source: 'x' } }, SETTINGS);
     for (const [name, [value]] of Object.entries(input.Parameters!)) {
@@ -63,6 +74,8 @@ describe('documentCommandInput', () => {
 describe('requireOnline, fleetHosts and send', () => {
   const ssm = mockClient(SSMClient);
   afterEach(() => ssm.reset());
+  // Unit files share workers (vitest.config.ts): a mock left in place would answer another file's real client.
+  afterAll(() => ssm.restore());
   const client = () => new SSMClient({ region: 'us-east-1' });
 
   test.each<[InstanceInformation[], RegExp]>([
@@ -79,7 +92,10 @@ describe('requireOnline, fleetHosts and send', () => {
   });
 
   test('history on a document without the history action says to update the stack', async () => {
-    ssm.on(SendCommandCommand).rejects(Object.assign(new Error('Parameter "action" has a value that is not in allowedValues'), { name: 'InvalidParameters' }));
+    // As the SDK builds it from SSM's 400 answer.
+    ssm.on(SendCommandCommand).rejects(
+      new SSMServiceException({ name: 'InvalidParameters', message: 'Parameter "action" has a value that is not in allowedValues', $fault: 'client', $metadata: { httpStatusCode: 400 } }),
+    );
     const input = documentCommandInput(TARGET, { command: 'history' }, SETTINGS);
     await expect(send(client(), input, 'history')).rejects.toThrow(/Nothing ran on the host\. The stack's document has no 'history' action yet: update the stack/);
   });

@@ -6,7 +6,7 @@
 import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetCommandInvocationCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import { followCommand, type FollowDependencies } from '../../cli/follow.js';
 
@@ -17,6 +17,11 @@ const PHASES = ['bluegreen [  0.03s] lock     acquired', 'bluegreen [  0.08s] ch
 
 const ssm = mockClient(SSMClient);
 const logs = mockClient(CloudWatchLogsClient);
+// Unit files share workers (vitest.config.ts): a mock left in place would answer another file's real client.
+afterAll(() => {
+  ssm.restore();
+  logs.restore();
+});
 
 /** The host: after `tick` polls, the first `tick` phase lines are written; it ends after the last. */
 let tick: number;

@@ -5,11 +5,13 @@
  */
 import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SSMClient, type CommandInvocation } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, expect, test } from 'vitest';
+import { afterAll, afterEach, expect, test } from 'vitest';
 import { followRollOut } from '../../cli/roll-out.js';
 
 const ssm = mockClient(SSMClient);
 afterEach(() => ssm.reset());
+// Unit files share workers (vitest.config.ts): a mock left in place would answer another file's real client.
+afterAll(() => ssm.restore());
 
 const COMMAND_ID = 'cmd-1';
 const [FIRST, SECOND] = ['i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2'];

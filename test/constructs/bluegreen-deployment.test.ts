@@ -143,7 +143,8 @@ describe('BlueGreenDeployment', () => {
         statementsOf(template, handler)
           .filter((statement) => statement.Resource === '*')
           .map((statement) => statement.Action);
-      expect(wildcards(DEPLOY_HANDLERS.onEvent)).toEqual(['ssm:DescribeInstanceInformation']);
+      // ListCommands: finding a command whose SendCommand answer was lost, instead of sending it twice.
+      expect(wildcards(DEPLOY_HANDLERS.onEvent)).toEqual([['ssm:DescribeInstanceInformation', 'ssm:ListCommands']]);
       expect(wildcards(DEPLOY_HANDLERS.isComplete)).toEqual([['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations']]);
       const allActions = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) =>
         (policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[] }>).flatMap((statement) => statement.Action),
@@ -151,6 +152,7 @@ describe('BlueGreenDeployment', () => {
       expect(allActions.filter((action) => action.startsWith('ssm:'))).toEqual([
         'ssm:SendCommand',
         'ssm:DescribeInstanceInformation',
+        'ssm:ListCommands',
         'ssm:GetCommandInvocation',
         'ssm:ListCommandInvocations',
       ]);

@@ -8,7 +8,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { SAMPLE_APP_VERSION, type ArtifactSource } from '../../lib/artifact.js';
 import { ConfigError, readConfig } from '../../lib/config.js';
-import { DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, STACK_OUTPUTS } from '../../lib/contract.js';
+import { DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, RELEASE_RETENTION_TAG, STACK_OUTPUTS } from '../../lib/contract.js';
 import { projectPath } from '../../lib/paths.js';
 import { fakeJar, onlyResource, renderValue, resourceById, synthesize } from './synth.js';
 
@@ -171,6 +171,8 @@ describe('a fleet of three hosts', () => {
         'ssm:DescribeInstanceInformation',
         'ssm:PutParameter',
         's3:PutObject',
+        // Uploads start unrecorded; recording a release marks its jars recorded (lib/deploy/retention.ts).
+        's3:PutObjectTagging',
       ]),
     );
     const onInstances = statements.filter((statement) => statement.Action === 'ssm:SendCommand' && renderValue(statement.Resource).includes(':instance/'));
@@ -178,6 +180,33 @@ describe('a fleet of three hosts', () => {
     expect(onInstances[0]!.Condition).toEqual({ StringEquals: { [`ssm:resourceTag/${FLEET_TAG_KEY}`]: expect.anything() } });
     const puts = statements.filter((statement) => [statement.Action].flat().includes('ssm:PutParameter'));
     expect(puts.every((statement) => renderValue(statement.Resource).includes(releaseParameter.logicalId))).toBe(true);
+  });
+
+  test("the upload location expires only jars no release record names: uploads tagged unrecorded, never the recorded ones", () => {
+    const bucket = onlyResource(template, 'AWS::S3::Bucket');
+    expect(bucket.properties.LifecycleConfiguration).toEqual({
+      Rules: [
+        {
+          Id: 'ExpireUnrecordedUploads',
+          Prefix: 'cli-releases/',
+          TagFilters: [{ Key: RELEASE_RETENTION_TAG.key, Value: RELEASE_RETENTION_TAG.unrecorded }],
+          ExpirationInDays: 90,
+          Status: 'Enabled',
+        },
+      ],
+    });
+  });
+
+  test("lets the custom resource tag the uploaded jars its record names, and only those under the upload prefix", () => {
+    const isComplete = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('DeploymentIsComplete'))![1];
+    expect(renderValue(isComplete.Properties.Environment.Variables.BLUEGREEN_UPLOAD_LOCATION)).toMatch(/^s3:\/\/<ArtifactBucket[0-9A-F]+>\/cli-releases\/$/);
+    const statements = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('DeploymentIsComplete'))
+      .flatMap(([, policy]) => policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const tagging = statements.filter((statement) => [statement.Action].flat().includes('s3:PutObjectTagging'));
+    expect(tagging).toHaveLength(1);
+    expect([tagging[0]!.Action].flat()).toEqual(['s3:PutObjectTagging']);
+    expect(renderValue(tagging[0]!.Resource)).toMatch(/^<ArtifactBucket[0-9A-F]+\.Arn>\/cli-releases\/\*$/);
   });
 
   test('runs Jenkins on its own instance, whose pipeline deploys to the fleet through the document', () => {

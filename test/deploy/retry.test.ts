@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { backoffDelayMs, IAM_PROPAGATION_SECONDS, retryReason, withRetries } from '../../lib/deploy/retry.js';
+import { backoffDelayMs, IAM_PROPAGATION_SECONDS, mayHaveTakenEffect, retryReason, withRetries } from '../../lib/deploy/retry.js';
 
 /** An error shaped as the AWS SDK v3 throws them. */
 function awsError(name: string, fault: 'client' | 'server' = 'client', extra: Record<string, unknown> = {}): Error {
@@ -26,9 +26,28 @@ describe('retryReason', () => {
     expect(retryReason(awsError(name))).toBeUndefined();
   });
 
+  test.each(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED'])('no answer at all (Node code %s) is a connection failure, retried', (code) => {
+    expect(retryReason(Object.assign(new Error('socket hang up'), { code }))).toBe('connection');
+  });
+
+  test("the SDK's TimeoutError is a connection failure; a name alone does not make an answered request one", () => {
+    expect(retryReason(Object.assign(new Error('timed out'), { name: 'TimeoutError' }))).toBe('connection');
+    expect(retryReason(awsError('RequestTimeout'))).toBeUndefined();
+  });
+
   test('non-errors are not retried', () => {
     expect(retryReason('boom')).toBeUndefined();
     expect(retryReason(null)).toBeUndefined();
+  });
+});
+
+describe('mayHaveTakenEffect', () => {
+  test('a refusal (4xx) took no effect; a failure of the service, no answer, or an unreadable one may have', () => {
+    expect(mayHaveTakenEffect(awsError('ThrottlingException'))).toBe(false);
+    expect(mayHaveTakenEffect(awsError('InvalidInstanceId'))).toBe(false);
+    expect(mayHaveTakenEffect(awsError('InternalServerError', 'server'))).toBe(true);
+    expect(mayHaveTakenEffect(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(mayHaveTakenEffect(new Error('SendCommand answered without a command id'))).toBe(true);
   });
 });
 

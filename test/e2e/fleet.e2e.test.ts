@@ -22,6 +22,8 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { documentCommandInput, send } from '../../cli/command.js';
+import type { FleetStackTarget } from '../../cli/stack.js';
 import { parseFleetRelease } from '../../lib/deploy/fleet.js';
 import type { CustomResourceEvent } from '../../lambda/deploy/resource.js';
 import { DeployDocument } from '../../lib/constructs/deploy-document.js';
@@ -103,7 +105,7 @@ beforeAll(async () => {
 
   const started = performance.now();
   // Assigned before it boots, so that afterAll stops whatever did start.
-  fleet = new LocalFleet({ size: 3, balancerPort: PORTS.balancer, firstHostPort: PORTS.firstHost, maxHosts: 4 });
+  fleet = new LocalFleet({ size: 3, balancerPort: PORTS.balancer, firstHostPort: PORTS.firstHost, maxHosts: 5 });
   await fleet.up(boot);
   figures.push(`3 hosts booted (the first release, from the user data) in ${seconds(performance.now() - started)}`);
 });
@@ -310,6 +312,41 @@ describe('a fleet of three local hosts behind a load balancer', () => {
       expect(invocationsOf(catchUp[0]!.commandId)[0]).toMatchObject({ status: 'Success' });
       expect(await servedVersions()).toEqual(Array(4).fill(releases.v5.version));
       expect((await recordedVersion())?.version).toBe(releases.v5.version);
+    });
+
+    test("a fleet rollback reaches every host: one that joined after the roll-out, with no standby, deploys the previous release", async () => {
+      // GIVEN a host the Auto Scaling group added after the roll-out: it boots the recorded release alone
+      const late = await fleet.addHost(boot);
+      expect(boots.get(late.instanceId)).toMatchObject({ release: { version: releases.v5.version }, rollOutRunning: false });
+      const recordAnswer = await client.send(new GetParameterCommand({ Name: RELEASE_PARAMETER }));
+      const record = parseFleetRelease(recordAnswer.Parameter?.Value)!;
+      expect(record).toMatchObject({ version: releases.v5.version, previousVersion: releases.v4.version });
+
+      // WHEN the operator command rolls the fleet back, one host at a time, stopping at the first failure
+      const target: FleetStackTarget = {
+        stackName: 'Ec2BlueGreen',
+        documentName: DOCUMENT_NAME,
+        fleet: { tagKey: FLEET_TAG_KEY, tagValue: TAG_VALUE, maxConcurrency: '1', releaseParameterName: RELEASE_PARAMETER },
+      };
+      const previous = { artifactUri: record.previousArtifactUri, sha256: record.previousSha256, version: record.previousVersion };
+      const input = documentCommandInput(target, { command: 'rollback', previous }, { deliveryTimeoutSeconds: 300, requestedBy: 'ops@fleet-e2e' });
+      const started = performance.now();
+      const commandId = await send(client, input, 'rollback');
+      await waitUntil(() => ['Success', 'Failed', 'Cancelled', 'TimedOut'].includes(ssm.commandState(commandId).status), 100_000);
+      figures.push(`rollback ${releases.v5.version} -> ${releases.v4.version} of 5 hosts (one joined late, without a standby): ${seconds(performance.now() - started)}`);
+
+      // THEN every host ran it and serves the previous release: four from their warm standby, the late one by a deploy
+      const ran = invocationsOf(commandId);
+      expect(ran.map((entry) => [entry.instanceId, entry.status, entry.responseCode])).toEqual(
+        fleet.hosts.map((fleetHost) => [fleetHost.instanceId, 'Success', 0]),
+      );
+      expect(ssm.commandState(commandId).status).toBe('Success');
+      expect(await servedVersions()).toEqual(Array(5).fill(releases.v4.version));
+      const lateRun = ran.find((entry) => entry.instanceId === late.instanceId)!;
+      expect(lateRun.stderr + lateRun.stdout).toContain("no standby to roll back to on this host: deploying the fleet's previous release instead");
+      for (const entry of ran.filter((other) => other.instanceId !== late.instanceId)) {
+        expect(entry.stderr + entry.stdout).not.toContain('no standby to roll back to');
+      }
     });
 
     test('no request through the load balancer failed, and every host served some', async () => {

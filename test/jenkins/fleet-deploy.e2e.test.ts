@@ -586,6 +586,25 @@ describe('bluegreen-pipeline deploy on the fleet’s Jenkins: the bundled operat
     expect(run.operations).toEqual(['DescribeInstanceInformation', 'GetParameter', 'SendCommand']);
   });
 
+  test.each<[string, () => void]>([
+    ['answers 500', () => ssm.failNextAfterHandling('SendCommand')],
+    ['drops the connection', () => ssm.dropNextAfterHandling('SendCommand')],
+  ])('SSM creates the roll-out and then %s: the build finds and follows that one command, never sends a second, and records it', async (_case, loseTheAnswer) => {
+    // GIVEN SSM that loses its answer to the next SendCommand after creating the command
+    loseTheAnswer();
+
+    // WHEN the build deploys
+    const run = await deployToFleet('v5');
+
+    // THEN it succeeds on the one roll-out SSM created: every send created a command, none twice
+    expect(run.code, run.stderr).toBe(0);
+    const rollOuts = run.commands.filter((command) => command.targets.length > 0);
+    expect(rollOuts).toHaveLength(1);
+    expect(run.operations.filter((operation) => operation === 'SendCommand')).toHaveLength(run.commands.length);
+    expect(run.operations).toContain('ListCommands');
+    expect(await recordLines()).toEqual(expect.arrayContaining([`version=${VERSIONS.v5}`, `commandId=${rollOuts[0]!.commandId}`]));
+  });
+
   test('no host carries the fleet’s tag: nothing is uploaded, sent or recorded', async () => {
     const run = await deployToFleet('v5', { env: { FLEET_TARGET: `tag:${FLEET_TAG_KEY}=Nobody` } });
     expect(run.code).toBe(9);

@@ -13,16 +13,20 @@ import {
   PutParameterCommand,
   SendCommandCommand,
   SSMClient,
+  SSMServiceException,
   type Command,
   type CommandStatus,
 } from '@aws-sdk/client-ssm';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, test } from 'vitest';
 import { createHandlers } from '../../lambda/deploy/handlers.js';
 import type { CustomResourceEvent, IsCompleteEvent } from '../../lambda/deploy/resource.js';
 import { jsonLogger } from '../../lambda/deploy/log.js';
-import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../../lib/contract.js';
+import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, FLEET_RELEASE_UNSET, FLEET_TAG_KEY, RELEASE_RETENTION_TAG } from '../../lib/contract.js';
 import { parseFleetRelease } from '../../lib/deploy/fleet.js';
+import type { UploadLocation } from '../../lib/deploy/retention.js';
+import { LoopbackS3 } from '../support/s3-server.js';
 import { COMMAND_ID, HOSTS, invocations, PROPERTIES, RELEASE_PARAMETER, SHA, TAG_VALUE } from '../support/fleet-request.js';
 
 const ssmMock = mockClient(SSMClient);
@@ -32,10 +36,17 @@ const CATCH_UP_ID = 'beef0000-1111-2222-3333-444455556666';
 
 let clock: number;
 
-function handlers() {
+function handlers(retention: { readonly s3?: S3Client; readonly uploadLocation?: UploadLocation } = {}) {
   return createHandlers({
     ssm: new SSMClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
-    settings: { onlineWaitSeconds: 300, onlinePollSeconds: 5, deliveryTimeoutSeconds: 300, executionTimeoutSeconds: 2199 },
+    ...(retention.s3 === undefined ? {} : { s3: retention.s3 }),
+    settings: {
+      onlineWaitSeconds: 300,
+      onlinePollSeconds: 5,
+      deliveryTimeoutSeconds: 300,
+      executionTimeoutSeconds: 2199,
+      ...(retention.uploadLocation === undefined ? {} : { uploadLocation: retention.uploadLocation }),
+    },
     log: jsonLogger({}, () => undefined),
     now: () => clock,
     sleep: async (ms) => {
@@ -144,6 +155,41 @@ describe('isComplete for a fleet', () => {
     expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0);
   });
 
+  test("recording over a release the operator command uploaded keeps its jar (now the previous release) and frees the one two back, with the real SDK against the S3 stand-in", async () => {
+    // GIVEN the record names two uploaded jars: the release (b) and the previous one (a), both recorded
+    const s3 = await LoopbackS3.start({ buckets: ['uploads'] });
+    const s3Client = new S3Client({ region: 'us-east-1', endpoint: s3.url, forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    try {
+      const recordedTag = `${RELEASE_RETENTION_TAG.key}=${RELEASE_RETENTION_TAG.recorded}`;
+      for (const name of ['a', 'b']) await s3Client.send(new PutObjectCommand({ Bucket: 'uploads', Key: `cli-releases/${name}.jar`, Body: name, Tagging: recordedTag }));
+      const before = [
+        'artifactUri=s3://uploads/cli-releases/b.jar',
+        `sha256=${'b'.repeat(64)}`,
+        'version=b',
+        'previousArtifactUri=s3://uploads/cli-releases/a.jar',
+        `previousSha256=${'a'.repeat(64)}`,
+        'previousVersion=a',
+      ].join('\n');
+      ssmMock.on(ListCommandsCommand).resolves({ Commands: [{ CommandId: COMMAND_ID, Status: 'Success', TargetCount: 3 }] });
+      ssmMock.on(ListCommandInvocationsCommand).resolves(invocations(HOSTS.map((id) => [id, 'Success', 0])));
+      ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: before } });
+      ssmMock.on(PutParameterCommand).resolves({ Version: 3 });
+      ssmMock.on(DescribeInstanceInformationCommand).resolves(hostsOnline());
+
+      // WHEN a stack update rolls out its own jar (a CDK asset) and records it
+      const result = await handlers({ s3: s3Client, uploadLocation: { bucket: 'uploads', prefix: 'cli-releases/' } }).isComplete(waiting());
+
+      // THEN b, now the previous release, stays recorded; a, two back, may expire again
+      expect(result.IsComplete).toBe(true);
+      expect(parseFleetRelease(ssmMock.commandCalls(PutParameterCommand)[0]!.args[0].input.Value)).toMatchObject({ version: 'v3', previousVersion: 'b' });
+      expect(s3.object('uploads', 'cli-releases/b.jar')!.tags).toEqual({ [RELEASE_RETENTION_TAG.key]: RELEASE_RETENTION_TAG.recorded });
+      expect(s3.object('uploads', 'cli-releases/a.jar')!.tags).toEqual({ [RELEASE_RETENTION_TAG.key]: RELEASE_RETENTION_TAG.unrecorded });
+    } finally {
+      s3Client.destroy();
+      await s3.close();
+    }
+  });
+
   test('a host that joined during the roll-out gets one catch-up deploy; complete once it succeeded', async () => {
     const joined = 'i-0bbbbbbbbbbbbbbb4';
     const comment = `catch-up of ${COMMAND_ID}: deploy v3`;
@@ -191,6 +237,23 @@ describe('isComplete for a fleet', () => {
     // THEN it was sent once and the release recorded once
     expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
     expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(1);
+  });
+
+  test("a catch-up whose SendCommand answers are lost: not complete, and nothing fails; the next call looks again", async () => {
+    const joined = 'i-0bbbbbbbbbbbbbbb4';
+    ssmMock.on(ListCommandsCommand).callsFake((input: { CommandId?: string }) => ({
+      Commands: input.CommandId === COMMAND_ID ? [{ CommandId: COMMAND_ID, Status: 'Success', TargetCount: 3 }] : [],
+    }));
+    ssmMock.on(ListCommandInvocationsCommand, { CommandId: COMMAND_ID }).resolves(invocations(HOSTS.map((id) => [id, 'Success', 0])));
+    ssmMock.on(GetParameterCommand).resolves({ Parameter: { Value: FLEET_RELEASE_UNSET } });
+    ssmMock.on(PutParameterCommand).resolves({ Version: 2 });
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(hostsOnline([...HOSTS, joined]));
+    ssmMock
+      .on(SendCommandCommand)
+      .rejects(new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } }));
+
+    await expect(handlers().isComplete(waiting())).resolves.toEqual({ IsComplete: false });
+    expect(ssmMock.commandCalls(SendCommandCommand).length).toBeGreaterThan(1);
   });
 
   test('a failed roll-out names the failed host with its output, records nothing, sends nothing more', async () => {

@@ -7,6 +7,7 @@ import {
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
+  ListCommandsCommand,
   SendCommandCommand,
   SSMClient,
   SSMServiceException,
@@ -19,6 +20,7 @@ import { DeployFailedError, type CustomResourceEvent, type IsCompleteEvent } fro
 import { jsonLogger } from '../../lambda/deploy/log.js';
 import type { DeploySettings } from '../../lambda/deploy/settings.js';
 import { DEPLOYMENT_ATTRIBUTES as A, DEPLOYMENT_PROPERTIES as P, DOCUMENT_PARAMS } from '../../lib/contract.js';
+import { SEND_SEARCH_MARGIN_SECONDS } from '../../lib/deploy/send-once.js';
 
 const ssmMock = mockClient(SSMClient);
 afterAll(() => ssmMock.restore());
@@ -207,6 +209,64 @@ describe('onEvent', () => {
     expect(result.BlueGreenCommand?.commandId).toBe(COMMAND_ID);
     expect(slept).toEqual([500, 500]);
     expect(logLines.filter((line) => line.level === 'WARN').map((line) => line.reason)).toEqual(['iam-propagation', 'throttled']);
+  });
+
+  test('an answer lost after SSM created the command: the retry finds that send of the same request and adopts it, sending once', async () => {
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(online());
+    const lost = new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } });
+    ssmMock.on(SendCommandCommand).rejects(lost);
+    const sent = (commandId: string, requestedAt: number, change: Record<string, unknown> = {}) => ({
+      CommandId: commandId,
+      DocumentName: DOCUMENT_NAME,
+      Comment: 'CloudFormation Create Deployment: deploy v2',
+      InstanceIds: [INSTANCE_ID],
+      Targets: [],
+      RequestedDateTime: new Date(requestedAt),
+      Parameters: {
+        [DOCUMENT_PARAMS.action]: ['deploy'],
+        [DOCUMENT_PARAMS.artifactUri]: ['s3://assets-bucket/0f3c.jar'],
+        [DOCUMENT_PARAMS.sha256]: [SHA],
+        [DOCUMENT_PARAMS.version]: ['v2'],
+        [DOCUMENT_PARAMS.healthTimeout]: ['60'],
+        [DOCUMENT_PARAMS.engineUri]: [''],
+      },
+      ...change,
+    });
+    ssmMock.on(ListCommandsCommand).resolves({
+      Commands: [
+        // Another request of the same document, and the same request long before: not this one.
+        sent('other-release', clock, { Parameters: { [DOCUMENT_PARAMS.version]: ['v3'] } }),
+        sent('long-before', clock - 10 * 60_000),
+        sent(COMMAND_ID, clock),
+      ],
+    });
+
+    const result = await handlers().onEvent(event('Create'));
+
+    expect(result.BlueGreenCommand?.commandId).toBe(COMMAND_ID);
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
+    // An error without an answer to date it: this clock, less the margin for skew.
+    expect(ssmMock.commandCalls(ListCommandsCommand)[0]!.args[0].input.Filters).toEqual([
+      { key: 'InvokedAfter', value: new Date(clock - SEND_SEARCH_MARGIN_SECONDS * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+      { key: 'DocumentName', value: DOCUMENT_NAME },
+    ]);
+  });
+
+  test('answers lost until the send allowance ends, and no command shows up: fails saying the deploy may run and how to find it', async () => {
+    ssmMock.on(DescribeInstanceInformationCommand).resolves(online());
+    ssmMock
+      .on(SendCommandCommand)
+      .rejects(new SSMServiceException({ name: 'InternalServerError', message: 'An internal error occurred', $fault: 'server', $metadata: { httpStatusCode: 500 } }));
+    ssmMock.on(ListCommandsCommand).resolves({ Commands: [] });
+
+    await expect(handlers().onEvent(event('Create'))).rejects.toThrow(
+      new RegExp(
+        `^Systems Manager may or may not have accepted ${DOCUMENT_NAME} for ${INSTANCE_ID}: the answer to SendCommand was lost \\(InternalServerError: An internal error occurred\\).*` +
+          'The deploy may still run on the host: look for the command with aws ssm list-commands',
+      ),
+    );
+    // Every send after the first looked for the earlier ones first, and once more at the end.
+    expect(ssmMock.commandCalls(ListCommandsCommand)).toHaveLength(ssmMock.commandCalls(SendCommandCommand).length);
   });
 
   test('a denial that outlasts IAM propagation is real: it fails with the denial', async () => {

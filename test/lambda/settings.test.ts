@@ -31,4 +31,11 @@ describe('readDeploySettings', () => {
       `environment variable ${ENV.onlineWaitSeconds}=${JSON.stringify(raw)} must be a positive number of seconds`,
     );
   });
+
+  test("reads a fleet's upload location, whose recorded jars it tags; refuses anything but s3://BUCKET/PREFIX/", () => {
+    expect(readDeploySettings({ [ENV.uploadLocation]: 's3://uploads-bucket/cli-releases/' }).uploadLocation).toEqual({ bucket: 'uploads-bucket', prefix: 'cli-releases/' });
+    expect(() => readDeploySettings({ [ENV.uploadLocation]: 'uploads-bucket/cli-releases' })).toThrow(
+      `environment variable ${ENV.uploadLocation}="uploads-bucket/cli-releases" must be s3://BUCKET/PREFIX/`,
+    );
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * A loopback stand-in for S3 (REST, path-style: `/BUCKET/KEY`) well enough for the real AWS SDK
- * v3's PutObject, HeadObject and GetObject. PutObject checks `x-amz-checksum-sha256` against
- * the bytes received, as S3 does (BadDigest). An unsigned GET also returns the object: it is
+ * v3's PutObject, HeadObject, GetObject and PutObjectTagging. PutObject checks
+ * `x-amz-checksum-sha256` against the bytes received, as S3 does (BadDigest), and takes the
+ * object's tags from `x-amz-tagging` (an upload replaces them, as in S3). An unsigned GET also returns the object: it is
  * how the test host's stand-in `aws` command (test/support/bin/aws) reads it, in place of the
  * instance role.
  */
@@ -15,6 +16,8 @@ export interface StoredObject {
   readonly contentType: string;
   readonly sha256Base64: string;
   readonly storedAt: Date;
+  /** The object's tags, as PutObject's `x-amz-tagging` or PutObjectTagging last set them. */
+  tags: Record<string, string>;
 }
 
 export interface LoopbackS3Options {
@@ -59,12 +62,21 @@ export class LoopbackS3 {
     const [, bucketName = '', ...keyParts] = url.pathname.split('/');
     const key = decodeURIComponent(keyParts.join('/'));
     const method = request.method ?? 'GET';
-    this.requests.push(`${method} /${bucketName}/${key}`);
+    const tagging = url.searchParams.has('tagging');
+    this.requests.push(`${method} /${bucketName}/${key}${tagging ? '?tagging' : ''}`);
     const signed = /^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/s3\/aws4_request/.test(String(request.headers.authorization ?? ''));
     if (!signed && method !== 'GET') return replyError(response, 403, 'AccessDenied', 'Request is not signed', method);
     const bucket = this.buckets.get(bucketName);
     if (bucket === undefined) return replyError(response, 404, 'NoSuchBucket', `The specified bucket ${bucketName} does not exist`, method);
 
+    if (method === 'PUT' && tagging) {
+      const object = bucket.get(key);
+      if (object === undefined) return replyError(response, 404, 'NoSuchKey', 'The specified key does not exist.', method);
+      const xml = Buffer.concat(chunks).toString('utf8');
+      object.tags = Object.fromEntries([...xml.matchAll(/<Tag>\s*<Key>([^<]*)<\/Key>\s*<Value>([^<]*)<\/Value>\s*<\/Tag>/g)].map((m) => [m[1]!, m[2]!]));
+      response.writeHead(200, { 'x-amz-request-id': randomUUID(), 'content-length': 0 });
+      return void response.end();
+    }
     if (method === 'PUT') {
       const body = decodeBody(request, Buffer.concat(chunks));
       const sha256Base64 = createHash('sha256').update(body).digest('base64');
@@ -72,7 +84,8 @@ export class LoopbackS3 {
       if (typeof claimed === 'string' && claimed !== sha256Base64) {
         return replyError(response, 400, 'BadDigest', 'The SHA256 you specified did not match the calculated checksum.', method);
       }
-      bucket.set(key, { body, contentType: String(request.headers['content-type'] ?? 'binary/octet-stream'), sha256Base64, storedAt: new Date() });
+      const tags = Object.fromEntries(new URLSearchParams(String(request.headers['x-amz-tagging'] ?? '')));
+      bucket.set(key, { body, contentType: String(request.headers['content-type'] ?? 'binary/octet-stream'), sha256Base64, storedAt: new Date(), tags });
       response.writeHead(200, { etag: etag(body), 'x-amz-checksum-sha256': sha256Base64, 'x-amz-request-id': randomUUID(), 'content-length': 0 });
       return void response.end();
     }

@@ -206,9 +206,20 @@ class SsmError extends Error {
   constructor(
     readonly type: string,
     message: string,
+    /** SSM answers its own errors with 400, its failures with 500. */
+    readonly status = 400,
   ) {
     super(message);
   }
+}
+
+/** A failure injected into the next call of one operation (`failNext`, `dropNext`, `failNextAfterHandling`, `dropNextAfterHandling`). */
+interface InjectedFailure {
+  readonly operation: string;
+  /** Before the operation runs (nothing happened), or after it ran (its answer is lost). */
+  readonly when: 'before' | 'after';
+  /** An error answer, or no answer at all: the connection is dropped. */
+  readonly answer: { readonly type: string; readonly message: string; readonly status: number } | 'drop';
 }
 
 const TERMINAL: ReadonlySet<InvocationStatus> = new Set(['Success', 'Cancelled', 'TimedOut', 'Failed']);
@@ -229,7 +240,7 @@ export class LoopbackSsm {
   private readonly instances = new Map<string, ManagedInstance>();
   private readonly running = new Map<string, ChildProcess>();
   private readonly scriptDir = mkdtempSync(join(tmpdir(), 'loopback-ssm-'));
-  private readonly injectedErrors: Array<{ operation: string; type: string; message: string }> = [];
+  private readonly injectedFailures: InjectedFailure[] = [];
   private executionTimeoutOverride: number | undefined;
 
   private constructor(
@@ -277,9 +288,41 @@ export class LoopbackSsm {
     this.instances.delete(instanceId);
   }
 
-  /** Makes the next call to `operation` fail with `type` (e.g. a throttling or IAM error). */
-  failNext(operation: string, type: string, message: string): void {
-    this.injectedErrors.push({ operation, type, message });
+  /**
+   * Makes the next call to `operation` fail with `type` before it does anything (e.g. a throttling
+   * or IAM error; a `status` of 500 for a failure of SSM's own).
+   */
+  failNext(operation: string, type: string, message: string, status = 400): void {
+    this.injectedFailures.push({ operation, when: 'before', answer: { type, message, status } });
+  }
+
+  /**
+   * Makes the next call to `operation` do its work (SendCommand creates the command) and then
+   * answer an error, as SSM does when it fails after acting: the caller cannot tell that it acted.
+   */
+  failNextAfterHandling(operation: string, type = 'InternalServerError', message = 'An internal error occurred', status = 500): void {
+    this.injectedFailures.push({ operation, when: 'after', answer: { type, message, status } });
+  }
+
+  /** Makes the next call to `operation` drop the connection before it does anything. */
+  dropNext(operation: string): void {
+    this.injectedFailures.push({ operation, when: 'before', answer: 'drop' });
+  }
+
+  /** Makes the next call to `operation` do its work and then drop the connection without an answer. */
+  dropNextAfterHandling(operation: string): void {
+    this.injectedFailures.push({ operation, when: 'after', answer: 'drop' });
+  }
+
+  /** Forgets the injected failures no call has met yet. */
+  clearInjectedFailures(): void {
+    this.injectedFailures.length = 0;
+  }
+
+  /** The injected failure for this call of `operation` at `when`, taken off the list. */
+  private injectedFailure(operation: string, when: InjectedFailure['when']): InjectedFailure['answer'] | undefined {
+    const index = this.injectedFailures.findIndex((failure) => failure.operation === operation && failure.when === when);
+    return index < 0 ? undefined : this.injectedFailures.splice(index, 1)[0]!.answer;
   }
 
   /**
@@ -344,17 +387,18 @@ export class LoopbackSsm {
       if (!/^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/[a-z0-9-]+\/ssm\/aws4_request/.test(String(request.headers.authorization ?? ''))) {
         throw new SsmError('MissingAuthenticationTokenException', 'Request is missing a SigV4 Authorization header for ssm');
       }
-      const injected = this.injectedErrors.findIndex((error) => error.operation === operation);
-      if (injected >= 0) {
-        const [error] = this.injectedErrors.splice(injected, 1);
-        throw new SsmError(error!.type, error!.message);
-      }
+      const before = this.injectedFailure(operation, 'before');
+      if (before === 'drop') return void response.destroy();
+      if (before !== undefined) throw new SsmError(before.type, before.message, before.status);
       const input = chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
       const output = this.dispatch(operation, input);
+      const after = this.injectedFailure(operation, 'after');
+      if (after === 'drop') return void response.destroy();
+      if (after !== undefined) throw new SsmError(after.type, after.message, after.status);
       replyAwsJson(response, 200, output);
     } catch (error) {
       if (error instanceof SsmError) {
-        replyAwsJson(response, 400, { __type: error.type, message: error.message });
+        replyAwsJson(response, error.status, { __type: error.type, message: error.message });
       } else {
         replyAwsJson(response, 500, { __type: 'InternalServerError', message: String(error) });
       }
