@@ -45,7 +45,7 @@ export interface JenkinsHostProps extends InstanceHostProps {
  * Jenkins on an instance of its own, for a fleet: app hosts come and go with the Auto Scaling
  * group, Jenkins and its workspaces must not. Its pipeline builds the app and deploys it with
  * the operator command (`ec2-bluegreen deploy`, bundled into its tools and run with the
- * instance's Node.js): the deploy document sent to the fleet by tag, followed host by host, the
+ * instance's Node.js, as root through sudo: builds themselves never reach the instance role): the deploy document sent to the fleet by tag, followed host by host, the
  * release recorded for hosts that join later, and those that joined meanwhile caught up.
  */
 export class JenkinsHost extends Construct {

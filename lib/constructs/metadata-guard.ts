@@ -30,8 +30,15 @@ export function appHostMetadataUsers(appInstanceRoleAccess: boolean): readonly s
   return appInstanceRoleAccess ? [APP_USER] : [];
 }
 
-/** Users of the fleet's Jenkins host besides root: the controller, whose builds deploy to the fleet through the role. */
-export const JENKINS_HOST_METADATA_USERS: readonly string[] = [JENKINS_USER];
+/** The build agent's user, which runs every build (AGENT_USER in assets/jenkins/configure-jenkins). */
+export const JENKINS_AGENT_USER = 'jenkins-agent';
+
+/**
+ * Users of the fleet's Jenkins host besides root: none. Builds (user jenkins-agent) deploy to the
+ * fleet through a root-owned command they may run with sudo (bluegreen-fleet-deploy), so neither
+ * they nor the controller, which calls no AWS service, need the role.
+ */
+export const JENKINS_HOST_METADATA_USERS: readonly string[] = [];
 
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 

@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, test } from 'vitest';
 import { SAMPLE_APP_VERSION, type ArtifactSource } from '../../lib/artifact.js';
 import { ConfigError, readConfig } from '../../lib/config.js';
-import { APP_USER, JENKINS_USER, newMetadataGuard } from '../../lib/constructs/metadata-guard.js';
+import { APP_USER, JENKINS_AGENT_USER, JENKINS_USER, newMetadataGuard } from '../../lib/constructs/metadata-guard.js';
 import { projectPath } from '../../lib/paths.js';
 import { fakeJar, onlyResource, renderValue, synthesize } from './synth.js';
 
@@ -122,15 +122,15 @@ describe('a fleet', () => {
   const byDefault = synthesize({ hosts: 2 });
   const allowed = synthesize({ hosts: 2, appInstanceRoleAccess: 'true' });
 
-  test('app hosts by default let only root reach the metadata service; the Jenkins host lets its controller user too', () => {
+  test('app hosts and the Jenkins host by default let only root reach the metadata service: builds deploy to the fleet through a root-owned command', () => {
     expect(placeholder(fleetUserData(byDefault.template), 'METADATA_USERS')).toBe('');
-    expect(placeholder(jenkinsUserData(byDefault.template), 'METADATA_USERS')).toBe(JENKINS_USER);
+    expect(placeholder(jenkinsUserData(byDefault.template), 'METADATA_USERS')).toBe('');
     expect(roleAccessWarnings(byDefault.stack)).toEqual([]);
   });
 
   test('with appInstanceRoleAccess the app hosts let the app user through; Jenkins is unchanged; synth warns on the fleet', () => {
     expect(placeholder(fleetUserData(allowed.template), 'METADATA_USERS')).toBe(APP_USER);
-    expect(placeholder(jenkinsUserData(allowed.template), 'METADATA_USERS')).toBe(JENKINS_USER);
+    expect(placeholder(jenkinsUserData(allowed.template), 'METADATA_USERS')).toBe('');
     const warnings = roleAccessWarnings(allowed.stack);
     expect(warnings.map((warning) => warning.path)).toEqual(['/Ec2BlueGreen/Fleet']);
     expect(warnings[0]!.message).toContain('read every SSM parameter in the region');
@@ -150,9 +150,10 @@ describe('a fleet', () => {
 });
 
 describe('the users the guard is told about', () => {
-  test('are the users the engine runs the app as and the Jenkins package creates', () => {
+  test('are the users the engine runs the app as, the Jenkins package creates and configure-jenkins creates for the builds', () => {
     expect(readFileSync(projectPath('assets', 'instance', 'lib', 'slots.sh'), 'utf8')).toMatch(new RegExp(`^readonly SLOT_USER=${APP_USER}$`, 'm'));
     expect(readFileSync(projectPath('assets', 'jenkins', 'configure-jenkins'), 'utf8')).toMatch(new RegExp(`^readonly JENKINS_USER=${JENKINS_USER}$`, 'm'));
+    expect(readFileSync(projectPath('assets', 'jenkins', 'configure-jenkins'), 'utf8')).toMatch(new RegExp(`^readonly AGENT_USER=${JENKINS_AGENT_USER}$`, 'm'));
   });
 
   test('must be plain user names: anything else fails synth before it reaches the boot script', () => {

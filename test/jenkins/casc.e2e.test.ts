@@ -3,15 +3,20 @@
  * admin user, the job, the GitHub credentials and webhook, and what it refuses to splice.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { JENKINS_FLEET_SETTINGS_KEYS, JENKINS_POLL_MINUTES, JENKINS_SETTINGS_KEYS } from '../../lib/constructs/bluegreen-host.js';
+import { JENKINS_AGENT_USER } from '../../lib/constructs/metadata-guard.js';
 import { renderValue, resourceById, synthesize } from '../constructs/synth.js';
 import {
   ADMIN_SECRET_ARN,
+  AGENT,
   balanced,
   casc,
   CONFIGURE_JENKINS,
+  fleetSettings,
+  JENKINS_DIR,
   httpsJob,
   jobScript,
   render,
@@ -64,8 +69,38 @@ describe('the JCasC configuration configure-jenkins renders', () => {
       local: { allowsSignup: false, users: [{ id: 'admin', name: 'Administrator', password: '${adminPassword}' }] },
     });
     expect(configuration.jenkins.authorizationStrategy).toEqual({ loggedInUsersCanDoAnything: { allowAnonymousRead: false } });
-    expect(configuration.jenkins.numExecutors).toBe(1);
     expect(configuration.jenkins.systemMessage).toContain('/etc/bluegreen-jenkins/jenkins.yaml');
+  });
+
+  test.each([
+    ['the single host', settings({ ...httpsJob })],
+    ['the fleet’s Jenkins', settings({ ...httpsJob, ...fleetSettings })],
+  ])('on %s: the built-in node runs no build; the one agent, on loopback over WebSocket, runs them one at a time as jenkins-agent', (_case, values) => {
+    // WHEN
+    const configuration = casc(values);
+
+    // THEN the controller (which holds the secrets) has no executor and takes no build by label
+    expect(configuration.jenkins.numExecutors).toBe(0);
+    expect(configuration.jenkins.mode).toBe('EXCLUSIVE');
+    // AND no TCP port for agents is opened: the agent comes in through Jenkins' own HTTP port
+    expect(configuration.jenkins.slaveAgentPort).toBe(-1);
+    // AND the only node with an executor is the agent the unit starts, rooted in its user's home
+    expect(configuration.jenkins.nodes).toEqual([
+      {
+        permanent: {
+          name: AGENT.node,
+          nodeDescription: `Builds of this host, run by jenkins-agent.service as ${JENKINS_AGENT_USER}`,
+          labelString: AGENT.label,
+          numExecutors: 1,
+          mode: 'NORMAL',
+          remoteFS: AGENT.home,
+          retentionStrategy: 'always',
+          launcher: { inbound: { webSocket: true } },
+        },
+      },
+    ]);
+    // AND the Jenkinsfile asks for that agent's label
+    expect(readFileSync(join(JENKINS_DIR, 'Jenkinsfile'), 'utf8')).toContain(`agent { label '${AGENT.label}' }`);
   });
 
   test('without an app repository: no job, and without a token: no credentials and no GitHub server', () => {

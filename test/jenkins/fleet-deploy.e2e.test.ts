@@ -2,7 +2,9 @@
  * bluegreen-pipeline deploy on the fleet's own Jenkins, end to end on this machine: the Jenkins
  * tools exactly as the stack ships them (assets/jenkins/ plus the operator command bundled into
  * one file, lib/jenkins-tools.ts), run with this machine's node and no node_modules beside them,
- * with Jenkins' global variables as configure-jenkins renders them from the fleet's settings.
+ * with Jenkins' global variables as configure-jenkins renders them. The pipeline deploys through
+ * bluegreen-fleet-deploy, which reads the fleet's settings from the settings file (run here as
+ * root directly; the last tests go through real sudo as the build agent's user, as on the host).
  *
  * The bundled command talks, with the real AWS SDK, to the loopback SSM, S3 and CloudWatch Logs
  * stand-ins (test/support/), reached through AWS_ENDPOINT_URL_* with dummy credentials. The SSM
@@ -13,9 +15,10 @@
  *
  * The tests run in order and each starts from the fleet the one before left.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -31,7 +34,8 @@ import { LoopbackLogs } from '../support/logs-server.js';
 import { loopbackAwsEnvironment } from '../support/loopback.js';
 import { LoopbackS3 } from '../support/s3-server.js';
 import { LoopbackSsm, type CommandDocumentContent, type CommandRecord } from '../support/ssm-server.js';
-import { casc, fleetSettings, globalEnv, httpsJob, PIPELINE, scratch, settings } from './support.js';
+import { JENKINS_TOOLS_DIR } from '../../lib/constructs/bluegreen-host.js';
+import { AGENT, casc, FLEET_DEPLOY, FLEET_SUDOERS, fleetSettings, globalEnv, httpsJob, scratch, settings, settingsFile, type Settings } from './support.js';
 
 const PORTS = { ssm: 18640, s3: 18641, logs: 18642, balancer: 18643, closed: 18644, firstHost: 18650 };
 const TAG_VALUE = 'JenkinsFleet';
@@ -181,6 +185,14 @@ interface PipelineRun {
 interface PipelineOptions {
   /** Over the environment a push-triggered build on the fleet's Jenkins has. */
   readonly env?: Record<string, string>;
+  /** Over the fleet's settings, in the settings file bluegreen-fleet-deploy reads. */
+  readonly settings?: Partial<Settings>;
+  /**
+   * Run the pipeline as this user, with only the environment Jenkins gives a build (no AWS
+   * endpoint), in `workspace`, deploying through `fleetCommand` (real sudo).
+   * @default - as root, bluegreen-fleet-deploy run directly, with the loopback AWS environment
+   */
+  readonly asUser?: { readonly user: string; readonly workspace: string; readonly fleetCommand: string; readonly env: Record<string, string> };
   /** The pipeline to run. @default - bluegreen-pipeline in the staged Jenkins tools */
   readonly pipeline?: string;
   /** Runs while the pipeline does; it is given the pipeline's pid (the process Jenkins would signal). */
@@ -193,21 +205,28 @@ interface PipelineOptions {
  * sets for a build that a push triggered. Run as a child process: the stand-ins answer in this one.
  */
 async function deployToFleet(version: Version, options: PipelineOptions = {}): Promise<PipelineRun> {
-  const workspace = mkdtempSync(join(scratch, 'fleet-workspace-'));
+  const workspace = options.asUser?.workspace ?? mkdtempSync(join(scratch, 'fleet-workspace-'));
   mkdirSync(join(workspace, 'build', 'libs'), { recursive: true });
   const jarPath = join(workspace, 'build', 'libs', 'app.jar');
   copyFileSync(jars[version], jarPath);
   const jenkinsEnv = globalEnv(casc(settings({ ...httpsJob, ...FLEET })));
-  const aws = loopbackAwsEnvironment({ SSM: ssm.url, S3: s3.url, CLOUDWATCH_LOGS: logs.url });
-  // The region comes from FLEET_REGION alone, as on the Jenkins instance.
-  delete aws.AWS_REGION;
+  const build = { ...jenkinsEnv, DEPLOY_MODE: 'configured', JOB_NAME: 'shop', BUILD_NUMBER: '42', APP_VERSION: VERSIONS[version], ...options.env };
   const before = { commands: ssm.commands.length, operations: ssm.operations.length, s3: s3.requests.length };
   const started = Date.now();
-  const child = spawn(options.pipeline ?? join(toolsDir, 'bluegreen-pipeline'), ['deploy'], {
-    cwd: workspace,
-    env: { ...aws, ...jenkinsEnv, DEPLOY_MODE: 'configured', JOB_NAME: 'shop', BUILD_NUMBER: '42', APP_VERSION: VERSIONS[version], ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const pipeline = options.pipeline ?? join(toolsDir, 'bluegreen-pipeline');
+  const asUser = options.asUser;
+  const child =
+    asUser === undefined
+      ? spawn(pipeline, ['deploy'], {
+          cwd: workspace,
+          env: { ...rootFleetEnvironment(options.settings), BLUEGREEN_FLEET_COMMAND: join(toolsDir, 'bluegreen-fleet-deploy'), ...build },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+      : spawn(
+          'runuser',
+          ['-u', asUser.user, '--', 'env', '-i', ...Object.entries({ ...asUser.env, ...build, BLUEGREEN_FLEET_COMMAND: asUser.fleetCommand }).map(([key, value]) => `${key}=${value}`), pipeline, 'deploy'],
+          { cwd: workspace, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (data: Buffer) => (stdout += data.toString()));
@@ -228,6 +247,16 @@ async function deployToFleet(version: Version, options: PipelineOptions = {}): P
     operations: ssm.operations.slice(before.operations),
     s3Requests: s3.requests.slice(before.s3),
   };
+}
+
+/**
+ * What bluegreen-fleet-deploy has as root on this machine: the loopback AWS stand-ins (the region
+ * from the settings alone, as on the Jenkins instance) and the fleet's settings file.
+ */
+function rootFleetEnvironment(overrides: Partial<Settings> = {}): Record<string, string> {
+  const aws = loopbackAwsEnvironment({ SSM: ssm.url, S3: s3.url, CLOUDWATCH_LOGS: logs.url });
+  delete aws.AWS_REGION;
+  return { ...aws, BLUEGREEN_JENKINS_SETTINGS: settingsFile(settings({ ...httpsJob, ...FLEET, ...overrides })) };
 }
 
 /** The per-host progress lines (`ID: started ...`, `ID: Success in ...`), in the order printed. */
@@ -606,7 +635,7 @@ describe('bluegreen-pipeline deploy on the fleet’s Jenkins: the bundled operat
   });
 
   test('no host carries the fleet’s tag: nothing is uploaded, sent or recorded', async () => {
-    const run = await deployToFleet('v5', { env: { FLEET_TARGET: `tag:${FLEET_TAG_KEY}=Nobody` } });
+    const run = await deployToFleet('v5', { settings: { fleetTarget: `tag:${FLEET_TAG_KEY}=Nobody` } });
     expect(run.code).toBe(9);
     expect(run.stderr).toContain(`no host of tag ${FLEET_TAG_KEY}=Nobody (FLEET_TARGET) is Online in Systems Manager (none registered), so nothing was sent`);
     expect(run.operations).toEqual(['DescribeInstanceInformation']);
@@ -614,16 +643,170 @@ describe('bluegreen-pipeline deploy on the fleet’s Jenkins: the bundled operat
   });
 
   test.each<[string, PipelineOptions, RegExp]>([
-    ['no fleet settings (not the fleet’s Jenkins)', { env: { FLEET_DOCUMENT: '' } }, /--fleet-from-env needs FLEET_DOCUMENT, which is not set\. Nothing was sent\./],
-    ['a target that is not a tag', { env: { FLEET_TARGET: 'i-0123456789abcdef0' } }, /FLEET_TARGET is "i-0123456789abcdef0", not tag:KEY=VALUE/],
-    ['a max concurrency SSM would refuse', { env: { FLEET_MAX_CONCURRENCY: '0' } }, /FLEET_MAX_CONCURRENCY is "0", not a number of hosts or a percentage/],
+    ['no fleet settings (not the fleet’s Jenkins)', { settings: { deployMode: 'host' } }, /the fleet's settings in .* are not usable: these settings are not a fleet's Jenkins \(no deployMode=fleet\)/],
+    ['a target that is not a tag', { settings: { fleetTarget: 'i-0123456789abcdef0' } }, /setting fleetTarget must be tag:KEY=VALUE, not 'i-0123456789abcdef0'/],
+    ['a max concurrency SSM would refuse', { settings: { maxConcurrency: '0' } }, /setting maxConcurrency must be a number of hosts \(1-9999\) or a percentage/],
     ['DEPLOY_MODE=host on the fleet’s Jenkins', { env: { DEPLOY_MODE: 'host' } }, /this is the fleet's Jenkins, on an instance without the engine/],
-    ['a pipeline without the operator command beside it', { pipeline: PIPELINE }, /DEPLOY_MODE=fleet runs the operator command .*\/ec2-bluegreen\.mjs, which is missing/],
+    ['a fleet deploy without the operator command beside it', { env: { BLUEGREEN_FLEET_COMMAND: FLEET_DEPLOY } }, /the fleet deploy runs the operator command .*\/ec2-bluegreen\.mjs, which is missing/],
+    ['a version the engine would refuse', { env: { APP_VERSION: 'v 1' } }, /version 'v 1' is not one bluegreen accepts/],
   ])('fails with exit 2 before any AWS call on %s', async (_case, options, message) => {
     const run = await deployToFleet('v5', options);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
     expect(run.operations).toEqual([]);
     expect(run.s3Requests).toEqual([]);
+  });
+});
+
+describe('through real sudo, as the build agent’s user (which never reaches AWS itself): the sudoers-fleet rule and bluegreen-fleet-deploy', () => {
+  /** Stands in for jenkins-agent; the rule is rendered for it. */
+  const AGENT_USER = 'bluegreen-test-agent';
+  const dropIn = `/etc/sudoers.d/bluegreen-test-fleet-${process.pid}`;
+  let createdUser = false;
+  let base: string;
+  let workspaces: string;
+  let fleetCommand: string;
+  let pipeline: string;
+  let buildEnv: Record<string, string>;
+  let userIds: { uid: number; gid: number };
+
+  function must(command: string, args: string[]): string {
+    const result = spawnSync(command, args, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}${result.stdout}`);
+    return result.stdout.trim();
+  }
+
+  /** A fresh workspace of the user's, as Jenkins makes one for a job. */
+  function workspace(): string {
+    const dir = mkdtempSync(join(workspaces, 'shop-'));
+    chmodSync(dir, 0o750);
+    mkdirSync(join(dir, 'build', 'libs'), { recursive: true });
+    must('chown', ['-R', `${AGENT_USER}:`, dir]);
+    return dir;
+  }
+
+  beforeAll(() => {
+    if (process.getuid?.() !== 0) throw new Error('the real sudo fleet deploy needs root (a user, a sudoers drop-in): run it as root, as CI does.');
+    if (spawnSync('id', ['-u', AGENT_USER]).status !== 0) {
+      must('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', AGENT_USER]);
+      createdUser = true;
+    }
+    userIds = { uid: Number(must('id', ['-u', AGENT_USER])), gid: Number(must('id', ['-g', AGENT_USER])) };
+    // The host's layout: /usr/local/lib and /var/lib open to all, the workspaces the agent's.
+    base = mkdtempSync(join(tmpdir(), 'bluegreen-fleet-sudo-'));
+    chmodSync(base, 0o755);
+    workspaces = join(base, 'workspace');
+    mkdirSync(workspaces, { mode: 0o750 });
+    chownSync(workspaces, userIds.uid, userIds.gid);
+    mkdirSync(join(base, 'bin'));
+    chmodSync(join(base, 'bin'), 0o755);
+    // The pipeline as installed (root's, readable by all); nothing else of the tools is needed by the build.
+    pipeline = join(base, 'bin', 'bluegreen-pipeline');
+    copyFileSync(join(toolsDir, 'bluegreen-pipeline'), pipeline);
+    chmodSync(pipeline, 0o755);
+    // The fleet deploy "installed" for root: on the host it needs nothing from the environment;
+    // here root also needs the loopback stand-ins, which a build could never hand it.
+    fleetCommand = join(base, 'bin', 'bluegreen-fleet-deploy');
+    const env = { ...rootFleetEnvironment(), BLUEGREEN_SUDO_ARTIFACT_ROOT: workspaces, PATH: process.env.PATH! };
+    const exports = Object.entries(env).map(([key, value]) => `export ${key}=${JSON.stringify(value)}`);
+    writeFileSync(fleetCommand, ['#!/bin/bash', ...exports, `exec ${JSON.stringify(join(toolsDir, 'bluegreen-fleet-deploy'))} "$@"`, ''].join('\n'), { mode: 0o755 });
+    // The stack's rule, with this machine's command, workspaces and user in place of the host's.
+    const rendered = readFileSync(FLEET_SUDOERS, 'utf8')
+      .replaceAll(`${JENKINS_TOOLS_DIR}/bluegreen-fleet-deploy`, fleetCommand)
+      .replaceAll(`${AGENT.home}/workspace`, workspaces)
+      .replace(/^jenkins-agent(?= ALL=\(root\) NOPASSWD:)/m, AGENT_USER);
+    expect(rendered).toContain(`${AGENT_USER} ALL=(root) NOPASSWD: BLUEGREEN_FLEET_FROM_JENKINS`);
+    const candidate = join(base, 'sudoers');
+    writeFileSync(candidate, rendered, { mode: 0o440 });
+    must('visudo', ['-c', '-q', '-f', candidate]);
+    copyFileSync(candidate, dropIn);
+    chmodSync(dropIn, 0o440);
+    must('visudo', ['-c', '-q']);
+    // What a build has: Jenkins' variables, a PATH; and here, settings that would point a
+    // command that took the caller's environment somewhere else entirely.
+    buildEnv = {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: workspaces,
+      FLEET_TARGET: `tag:${FLEET_TAG_KEY}=Nobody`,
+      FLEET_DOCUMENT: 'AWS-RunShellScript',
+      AWS_ENDPOINT_URL_SSM: `http://127.0.0.1:${PORTS.closed}`,
+      NODE_OPTIONS: '--require /nonexistent.js',
+    };
+  });
+
+  afterAll(() => {
+    rmSync(dropIn, { force: true });
+    if (base) rmSync(base, { recursive: true, force: true });
+    if (createdUser) spawnSync('userdel', [AGENT_USER]);
+  });
+
+  test('a jar in its workspace deploys to the fleet’s tag and is recorded; the build’s own FLEET_*, AWS_* and NODE_OPTIONS never reach root', async () => {
+    // GIVEN a build's workspace
+    const dir = workspace();
+
+    // WHEN the pipeline runs as the agent's user, deploying through sudo
+    const run = await deployToFleet('v2', { asUser: { user: AGENT_USER, workspace: dir, fleetCommand: `sudo -n ${fleetCommand}`, env: buildEnv } });
+
+    // THEN
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.stdout).toContain(`bluegreen-pipeline: deploying ${run.jarPath} as ${VERSIONS.v2} to the fleet: sudo -n ${fleetCommand}`);
+    expect(run.commands).toHaveLength(1);
+    expect(run.commands[0]).toMatchObject({
+      documentName: DOCUMENT_NAME,
+      targets: [{ Key: `tag:${FLEET_TAG_KEY}`, Values: [TAG_VALUE] }],
+      comment: `ec2-bluegreen deploy ${VERSIONS.v2} by Jenkins shop #42`,
+      parameters: expect.objectContaining({ artifactUri: `${UPLOAD_LOCATION}${run.sha256}.jar`, sha256: run.sha256 }),
+    });
+    expect(await recordLines()).toEqual(expect.arrayContaining([`version=${VERSIONS.v2}`, 'recordedBy=jenkins']));
+    expect(new Set(await servedVersions())).toEqual(new Set([VERSIONS.v2]));
+    // AND the private copy it deployed from is gone
+    expect(must('bash', ['-c', 'ls -d /var/tmp/bluegreen-fleet-deploy.* 2>/dev/null || true'])).toBe('');
+  });
+
+  test('a jar outside its workspaces: sudo itself refuses, the build fails, nothing is uploaded, sent or recorded', async () => {
+    const dir = workspace();
+    const recordBefore = await recordLines();
+    const run = await deployToFleet('v3', {
+      asUser: { user: AGENT_USER, workspace: dir, fleetCommand: `sudo -n ${fleetCommand}`, env: { ...buildEnv, APP_JAR: pipeline } },
+    });
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(1);
+    expect(run.stderr).toContain('a password is required');
+    expect(run.operations).toEqual([]);
+    expect(run.s3Requests).toEqual([]);
+    expect(await recordLines()).toEqual(recordBefore);
+  });
+
+  test.each<[string, (dir: string) => string[], number, RegExp]>([
+    ["'..' out of its workspaces, which sudo lets through", (dir) => [`${dir}/../../bin/bluegreen-pipeline`, '--version', 'v9'], 2, /is \S+\/bin\/bluegreen-pipeline, outside \S+\/workspace, the only directory a fleet deploy through sudo \(bluegreen-test-agent\) may take a jar from/],
+    ['a symlink in its workspace to a root-only file', (dir) => {
+      const link = join(dir, 'build', 'libs', 'shadow.jar');
+      must('runuser', ['-u', AGENT_USER, '--', 'ln', '-s', '/etc/shadow', link]);
+      return [link, '--version', 'v9'];
+    }, 2, /is \/etc\/shadow, outside/],
+    ['a root-only file inside its workspace (what a hard link could give it)', (dir) => {
+      const file = join(dir, 'build', 'libs', 'root-only.jar');
+      copyFileSync(jars.v1, file);
+      chmodSync(file, 0o600);
+      return [file, '--version', 'v9'];
+    }, 3, /is not readable by bluegreen-test-agent, who ran this through sudo/],
+    ['an option of the operator command it does not take', (dir) => [join(dir, 'build', 'libs', 'app.jar'), '--version', 'v9', '--stack', 'Other'], 2, /unknown argument '--stack'/],
+    ['a version the engine would refuse', (dir) => [join(dir, 'build', 'libs', 'app.jar'), '--version', '../x'], 2, /version '\.\.\/x' is not one bluegreen accepts/],
+  ])('bluegreen-fleet-deploy refuses %s before any AWS call', (_case, args, code, message) => {
+    // GIVEN a workspace with a built jar
+    const dir = workspace();
+    const jar = join(dir, 'build', 'libs', 'app.jar');
+    copyFileSync(jars.v3, jar);
+    chownSync(jar, userIds.uid, userIds.gid);
+    const before = { operations: ssm.operations.length, s3: s3.requests.length };
+
+    // WHEN the agent's user runs it through sudo itself
+    const result = spawnSync('runuser', ['-u', AGENT_USER, '--', 'sudo', '-n', fleetCommand, ...args(dir)], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+
+    // THEN
+    expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(code);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toContain('Nothing was uploaded or deployed');
+    expect(ssm.operations.length).toBe(before.operations);
+    expect(s3.requests.length).toBe(before.s3);
   });
 });

@@ -4,7 +4,7 @@
  * configure-jenkins renders them.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -17,6 +17,15 @@ export const JENKINS_DIR = projectPath('assets', 'jenkins');
 export const CONFIGURE_JENKINS = join(JENKINS_DIR, 'configure-jenkins');
 export const PIPELINE = join(JENKINS_DIR, 'bluegreen-pipeline');
 export const SUDOERS = join(JENKINS_DIR, 'sudoers');
+export const FLEET_SUDOERS = join(JENKINS_DIR, 'sudoers-fleet');
+export const FLEET_DEPLOY = join(JENKINS_DIR, 'bluegreen-fleet-deploy');
+
+/** The build agent as configure-jenkins declares it (its readonly AGENT_* constants). */
+export const AGENT = (() => {
+  const script = readFileSync(CONFIGURE_JENKINS, 'utf8');
+  const constant = (name: string) => new RegExp(`^readonly ${name}=(\\S+)$`, 'm').exec(script)![1]!;
+  return { user: constant('AGENT_USER'), home: constant('AGENT_HOME'), node: constant('AGENT_NODE'), label: constant('AGENT_LABEL'), unitFile: constant('AGENT_UNIT_FILE') };
+})();
 export const scratch = mkdtempSync(join(tmpdir(), 'bluegreen-jenkins-'));
 let scratchFiles = 0;
 

@@ -16,7 +16,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { APP_USER, appHostMetadataUsers, JENKINS_HOST_METADATA_USERS, JENKINS_USER } from '../../lib/constructs/metadata-guard.js';
+import { APP_USER, appHostMetadataUsers, JENKINS_AGENT_USER, JENKINS_HOST_METADATA_USERS, JENKINS_USER } from '../../lib/constructs/metadata-guard.js';
 import { projectPath } from '../../lib/paths.js';
 
 const NAMESPACE = `bluegreen-imds-${process.pid}`;
@@ -166,7 +166,7 @@ beforeAll(async () => {
   ]) {
     mustSucceed(`in ${NAMESPACE}: ${step.join(' ')}`, inNamespace(step));
   }
-  for (const user of [APP_USER, JENKINS_USER]) {
+  for (const user of [APP_USER, JENKINS_USER, JENKINS_AGENT_USER]) {
     if (run('id', ['-u', user]).status === 0) continue;
     mustSucceed(`useradd ${user}`, run('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]));
     createdUsers.push(user);
@@ -237,7 +237,7 @@ describe('an app host (single or fleet), by default', () => {
   });
 
   test('the app user, Jenkins and its builds, and any other user are refused at once, over IPv4 and IPv6', () => {
-    for (const user of [APP_USER, JENKINS_USER, 'nobody']) {
+    for (const user of [APP_USER, JENKINS_USER, JENKINS_AGENT_USER, 'nobody']) {
       expectRefused(user, 'ipv4');
       expectRefused(user, 'ipv6');
     }
@@ -280,7 +280,7 @@ describe('an app host with appInstanceRoleAccess', () => {
   });
 
   test('Jenkins and any other user are still refused', () => {
-    for (const user of [JENKINS_USER, 'nobody']) {
+    for (const user of [JENKINS_USER, JENKINS_AGENT_USER, 'nobody']) {
       expectRefused(user, 'ipv4');
       expectRefused(user, 'ipv6');
     }
@@ -290,14 +290,14 @@ describe('an app host with appInstanceRoleAccess', () => {
 describe("the fleet's Jenkins host", () => {
   beforeAll(() => installedGuard(JENKINS_HOST_METADATA_USERS));
 
-  test('the Jenkins controller user gets the role, to deploy to the fleet; root too', () => {
-    expectAnswered(JENKINS_USER, 'ipv4');
-    expectAnswered(JENKINS_USER, 'ipv6');
+  test('only root gets the role (the fleet deploy runs as root through sudo), over IPv4 and IPv6', () => {
+    expect(JENKINS_HOST_METADATA_USERS).toEqual([]);
+    expectAnswered('root', 'ipv4');
     expectAnswered('root', 'ipv6');
   });
 
-  test('the app user (there is no app here) and any other user are refused', () => {
-    for (const user of [APP_USER, 'nobody']) {
+  test('the builds (jenkins-agent), the controller (jenkins), the app user and any other user are refused', () => {
+    for (const user of [JENKINS_AGENT_USER, JENKINS_USER, APP_USER, 'nobody']) {
       expectRefused(user, 'ipv4');
       expectRefused(user, 'ipv6');
     }
@@ -317,7 +317,8 @@ describe("the fleet's Jenkins host", () => {
     expect(result.stderr).toContain("bluegreen-imds-guard: error: there is no user 'no-such-user' to allow; nothing was changed.");
     expect(readFileSync(paths.rules, 'utf8')).toBe(rulesBefore);
     expect(readFileSync(paths.systemctlCalls, 'utf8')).toBe('');
-    expectAnswered(JENKINS_USER, 'ipv4');
+    expectAnswered('root', 'ipv4');
+    expectRefused(JENKINS_AGENT_USER, 'ipv4');
     expectRefused('nobody', 'ipv4');
   });
 });
