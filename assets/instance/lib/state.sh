@@ -142,13 +142,17 @@ write_checked() {
   fi
 }
 
-# disk_full_note DIR: " (the file system of DIR is full: N bytes free)" when it has less than
-# 64 KiB free, else nothing: the cause a person must fix, said in the message.
+# disk_full_note DIR: " (the file system of DIR is full: ...)" when it has less than 64 KiB or
+# fewer than 16 inodes free, else nothing: the cause a person must fix, said in the message.
 disk_full_note() {
-  local free
-  free=$(df -P -B1 -- "$1" 2>/dev/null | awk 'NR == 2 { print $4 }') || return 0
-  [[ -n $free ]] && ((free < 65536)) || return 0
-  printf ' (the file system of %s is full: %s bytes free)' "$1" "$free"
+  local blocks block_size inodes
+  read -r blocks block_size inodes < <(stat -f -c '%a %S %d' -- "$1" 2>/dev/null) || return 0
+  is_uint "${blocks:-}" && is_uint "${block_size:-}" && is_uint "${inodes:-}" || return 0
+  if ((blocks * block_size < 65536)); then
+    printf ' (the file system of %s is full: %s bytes free)' "$1" "$((blocks * block_size))"
+  elif ((inodes < 16)); then
+    printf ' (the file system of %s is full: %s inodes free)' "$1" "$inodes"
+  fi
 }
 
 # The operation journal: written when an operation starts and removed when it ends, so that
