@@ -173,10 +173,10 @@ describe('a disk that fills up at each write of a deploy', () => {
       }
       expect(deployed, `no deploy succeeded on the ${which} tmpfs`).toBe(true);
     }
-    // The later writes (the new release's record, its pid file, the history) come after the
-    // deploy freed files of its own (the stopped standby's pid file, the replaced record), so no
-    // fill before the deploy makes them the first to fail. So the disk also fills up during the
-    // deploy: while it waits for the old standby to stop, just before it records the new release.
+    // The disk also fills up during a deploy, while it waits for the old standby to stop: the
+    // writes after that (the new release's record, its pid file, the history) find a full disk
+    // unless the deploy freed space first (it removes the stopped standby's pid file and replaces
+    // the record by a rename, so they may well fit). Whichever way it goes, the same promises hold.
     for (const [which, fillUp] of [['home pages at stop', fill], ['home inodes at stop', fillInodes]] as const) {
       await attempt(which, async () => {
         const child = host.spawn(['deploy', jars[next], '--version', next]);
