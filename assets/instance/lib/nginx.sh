@@ -92,17 +92,21 @@ render_template() {
   printf '%s\n' "$text"
 }
 
-# write_file_atomically DEST TEXT: TEXT and a newline to DEST through a temporary file and a
-# rename. The temporary name needs no mktemp: only root writes these directories, one operation
-# at a time (the lock), and reconcile_nginx removes what a killed one left.
+# write_file_atomically DEST TEXT: TEXT and a newline to DEST through a temporary file, read
+# back, then renamed (write_checked); dies when that fails, with DEST as it was. The temporary
+# name needs no mktemp: only root writes these directories, one operation at a time (the lock),
+# and reconcile_nginx removes what a killed one left.
 write_file_atomically() {
-  local dest=$1 text=$2 tmp
-  [[ -d ${dest%/*} ]] || mkdir -p "${dest%/*}"
-  tmp=$dest.tmp.$$
-  TEMP_FILES+=("$tmp")
-  printf '%s\n' "$text" >"$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$dest"
+  write_checked "$1" "$2" 0644 ||
+    die "$EXIT_UNEXPECTED" "$WRITE_FAILURE. $1 was left as it was. Free space or fix the directory, then run this again."
+}
+
+# file_holds FILE TEXT: FILE exists and its bytes are exactly TEXT.
+file_holds() {
+  local file_holds_text=''
+  [[ -f $1 ]] || return 1
+  { IFS= read -r -d '' file_holds_text <"$1"; } 2>/dev/null || true
+  [[ $file_holds_text == "$2" ]]
 }
 
 render_nginx_configs() {
@@ -288,10 +292,15 @@ wait_for_old_workers() {
 
 # switch_nginx_to SLOT [CANARY PERCENT]: include to temp file, into place atomically, nginx -t,
 # reload, proof. On failure returns 1 with SWITCH_FAILURE set, the previous include back in
-# place and Nginx serving what it served before.
+# place and Nginx serving what it served before, or SWITCH_FAILURE saying what is not.
+# It runs inside 'if !', where errexit is off: every write is checked here, and the include is
+# only ever replaced by a file read back whole. The backup is trusted only if it reads back as
+# the include did (kept in memory), so a full disk can neither empty the include nor pass an
+# empty backup off as the previous include.
 SWITCH_FAILURE=
 switch_nginx_to() {
   local slot=$1 canary=${2:-} percent=${3:-} port include=$BLUEGREEN_NGINX_INCLUDE backup output old_workers label
+  local previous='' had_previous=no text
   slot_port "$slot" port
   label=$slot
   if [[ -n $canary ]]; then
@@ -299,35 +308,68 @@ switch_nginx_to() {
     port=''
   fi
   backup=$include.prev
-  [[ -f $include ]] && cp -p "$include" "$backup"
-  write_file_atomically "$include" "$(render_include "$slot" "$canary" "$percent")"
+  if [[ -f $include ]]; then
+    had_previous=yes
+    { IFS= read -r -d '' previous <"$include"; } 2>/dev/null || true
+    if ! output=$({ cp -p -- "$include" "$backup"; } 2>&1) || ! file_holds "$backup" "$previous"; then
+      rm -f -- "$backup" 2>/dev/null
+      SWITCH_FAILURE="could not back up the live include to $backup (${output:-the copy did not read back whole}$(disk_full_note "${include%/*}")), so the switch did not start: the include was not touched and Nginx still serves what it served. Free space in ${include%/*}, then run this again."
+      return 1
+    fi
+  fi
+  if ! text=$(render_include "$slot" "$canary" "$percent") || [[ -z $text ]] || ! write_checked "$include" "$text" 0644; then
+    rm -f -- "$backup" 2>/dev/null
+    SWITCH_FAILURE="could not write the new include: ${WRITE_FAILURE:-rendering it failed}. The live include was not touched and Nginx still serves what it served. Free space in ${include%/*}, then run this again."
+    return 1
+  fi
   if ! output=$(nginx_test); then
-    restore_include "$backup"
-    SWITCH_FAILURE="'nginx -t' rejected the configuration, so Nginx was not reloaded and still serves the previous slot; the previous include is back in place. Nginx said: ${output//$'\n'/ } -- fix the Nginx configuration, then run this again."
+    if ! restore_include "$backup" "$previous" "$had_previous"; then
+      SWITCH_FAILURE="'nginx -t' rejected the configuration (${output//$'\n'/ }), so Nginx was not reloaded and still serves the previous slot; but the previous include could not be put back ($RESTORE_FAILURE), so $include is not what Nginx serves. Do not reload or restart Nginx: free space in ${include%/*}, fix the configuration, then run 'bluegreen switch' to the slot Nginx serves."
+      return 1
+    fi
+    SWITCH_FAILURE="'nginx -t' rejected the configuration, so Nginx was not reloaded and still serves the previous slot; the previous include is back in place (read back and checked). Nginx said: ${output//$'\n'/ } -- fix the Nginx configuration, then run this again."
     return 1
   fi
   old_workers=$(active_workers)
   if ! output=$(nginx_reload); then
-    restore_include "$backup"
-    SWITCH_FAILURE="Nginx reload failed: ${output//$'\n'/ }. The previous include is back in place. Check that Nginx runs ('systemctl status nginx'), then run this again."
+    if restore_include "$backup" "$previous" "$had_previous"; then
+      SWITCH_FAILURE="Nginx reload failed: ${output//$'\n'/ }. The previous include is back in place. Check that Nginx runs ('systemctl status nginx'), then run this again."
+    else
+      SWITCH_FAILURE="Nginx reload failed: ${output//$'\n'/ }, and the previous include could not be put back ($RESTORE_FAILURE), so $include names $slot. Free space in ${include%/*}, check that Nginx runs ('systemctl status nginx'), then run this again."
+    fi
     return 1
   fi
   if ! verify_served "$port" "$label" "$old_workers"; then
-    restore_include "$backup"
-    nginx_reload >/dev/null 2>&1 || true
-    SWITCH_FAILURE="Nginx did not take the new configuration within ${BLUEGREEN_NGINX_VERIFY_TIMEOUT}s (it answers '${LAST_SERVED:-?}', not '${port:+127.0.0.1:$port }$label'); the previous include is back in place. Look in $BLUEGREEN_NGINX_LOG_DIR/error.log for why the reload was refused."
+    if restore_include "$backup" "$previous" "$had_previous"; then
+      nginx_reload >/dev/null 2>&1 || true
+      SWITCH_FAILURE="Nginx did not take the new configuration within ${BLUEGREEN_NGINX_VERIFY_TIMEOUT}s (it answers '${LAST_SERVED:-?}', not '${port:+127.0.0.1:$port }$label'); the previous include is back in place. Look in $BLUEGREEN_NGINX_LOG_DIR/error.log for why the reload was refused."
+    else
+      SWITCH_FAILURE="Nginx did not take the new configuration within ${BLUEGREEN_NGINX_VERIFY_TIMEOUT}s (it answers '${LAST_SERVED:-?}'), and the previous include could not be put back ($RESTORE_FAILURE), so $include names $slot. Free space in ${include%/*}, then run 'bluegreen status' and 'bluegreen switch' to the slot you want live."
+    fi
     return 1
   fi
-  rm -f "$backup"
+  rm -f -- "$backup"
 }
 
+# restore_include BACKUP PREVIOUS HAD_PREVIOUS: puts the include back to PREVIOUS (its bytes
+# before the switch): by renaming BACKUP when it reads back as PREVIOUS (a rename needs no free
+# space), else by writing PREVIOUS again. Returns 1 with RESTORE_FAILURE set when neither worked.
+RESTORE_FAILURE=
 restore_include() {
-  local backup=$1
-  if [[ -f $backup ]]; then
-    mv -f "$backup" "$BLUEGREEN_NGINX_INCLUDE"
-  else
-    write_file_atomically "$BLUEGREEN_NGINX_INCLUDE" "$(render_include none)"
+  local backup=$1 previous=$2 had_previous=$3 include=$BLUEGREEN_NGINX_INCLUDE text
+  RESTORE_FAILURE=
+  if [[ $had_previous == no ]]; then
+    text=$(render_include none) && write_checked "$include" "$text" 0644 && return 0
+    RESTORE_FAILURE=${WRITE_FAILURE:-rendering the include failed}
+    return 1
   fi
+  if file_holds "$backup" "$previous" && mv -f -- "$backup" "$include" 2>/dev/null && file_holds "$include" "$previous"; then
+    return 0
+  fi
+  rm -f -- "$backup" 2>/dev/null
+  write_checked "$include" "${previous%$'\n'}" 0644 && file_holds "$include" "$previous" && return 0
+  RESTORE_FAILURE=${WRITE_FAILURE:-$include did not read back as the previous include}
+  return 1
 }
 
 # A killed switch can leave the include and the running Nginx disagreeing. The include is the

@@ -207,7 +207,8 @@ wait_slot_healthy() {
   next_probe=0
   while :; do
     if ! slot_started_alive "$slot"; then
-      SLOT_FAILURE="the $slot process exited before it became healthy"
+      slot_exit_status "$slot" SLOT_FAILURE
+      SLOT_FAILURE="the $slot process exited before it became healthy${SLOT_FAILURE:+ ($SLOT_FAILURE)}"
       return 1
     fi
     now_us now
@@ -226,6 +227,153 @@ wait_slot_healthy() {
       return 1
     fi
     pause "$START_TICK"
+  done
+}
+
+# slot_exit_status SLOT VAR: how a slot's process that is gone ended, e.g. "exit status 1" or
+# "killed by signal 9 (KILL)"; empty when that cannot be known. The process runner's app is this
+# shell's child, so wait has its status; systemd keeps the main process's.
+slot_exit_status() {
+  local slot_exit_pid='' slot_exit_code=0 slot_exit_kind slot_exit_signal
+  local -n slot_exit_out=$2
+  slot_exit_out=''
+  if [[ $BLUEGREEN_RUNNER == systemd ]]; then
+    { read -r slot_exit_kind; read -r slot_exit_code; } < <(systemctl show -p ExecMainCode,ExecMainStatus --value "$(slot_unit "$1")" 2>/dev/null || true)
+    is_uint "${slot_exit_code:-}" || return 0
+    # ExecMainCode is a CLD_* code: 1 exited, 2 killed, 3 dumped core.
+    case ${slot_exit_kind:-} in
+      1) slot_exit_out="exit status $slot_exit_code" ;;
+      2 | 3) slot_exit_signal=$(kill -l "$slot_exit_code" 2>/dev/null || true); slot_exit_out="killed by signal $slot_exit_code${slot_exit_signal:+ ($slot_exit_signal)}" ;;
+    esac
+    return 0
+  fi
+  { read -r slot_exit_pid <"$STATE_DIR/slot-$1.pid"; } 2>/dev/null || return 0
+  is_uint "$slot_exit_pid" || return 0
+  wait "$slot_exit_pid" 2>/dev/null || slot_exit_code=$?
+  # 127: not this shell's child (an earlier engine started it), so its status is gone.
+  ((slot_exit_code != 127)) || return 0
+  if ((slot_exit_code > 128)); then
+    slot_exit_signal=$(kill -l "$((slot_exit_code - 128))" 2>/dev/null || true)
+    slot_exit_out="killed by signal $((slot_exit_code - 128))${slot_exit_signal:+ ($slot_exit_signal)}"
+  else
+    slot_exit_out="exit status $slot_exit_code"
+  fi
+}
+
+# The warm standby across a deploy. A deploy replaces the idle slot's release; until the new one
+# is live, the slot's previous release and whether it ran are kept in a file, so that a deploy
+# that fails (or is killed) puts the standby back instead of leaving the bad release in its place
+# for 'bluegreen rollback' to start again.
+standby_file() { put "${2:-}" "$STATE_DIR/slot-$1.standby"; }
+
+# save_standby SLOT: records what SLOT holds before a deploy replaces it; dies when it cannot.
+save_standby() {
+  local slot=$1 file release version sha running=no bake text
+  standby_file "$slot" file
+  slot_record_get "$slot" release release
+  slot_record_get "$slot" version version
+  slot_record_get "$slot" sha256 sha
+  slot_running "$slot" && running=yes
+  bake=$(slot_bake_result "$slot")
+  printf -v text 'release=%s\nversion=%s\nsha256=%s\nrunning=%s\nbake=%s' "$release" "$version" "$sha" "$running" "${bake//$'\n'/ }"
+  write_checked "$file" "$text" 0640 ||
+    die "$EXIT_UNEXPECTED" "could not record the warm standby before replacing it: $WRITE_FAILURE. Nothing was changed: $slot keeps ${version:-no release} and the live slot keeps serving. Free space in $STATE_DIR, then deploy again."
+}
+
+# restore_standby SLOT: puts SLOT back as save_standby found it: its release on record and, if it
+# ran, running and healthy again. Always sets STANDBY_NOTE, one sentence for the user; returns 1
+# when the standby could not be put back. Written to run where errexit is off (in 'if', in the
+# EXIT trap): each step that matters is checked.
+STANDBY_NOTE=
+restore_standby() {
+  local slot=$1 file line release='' version='' sha='' running=no bake='' port record current
+  STANDBY_NOTE=
+  standby_file "$slot" file
+  [[ -f $file ]] || return 0
+  while IFS= read -r line; do
+    case $line in
+      release=*) release=${line#*=} ;;
+      version=*) version=${line#*=} ;;
+      sha256=*) sha=${line#*=} ;;
+      running=*) running=${line#*=} ;;
+      bake=*) bake=${line#*=} ;;
+    esac
+  done <"$file"
+  slot_port "$slot" port
+  slot_record_get "$slot" release current
+  # Killed before it replaced anything: nothing to undo.
+  if [[ $current == "$release" ]] && standby_as_saved "$slot" "$running"; then
+    rm -f -- "$file"
+    STANDBY_NOTE="$slot still holds ${version:-no release} as before."
+    return 0
+  fi
+  log standby "putting $slot back as it was before the deploy: ${version:-no release}${release:+, $([[ $running == yes ]] && printf running || printf 'not running')}"
+  slot_stop "$slot"
+  clear_bake "$slot"
+  if [[ -z $release ]]; then
+    slot_record_file "$slot" record
+    rm -f -- "$record" "$file"
+    STANDBY_NOTE="$slot is empty again, as it was before the deploy, so there is no standby to roll back to."
+    return 0
+  fi
+  if [[ ! -f $release ]]; then
+    STANDBY_NOTE="The warm standby could not be put back: its release $release is no longer on disk. $slot runs nothing; deploy the previous release again to have a standby."
+    return 1
+  fi
+  if ! slot_record_set "$slot" "$release" "$version" "$sha"; then
+    STANDBY_NOTE="The warm standby could not be put back: $WRITE_FAILURE. Free space in $STATE_DIR, then run 'bluegreen rollback' or deploy again: the next command puts $slot ($version) back first."
+    return 1
+  fi
+  if [[ -n $bake ]] && ! record_bake "$slot" "$bake"; then
+    warn "could not record $slot's earlier bake result ($bake) again."
+  fi
+  if [[ $running != yes ]]; then
+    rm -f -- "$file"
+    STANDBY_NOTE="$slot holds $version again, not running, as before the deploy; 'bluegreen rollback' starts it and switches to it."
+    return 0
+  fi
+  if port_in_use "$port"; then
+    rm -f -- "$file"
+    STANDBY_NOTE="The warm standby $slot ($version) is on record again but could not start: port $port is in use by another process ('ss -ltnp sport = :$port'). Stop that process; 'bluegreen rollback' then starts $slot and switches to it."
+    return 1
+  fi
+  slot_start "$slot"
+  if ! wait_slot_healthy "$slot" "$BLUEGREEN_HEALTH_TIMEOUT"; then
+    slot_stop "$slot"
+    rm -f -- "$file"
+    STANDBY_NOTE="The warm standby $slot ($version) is on record again but did not start: $SLOT_FAILURE. 'bluegreen rollback' tries to start it again; its log: $(slot_log_file "$slot")."
+    return 1
+  fi
+  rm -f -- "$file"
+  STANDBY_NOTE="The warm standby is back: $slot runs $version again on port $port, healthy; 'bluegreen rollback' switches to it."
+}
+
+# standby_as_saved SLOT RUNNING: SLOT runs (healthy) when RUNNING is yes, and nothing when no.
+standby_as_saved() {
+  if [[ $2 == yes ]]; then
+    slot_running "$1" && slot_healthy "$1"
+  else
+    ! slot_started_alive "$1" && ! slot_running "$1"
+  fi
+}
+
+# A deploy that was killed can leave a standby half-replaced: the first operation after it puts
+# it back (unless that deploy's release went live, which makes the other slot the standby).
+restore_pending_standbys() {
+  local slot file live
+  for slot in "${SLOT_NAMES[@]}"; do
+    standby_file "$slot" file
+    [[ -f $file ]] || continue
+    live_slot live
+    if [[ $slot == "$live" ]]; then
+      rm -f -- "$file"
+      continue
+    fi
+    if restore_standby "$slot"; then
+      log standby "$STANDBY_NOTE"
+    else
+      warn "$STANDBY_NOTE"
+    fi
   done
 }
 

@@ -98,21 +98,61 @@ slot_record_get() {
   put "${3:-}" "$slot_record_value"
 }
 
-# slot_record_set SLOT release version sha256
+# slot_record_set SLOT release version sha256: returns 1 with WRITE_FAILURE set when the record
+# could not be written whole; the old record then stays as it was.
 slot_record_set() {
-  local slot=$1 file tmp now
+  local slot=$1 file now text
   slot_record_file "$slot" file
-  tmp=$file.tmp.$$
   iso_now now
-  {
-    printf 'release=%s\n' "$2"
-    printf 'version=%s\n' "$3"
-    printf 'sha256=%s\n' "$4"
-    printf 'updated=%s\n' "$now"
-  } >"$tmp"
+  printf -v text 'release=%s\nversion=%s\nsha256=%s\nupdated=%s' "$2" "$3" "$4" "$now"
   # 'bluegreen exec-slot' reads it as the slot user.
-  share_with_slots "$tmp"
-  mv -f "$tmp" "$file"
+  write_checked "$file" "$text" 0640 share_with_slots
+}
+
+# write_checked DEST TEXT [MODE [HOOK]]: TEXT and a newline into DEST through a temporary file
+# that is read back before the rename, so that DEST is either what it was or all of TEXT, never
+# a file cut short by a full disk. Every step is checked here, not left to errexit: callers run
+# it inside 'if !' and '||', where bash does not stop on a failed command. HOOK (a command) is
+# run on the temporary file before the rename. On failure returns 1 with WRITE_FAILURE set and
+# removes the temporary file.
+WRITE_FAILURE=
+write_checked() {
+  local dest=$1 text=$2 mode=${3:-0644} hook=${4:-} tmp written='' error
+  tmp=$dest.tmp.$$
+  TEMP_FILES+=("$tmp")
+  if [[ ! -d ${dest%/*} ]] && ! error=$(mkdir -p -- "${dest%/*}" 2>&1); then
+    WRITE_FAILURE="could not create ${dest%/*}: ${error:-mkdir failed}"
+    return 1
+  fi
+  if ! error=$({ printf '%s\n' "$text" >"$tmp"; } 2>&1); then
+    rm -f -- "$tmp" 2>/dev/null
+    WRITE_FAILURE="could not write $tmp: ${error##*: }$(disk_full_note "${dest%/*}")"
+    return 1
+  fi
+  { IFS= read -r -d '' written <"$tmp"; } 2>/dev/null || true
+  if [[ $written != "$text"$'\n' ]]; then
+    rm -f -- "$tmp" 2>/dev/null
+    WRITE_FAILURE="$tmp did not read back as written (${#written} of $((${#text} + 1)) bytes)$(disk_full_note "${dest%/*}")"
+    return 1
+  fi
+  if ! error=$({ chmod "$mode" "$tmp" && { [[ -z $hook ]] || $hook "$tmp"; } && mv -f -- "$tmp" "$dest"; } 2>&1); then
+    rm -f -- "$tmp" 2>/dev/null
+    WRITE_FAILURE="could not put $dest in place: ${error:-chmod or mv failed}"
+    return 1
+  fi
+}
+
+# disk_full_note DIR: " (the file system of DIR is full: ...)" when it has less than 64 KiB or
+# fewer than 16 inodes free, else nothing: the cause a person must fix, said in the message.
+disk_full_note() {
+  local blocks block_size inodes
+  read -r blocks block_size inodes < <(stat -f -c '%a %S %d' -- "$1" 2>/dev/null) || return 0
+  is_uint "${blocks:-}" && is_uint "${block_size:-}" && is_uint "${inodes:-}" || return 0
+  if ((blocks * block_size < 65536)); then
+    printf ' (the file system of %s is full: %s bytes free)' "$1" "$((blocks * block_size))"
+  elif ((inodes < 16)); then
+    printf ' (the file system of %s is full: %s inodes free)' "$1" "$inodes"
+  fi
 }
 
 # The operation journal: written when an operation starts and removed when it ends, so that
@@ -162,7 +202,15 @@ history_append() {
   printf -v line '{"at":"%s","action":%s,"from":%s,"to":%s,"version":%s,"sha256":%s,"result":%s,"seconds":%s,"appSeconds":%s,"message":%s}' \
     "$at" "$action" "$from" "$to" "$version" "$sha" "$result" "$seconds" "$app_seconds" "$message"
   # One write of one line: appends of this size are atomic, so readers never see half a record.
-  printf '%s\n' "$line" >>"$HISTORY_FILE"
+  # A full disk fails the write (the caller decides what that means), and may leave a partial
+  # line behind it: cut back to where the file ended, so the history stays one object a line.
+  local size=0 error
+  { size=$(stat -c %s -- "$HISTORY_FILE"); } 2>/dev/null || size=0
+  if ! error=$({ printf '%s\n' "$line" >>"$HISTORY_FILE"; } 2>&1); then
+    truncate -s "$size" -- "$HISTORY_FILE" 2>/dev/null
+    WRITE_FAILURE="could not append to $HISTORY_FILE: ${error##*: }$(disk_full_note "${HISTORY_FILE%/*}")"
+    return 1
+  fi
 }
 
 # us_to_json_seconds US [VAR]: microseconds as JSON seconds with three decimals, or null.
