@@ -319,6 +319,7 @@ switch_nginx_to() {
     return 1
   fi
   rm -f "$backup"
+  rank_slots_for_oom "$slot"
 }
 
 restore_include() {
