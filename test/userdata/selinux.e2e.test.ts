@@ -53,7 +53,7 @@ function initWith(name: string, policy: Policy) {
     ].join('\n'),
   );
   const result = spawnSync(BLUEGREEN, ['init'], { env: { ...process.env, BLUEGREEN_CONF: conf, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
-  const recorded = existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : [];
+  const recorded = existsSync(calls) ? readFileSync(calls, 'utf8').split('\n').filter(Boolean) : [];
   return { code: result.status, stdout: result.stdout, stderr: result.stderr, calls: recorded };
 }
 
