@@ -28,6 +28,8 @@ export interface BlueGreenConfig {
   /** An existing VPC to look up; a new one is created when absent. */
   readonly vpcId?: string;
   readonly instanceType: ec2.InstanceType;
+  /** The instance type's memory in MiB, for a type lib/memory-budget.ts does not know; its table's figure when absent. */
+  readonly instanceMemoryMiB?: number;
   /** Sources allowed on 80 (and 443 with a certificate). Never empty. */
   readonly httpAllowedCidrs: readonly string[];
   /** Always empty: Jenkins serves plain HTTP, so it is reached through a Session Manager port forward only. */
@@ -65,6 +67,8 @@ export interface FleetConfig {
   readonly certificateArn?: string;
   /** Jenkins' own instance. */
   readonly jenkinsInstanceType: ec2.InstanceType;
+  /** Its memory in MiB, for a type lib/memory-budget.ts does not know. */
+  readonly jenkinsInstanceMemoryMiB?: number;
 }
 
 /** Jenkins' pipeline job and its GitHub access. */
@@ -132,6 +136,7 @@ export function readConfig(context: (key: string) => unknown, options: ReadConfi
   return {
     vpcId: readVpcId(context),
     instanceType: readInstanceType(context),
+    instanceMemoryMiB: readMemoryMiB(context, CONTEXT_KEYS.instanceMemoryMiB),
     httpAllowedCidrs,
     jenkinsAllowedCidrs,
     ssh: readSsh(context),
@@ -238,6 +243,7 @@ function readFleet(context: (key: string) => unknown): FleetConfig | undefined {
     maxConcurrency,
     certificateArn,
     jenkinsInstanceType: readInstanceType(context, CONTEXT_KEYS.jenkinsInstanceType, DEFAULT_JENKINS_INSTANCE_TYPE),
+    jenkinsInstanceMemoryMiB: readMemoryMiB(context, CONTEXT_KEYS.jenkinsInstanceMemoryMiB),
   };
 }
 
@@ -368,6 +374,20 @@ function readInstanceType(
     throw new ConfigError(key, name, 'Mac instances cannot run Amazon Linux 2023.');
   }
   return new ec2.InstanceType(name);
+}
+
+/** An instance's memory in MiB: a whole number (context values from `-c` arrive as strings). */
+function readMemoryMiB(
+  context: (key: string) => unknown,
+  key: typeof CONTEXT_KEYS.instanceMemoryMiB | typeof CONTEXT_KEYS.jenkinsInstanceMemoryMiB,
+): number | undefined {
+  const value = context(key);
+  if (value === undefined) return undefined;
+  const mib = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
+  if (typeof mib !== 'number' || !Number.isInteger(mib) || mib < 1) {
+    throw new ConfigError(key, value, "give the instance type's memory as a whole number of MiB, e.g. 8192 for 8 GiB.");
+  }
+  return mib;
 }
 
 function readSsh(context: (key: string) => unknown): BlueGreenConfig['ssh'] {

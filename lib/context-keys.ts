@@ -54,6 +54,12 @@ export const CONTEXT_KEY_SPECS = {
     meaning: 'EC2 instance type of the host, or of each fleet host (checked at synth)',
     layout: 'both',
   },
+  instanceMemoryMiB: {
+    default: "the instance type's memory, from the app's table of types",
+    meaning:
+      "the memory of `instanceType` in MiB, for a type the app's table does not know; each process's memory budget is worked out from it, and synth refuses less than the budget's minimum",
+    layout: 'both',
+  },
   vpcId: {
     default: 'a new VPC (public subnets, no NAT gateway)',
     meaning: 'an existing VPC to use; it is looked up, which needs credentials, an account and a region',
@@ -144,6 +150,13 @@ export const CONTEXT_KEY_SPECS = {
     layout: 'fleet',
     elsewhere:
       "only a fleet gives Jenkins an instance of its own; the single host runs Jenkins beside the app, on the instance 'instanceType' sizes. Size that instead, or set 'hosts' to 2 or more.",
+  },
+  jenkinsInstanceMemoryMiB: {
+    default: "the Jenkins instance type's memory, from the app's table of types",
+    meaning: "the memory of `jenkinsInstanceType` in MiB, for a type the app's table does not know",
+    layout: 'fleet',
+    elsewhere:
+      "only a fleet gives Jenkins an instance of its own; on the single host Jenkins' memory comes out of the budget of the instance 'instanceType' sizes (give 'instanceMemoryMiB' for a type the app does not know), or set 'hosts' to 2 or more.",
   },
 } as const satisfies Record<string, ContextKeySpec>;
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { FLEET_RELEASE_KEYS, FLEET_RELEASE_UNSET, HOST_PATHS, defaultReleaseLabel } from '../lib/contract.js';
 import { JENKINS_TOOLS_DIR } from '../lib/constructs/bluegreen-host.js';
+import { engineMemorySettings } from '../lib/memory-budget.js';
 import { projectPath } from '../lib/paths.js';
 import { onlyResource, renderValue, resourceById, synthesize } from './constructs/synth.js';
 
@@ -140,6 +141,34 @@ describe('behaviour of its functions', () => {
     expect(healthTimeout).toBe('120');
   });
 
+  test("adds the stack's engine settings (the slots' memory budget for this instance type) to the configuration it installs", () => {
+    // GIVEN the first-release parameter's value, and the engine bundle as the stack ships it
+    const work = mkdtempSync(join(scratch, 'engine-'));
+    writeFileSync(join(work, 'manifest.txt'), manifest);
+    expect(spawnSync('zip', ['-q', '-r', join(work, 'engine.zip'), '.'], { cwd: projectPath('assets', 'instance') }).status).toBe(0);
+    const config = join(work, 'etc', 'bluegreen.conf');
+    const script = userData
+      .replace(/readonly ENGINE_DIR='[^']*'/, `readonly ENGINE_DIR='${work}/lib'`)
+      .replace(/readonly ENGINE_COMMAND='[^']*'/, `readonly ENGINE_COMMAND='${work}/bluegreen'`)
+      .replace(/readonly ENGINE_CONFIG='[^']*'/, `readonly ENGINE_CONFIG='${config}'`);
+    const standIns = [
+      `aws() { if [[ $1 == ssm ]]; then cat ${JSON.stringify(join(work, 'manifest.txt'))}; else cp ${JSON.stringify(join(work, 'engine.zip'))} "\${@: -1}"; fi; }`,
+      'systemctl() { :; }',
+      // The unit goes to a scratch path, not /etc/systemd/system.
+      `install() { if [[ \${@: -1} == /etc/systemd/* ]]; then command install "\${@:1:$#-1}" ${JSON.stringify(work)}/; else command install "$@"; fi; }`,
+    ].join('\n');
+
+    // WHEN
+    const result = withUserData(`${standIns}\nread_first_release; install_engine`, script);
+
+    // THEN the engine's own defaults, then the budget's keys, which win (a later line wins)
+    expect(result.status, result.stderr).toBe(0);
+    const expected = engineMemorySettings(stack.host!.memoryBudget);
+    expect(expected).toEqual(['BLUEGREEN_SLOT_HEAP_MIB=320', 'BLUEGREEN_SLOT_MEMORY_MIB=448']);
+    expect(readFileSync(config, 'utf8')).toBe(readFileSync(projectPath('assets', 'instance', 'etc', 'bluegreen.conf'), 'utf8') + expected.map((line) => `${line}\n`).join(''));
+    expect(result.stdout).not.toContain('ignoring unknown key');
+  });
+
   test('installs the TLS certificate and key from the secret the first-release parameter names, the key readable by root only', () => {
     // GIVEN a secret holding a certificate chain and a key, and scratch paths for /etc
     const dir = mkdtempSync(join(scratch, 'tls-'));
@@ -188,7 +217,7 @@ describe('behaviour of its functions', () => {
     expect(result.stdout).toContain('has no value for ARTIFACT_SHA256');
   });
 
-  test('on any failure it signals CloudFormation with a failure and the line, then exits non-zero', () => {
+  test('on any failure it signals CloudFormation with a failure whose unique id names the step, the line and the command, then exits non-zero', () => {
     // GIVEN a cfn-signal stand-in that records its arguments
     const recorder = join(scratch, 'cfn-signal');
     writeFileSync(recorder, `#!/bin/bash\nprintf '%s\\n' "$@" > ${JSON.stringify(join(scratch, 'signal-args'))}\n`);
@@ -196,14 +225,14 @@ describe('behaviour of its functions', () => {
     const script = userData.replace('readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal', `readonly CFN_SIGNAL=${recorder}`);
 
     // WHEN a step fails under the script's ERR trap
-    const result = withUserData(`trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR; false`, script);
+    const result = withUserData(`trap 'on_error $? $LINENO "$BASH_COMMAND"' ERR; read_manifest() { false; }; read_manifest`, script);
 
-    // THEN
+    // THEN the stack's events (which show a signal's unique id, not its reason) say what failed
     expect(result.status).toBe(1);
     const args = readFileSync(join(scratch, 'signal-args'), 'utf8').trim().split('\n');
     expect(args).toEqual([
       '--exit-code', '1',
-      '--reason', expect.stringMatching(/^first boot failed at line \d+ \(exit 1\); see \/var\/log\/cloud-init-output.log$/),
+      '--id', expect.stringMatching(/^read_manifest-line-\d+-exit-1:false$/),
       '--stack', '<AWS::StackName>',
       '--resource', instance.logicalId,
       '--region', '<AWS::Region>',
@@ -433,7 +462,7 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     ];
     const stubs = steps.map((step) => `${step}() { echo ${step}; }`).join('; ');
     const result = withUserData(
-      `${stubs}; signal_cloudformation() { echo "signal $1"; }; ARTIFACT_VERSION=2.0.0; main`,
+      `${stubs}; signal_cloudformation() { echo "signal $1"; }; signal_failure() { echo 'signal 1'; }; ARTIFACT_VERSION=2.0.0; main`,
       scriptFor('single')
         .replace("readonly HOST_ROLE='single'", `readonly HOST_ROLE='${role}'`)
         // on_error signals only where cfn-signal is installed.
@@ -515,5 +544,101 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     );
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe('alternatives --set java /usr/lib/jvm/java-17/bin/java');
+  });
+});
+
+describe('a first boot that fails before cfn-signal is installed still fails the stack at once, saying why', () => {
+  const source = readFileSync(projectPath('assets', 'userdata', 'bootstrap.sh'), 'utf8').split('\n');
+  const lineOf = (text: string) => source.findIndex((line) => line.includes(text)) + 1;
+
+  /**
+   * Runs the whole boot (main) against stand-ins on PATH that record their calls: dnf (failing
+   * its first `dnfFailures` calls), aws, and sleep (which returns at once). cfn-signal is at
+   * `cfnSignal`, or missing.
+   */
+  function bootWith(options: { dnfFailures: number; cfnSignal?: 'records' | 'fails' }) {
+    const dir = mkdtempSync(join(scratch, 'early-'));
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    const calls = join(dir, 'calls');
+    const standIn = (name: string, body: string) =>
+      writeFileSync(join(bin, name), `#!/bin/bash\nprintf '%s\\n' "${name} $*" >> ${JSON.stringify(calls)}\n${body}\n`, { mode: 0o755 });
+    standIn('dnf', `n=$(grep -c '^dnf ' ${JSON.stringify(calls)}); ((n > ${options.dnfFailures})) || { echo 'Curl error (28): Timeout was reached' >&2; exit 1; }`);
+    standIn('aws', 'exit 0');
+    standIn('sleep', 'exit 0');
+    const cfnSignal = join(dir, 'cfn-signal');
+    if (options.cfnSignal !== undefined) {
+      writeFileSync(cfnSignal, `#!/bin/bash\nprintf '%s\\n' "cfn-signal $*" >> ${JSON.stringify(calls)}\n${options.cfnSignal === 'fails' ? 'exit 1' : 'exit 0'}\n`, { mode: 0o755 });
+    }
+    // After cfn-signal's install, every step of the boot is replaced by one that stops it there.
+    const script = userData.replace('readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal', `readonly CFN_SIGNAL=${cfnSignal}`);
+    const result = withUserData(`PATH=${JSON.stringify(bin)}:$PATH; install_packages() { echo 'reached install_packages'; exit 0; }; main`, script);
+    const recorded = existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : [];
+    return { ...result, calls: recorded };
+  }
+
+  const installLine = () => lineOf('retry dnf install -y aws-cfn-bootstrap');
+
+  test('installing the signal helper is tried 5 times, waiting longer each time, then the boot signals FAILURE through the AWS CLI', () => {
+    const result = bootWith({ dnfFailures: 99 });
+    expect(result.status).toBe(1);
+    expect(result.calls.filter((call) => call.startsWith('dnf '))).toEqual(Array(5).fill('dnf install -y aws-cfn-bootstrap'));
+    expect(result.calls.filter((call) => call.startsWith('sleep '))).toEqual(['sleep 15', 'sleep 30', 'sleep 45', 'sleep 60']);
+    // A unique id has at most 64 characters: the step, line and status first, then the command.
+    const id = `install_cfn_bootstrap-line-${installLine()}-exit-1:dnf-install--y-aws-cfn-bootstrap`.slice(0, 64);
+    expect(result.calls.filter((call) => call.startsWith('aws '))).toEqual([
+      `aws cloudformation signal-resource --region <AWS::Region> --stack-name <AWS::StackName> --logical-resource-id ${instance.logicalId} --unique-id ${id} --status FAILURE`,
+    ]);
+    expect(result.stdout).toContain(`error: exit 1 at line ${installLine()}: dnf install -y aws-cfn-bootstrap`);
+    expect(result.stdout).not.toContain('reached install_packages');
+  });
+
+  test('a mirror that answers on the third try: the boot goes on, and nothing is signalled', () => {
+    const result = bootWith({ dnfFailures: 2 });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.calls.filter((call) => call.startsWith('dnf '))).toHaveLength(3);
+    expect(result.stderr).toContain("warning: try 2 of 'dnf install -y aws-cfn-bootstrap' failed");
+    expect(result.stdout).toContain('reached install_packages');
+    expect(result.calls.filter((call) => /^(aws|cfn-signal) /.test(call))).toEqual([]);
+  });
+
+  test('with cfn-signal installed, a later failure goes through it, the unique id saying what failed; the AWS CLI is not needed', () => {
+    const dir = mkdtempSync(join(scratch, 'late-'));
+    const calls = join(dir, 'calls');
+    const cfnSignal = join(dir, 'cfn-signal');
+    writeFileSync(cfnSignal, `#!/bin/bash\nprintf '%s\\n' "cfn-signal $*" >> ${JSON.stringify(calls)}\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'aws'), `#!/bin/bash\nprintf '%s\\n' "aws $*" >> ${JSON.stringify(calls)}\nexit 255\n`, { mode: 0o755 });
+    const script = userData.replace('readonly CFN_SIGNAL=/opt/aws/bin/cfn-signal', `readonly CFN_SIGNAL=${cfnSignal}`);
+    // read_first_release's `aws ssm get-parameter` fails every time (retried, without waiting).
+    const result = withUserData(
+      `PATH=${JSON.stringify(dir)}:$PATH; sleep() { :; }; install_cfn_bootstrap() { :; }; install_packages() { :; }; ensure_swap() { :; }; select_java() { :; }; main`,
+      script,
+    );
+    expect(result.status).toBe(255);
+    const recorded = readFileSync(calls, 'utf8').trim().split('\n');
+    expect(recorded.filter((call) => call.startsWith('aws '))).toHaveLength(5);
+    // Bash reports the assignment, continued over two lines, at its last line; once, not again for the $(...).
+    const line = lineOf('manifest=$(retry aws ssm get-parameter') + 1;
+    expect(recorded.filter((call) => call.startsWith('cfn-signal '))).toEqual([
+      `cfn-signal --exit-code 1 --id read_first_release-line-${line}-exit-255:manifest---retry-aws-ssm-ge --stack <AWS::StackName> --resource ${instance.logicalId} --region <AWS::Region>`,
+    ]);
+  });
+
+  test('cfn-signal installed but failing: the AWS CLI signals instead', () => {
+    const result = bootWith({ dnfFailures: 99, cfnSignal: 'fails' });
+    expect(result.status).toBe(1);
+    const signals = result.calls.filter((call) => /^(aws|cfn-signal) /.test(call));
+    expect(signals).toHaveLength(2);
+    const id = `install_cfn_bootstrap-line-${installLine()}-exit-1:dnf-install--y-aws-cfn-bootstrap`.slice(0, 64);
+    expect(signals[0]).toMatch(new RegExp(`^cfn-signal --exit-code 1 --id ${id} `));
+    expect(signals[1]).toMatch(new RegExp(`^aws cloudformation signal-resource .* --unique-id ${id} --status FAILURE$`));
+  });
+
+  test('the user data the instance gets is the code without its comments, line for line, so an error line points into the source', () => {
+    const lines = userData.split('\n');
+    expect(lines).toHaveLength(source.length);
+    expect(lines.filter((line) => /^\s*#/.test(line) && !/^\s*# shellcheck /.test(line))).toEqual(['#!/bin/bash']);
+    expect(lines[installLine() - 1]).toBe(source[installLine() - 1]);
+    expect(source.filter((line) => /^\s*#/.test(line)).length).toBeGreaterThan(40);
   });
 });

@@ -57,6 +57,8 @@ ARTIFACT_VERSION=''
 HEALTH_TIMEOUT=''
 # Optional: the Secrets Manager secret holding Nginx's TLS certificate and key.
 TLS_SECRET=''
+# BLUEGREEN_* lines for the engine's configuration (the slots' memory budget).
+ENGINE_SETTINGS=''
 readonly TLS_DIR=/etc/bluegreen/tls
 
 log() {
@@ -69,21 +71,43 @@ signal_cloudformation() {
     --stack "$STACK_NAME" --resource "$SIGNAL_RESOURCE" --region "$REGION"
 }
 
+# A fresh instance's network or mirror may not be up yet: 5 tries.
+RETRY_FAILED=''
+retry() {
+  local try
+  for try in 1 2 3 4; do
+    "$@" && return 0
+    log "warning: try ${try} of '$*' failed" >&2
+    sleep $((try * 15))
+  done
+  "$@" || { local status=$? && RETRY_FAILED="$*" && return "$status"; }
+}
+
+# Stack events show a signal's unique id, not its reason: the id says what failed (64 characters
+# at most). Without cfn-signal (its install failed) the image's AWS CLI signals.
+signal_failure() {
+  local id=${1//[^A-Za-z0-9._:-]/-}
+  id=${id:0:64}
+  { [[ -x $CFN_SIGNAL ]] && "$CFN_SIGNAL" --exit-code 1 --id "$id" --stack "$STACK_NAME" --resource "$SIGNAL_RESOURCE" --region "$REGION"; } ||
+    aws cloudformation signal-resource --region "$REGION" --stack-name "$STACK_NAME" \
+      --logical-resource-id "$SIGNAL_RESOURCE" --unique-id "$id" --status FAILURE
+}
+
 # shellcheck disable=SC2317 # called by the ERR trap
 on_error() {
-  local code=$1 line=$2 command=$3
+  local code=$1 command=${RETRY_FAILED:-$3}
   trap - ERR
-  log "error: exit ${code} at line ${line}: ${command}"
-  if [[ -x $CFN_SIGNAL ]]; then
-    signal_cloudformation 1 "first boot failed at line ${line} (exit ${code}); see /var/log/cloud-init-output.log" ||
-      log "error: cfn-signal failed too; CloudFormation will time out"
-  fi
+  # In a $(...), the failure is the boot's when the assignment fails: signal once, from there.
+  ((BASH_SUBSHELL == 0)) || exit "$code"
+  log "error: exit ${code} at line $2: ${command}"
+  signal_failure "${FUNCNAME[1]:-main}-line-$2-exit-${code}:${command}" ||
+    log "error: could not signal CloudFormation; it fails the stack at the boot timeout"
   exit "$code"
 }
 
 # The helper scripts come first, so that every later failure reaches CloudFormation at once.
 install_cfn_bootstrap() {
-  dnf install -y aws-cfn-bootstrap
+  retry dnf install -y aws-cfn-bootstrap
 }
 
 install_packages() {
@@ -134,7 +158,7 @@ select_java() {
 
 read_first_release() {
   local manifest key value
-  manifest=$(aws ssm get-parameter --region "$REGION" --name "$FIRST_RELEASE_PARAMETER" \
+  manifest=$(retry aws ssm get-parameter --region "$REGION" --name "$FIRST_RELEASE_PARAMETER" \
     --query Parameter.Value --output text)
   while IFS='=' read -r key value; do
     case $key in
@@ -144,6 +168,7 @@ read_first_release() {
       version) ARTIFACT_VERSION=$value ;;
       healthTimeout) HEALTH_TIMEOUT=$value ;;
       tlsSecret) TLS_SECRET=$value ;;
+      BLUEGREEN_*) ENGINE_SETTINGS+="${key}=${value}"$'\n' ;;
       '') ;;
       *) log "ignoring unknown key '${key}' in ${FIRST_RELEASE_PARAMETER}" ;;
     esac
@@ -161,7 +186,7 @@ read_first_release() {
 unpack_bundle() {
   local uri=$1 dir=$2 work
   work=$(mktemp -d)
-  aws s3 cp --region "$REGION" --only-show-errors "$uri" "${work}/bundle.zip"
+  retry aws s3 cp --region "$REGION" --only-show-errors "$uri" "${work}/bundle.zip"
   rm -rf "${dir}.new"
   unzip -q "${work}/bundle.zip" -d "${dir}.new"
   rm -rf "$work"
@@ -185,6 +210,7 @@ install_engine() {
   # it (its defaults stay readable in ${ENGINE_DIR}/etc for comparison).
   if [[ ! -e $ENGINE_CONFIG ]]; then
     install -D -m 0644 "${ENGINE_DIR}/etc/bluegreen.conf" "$ENGINE_CONFIG"
+    printf '%s' "$ENGINE_SETTINGS" >>"$ENGINE_CONFIG"
   fi
   install -m 0644 "${ENGINE_DIR}/systemd/${SLOT_UNIT}" "/etc/systemd/system/${SLOT_UNIT}"
   systemctl daemon-reload
@@ -314,7 +340,7 @@ verify_jenkins() {
 
 # Only root and METADATA_USERS may get the role's credentials (assets/userdata/imds-guard.sh).
 guard_metadata() {
-  aws s3 cp --region "$REGION" --only-show-errors "$METADATA_GUARD_URI" "$METADATA_GUARD"
+  retry aws s3 cp --region "$REGION" --only-show-errors "$METADATA_GUARD_URI" "$METADATA_GUARD"
   chmod 0755 "$METADATA_GUARD"
   # shellcheck disable=SC2086 # a user per word
   "$METADATA_GUARD" install $METADATA_USERS

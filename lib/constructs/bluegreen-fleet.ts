@@ -8,6 +8,7 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
 import { FLEET_RELEASE_UNSET, FLEET_TAG_KEY } from '../contract.js';
+import { budgetFor, engineMemorySettings, type MemoryBudget } from '../memory-budget.js';
 import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-timeout.js';
 import { bootScript, emptyUserData } from './host-parts/boot-script.js';
 import { al2023Image, rootVolume } from './host-parts/machine.js';
@@ -39,6 +40,13 @@ export interface BlueGreenFleetProps {
    * @default t3.small
    */
   readonly instanceType?: ec2.InstanceType;
+
+  /**
+   * The instance type's memory in MiB, from which the app slots' memory budget is derived
+   * (lib/memory-budget.ts). Needed only for a type that budget's table does not know.
+   * @default - the table's figure for `instanceType`
+   */
+  readonly instanceMemoryMiB?: number;
 
   /**
    * Sources allowed on the load balancer's port 80 (and 443 with `certificateArn`). The hosts
@@ -147,6 +155,8 @@ export class BlueGreenFleet extends Construct {
   public readonly tagKey: string = FLEET_TAG_KEY;
   public readonly tagValue: string;
   public readonly hosts: number;
+  /** How each host's memory is shared out between Nginx and the two app slots (lib/memory-budget.ts). */
+  public readonly memoryBudget: MemoryBudget;
 
   constructor(scope: Construct, id: string, props: BlueGreenFleetProps) {
     super(scope, id);
@@ -158,6 +168,7 @@ export class BlueGreenFleet extends Construct {
     const stack = Stack.of(this);
     this.tagValue = props.fleetTagValue ?? `${Aws.STACK_NAME}/${this.node.path}`;
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.SMALL);
+    this.memoryBudget = budgetFor('fleet', instanceType.toString(), props.instanceMemoryMiB, 'BlueGreenFleet');
     const vpcSubnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC };
     const healthCheckPath = props.healthCheckPath ?? '/actuator/health';
 
@@ -196,6 +207,7 @@ export class BlueGreenFleet extends Construct {
       engineDir: props.engineDir,
       artifact: props.artifact,
       healthTimeoutSeconds: checkedHealthTimeoutSeconds('BlueGreenFleet', props.healthTimeout ?? DEFAULT_HEALTH_TIMEOUT),
+      engineSettings: engineMemorySettings(this.memoryBudget),
       description: 'Engine bundle and first release every blue/green fleet host installs on first boot (KEY=VALUE lines)',
     });
     this.engineAsset = release.engineAsset;

@@ -6,6 +6,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { ArtifactFile } from '../artifact.js';
+import { budgetFor, engineMemorySettings, type MemoryBudget } from '../memory-budget.js';
 import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-timeout.js';
 import { newBootedInstance } from './host-parts/booted-instance.js';
 import { newJenkinsParts, type JenkinsJobSettings, type JenkinsPartsProps } from './host-parts/jenkins-parts.js';
@@ -102,11 +103,14 @@ export class BlueGreenHost extends Construct {
   public readonly jenkinsJobName?: string;
   /** Whether GitHub (and people) reach Jenkins over the network, or only through a port forward. */
   public readonly jenkinsReachedThrough: 'network' | 'port-forward';
+  /** How the instance's memory is shared out (lib/memory-budget.ts). */
+  public readonly memoryBudget: MemoryBudget;
 
   constructor(scope: Construct, id: string, props: BlueGreenHostProps) {
     super(scope, id);
     this.artifact = props.artifact;
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.SMALL);
+    this.memoryBudget = budgetFor('single', instanceType.toString(), props.instanceMemoryMiB, 'BlueGreenHost');
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -141,6 +145,7 @@ export class BlueGreenHost extends Construct {
       artifact: props.artifact,
       healthTimeoutSeconds: checkedHealthTimeoutSeconds('BlueGreenHost', props.healthTimeout ?? DEFAULT_HEALTH_TIMEOUT),
       tlsCertificateSecret: props.tlsCertificateSecret,
+      engineSettings: engineMemorySettings(this.memoryBudget),
       description: 'Engine bundle and first release the blue/green host installs on first boot (KEY=VALUE lines)',
     });
     this.engineAsset = release.engineAsset;
@@ -151,6 +156,7 @@ export class BlueGreenHost extends Construct {
     const jenkins = newJenkinsParts(this, this.role, {
       ...props.jenkins,
       jenkinsAllowedCidrs: props.jenkinsAllowedCidrs,
+      memory: this.memoryBudget,
       passwordDescription: `Password of Jenkins' '${JENKINS_ADMIN_USER}' user on the blue/green host (generated; the host reads it at boot)`,
       settingsDescription: 'Jenkins settings the blue/green host applies on first boot (KEY=VALUE lines; names of secrets, not their values)',
     });

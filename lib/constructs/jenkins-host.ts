@@ -7,6 +7,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { jenkinsToolsDir } from '../jenkins-tools.js';
+import { budgetFor, type MemoryBudget } from '../memory-budget.js';
 import { newBootedInstance } from './host-parts/booted-instance.js';
 import { newJenkinsParts, renderArnForFinding } from './host-parts/jenkins-parts.js';
 import { JENKINS_ADMIN_USER } from './host-parts/jenkins-settings.js';
@@ -60,10 +61,13 @@ export class JenkinsHost extends Construct {
   /** The pipeline job's name, when there is a job. */
   public readonly jobName?: string;
   public readonly reachedThrough: 'network' | 'port-forward';
+  /** How Jenkins and its build share the instance's memory (lib/memory-budget.ts). */
+  public readonly memoryBudget: MemoryBudget;
 
   constructor(scope: Construct, id: string, props: JenkinsHostProps) {
     super(scope, id);
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T3, ec2.InstanceSize.SMALL);
+    this.memoryBudget = budgetFor('jenkins', instanceType.toString(), props.instanceMemoryMiB, 'JenkinsHost');
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -91,6 +95,7 @@ export class JenkinsHost extends Construct {
       // The pipeline's fleet mode runs the operator command, shipped beside it.
       jenkinsDir: jenkinsToolsDir(props.jenkins?.jenkinsDir),
       jenkinsAllowedCidrs: props.jenkinsAllowedCidrs,
+      memory: this.memoryBudget,
       fleet: {
         deployMode: 'fleet',
         region: Aws.REGION,

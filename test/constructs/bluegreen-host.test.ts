@@ -292,6 +292,9 @@ describe('first release', () => {
       `sha256=${artifact.sha256}`,
       `version=${artifact.version}`,
       'healthTimeout=120',
+      // The default t3.small's slot budget (lib/memory-budget.ts), which the first boot adds to the engine's configuration.
+      'BLUEGREEN_SLOT_HEAP_MIB=320',
+      'BLUEGREEN_SLOT_MEMORY_MIB=448',
     ]);
   });
 
@@ -405,6 +408,10 @@ describe('jenkins', () => {
       repositoryBranch: '',
       jenkinsPort: '8080',
       jenkinsReachedThrough: 'port-forward',
+      jenkinsHeapMiB: '256',
+      jenkinsMemoryMiB: '448',
+      buildHeapMiB: '256',
+      buildMemoryMiB: '448',
     });
   });
 

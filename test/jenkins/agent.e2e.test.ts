@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { JENKINS_AGENT_USER, JENKINS_USER } from '../../lib/constructs/metadata-guard.js';
+import { memoryBudget } from '../../lib/memory-budget.js';
 import { AGENT, ADMIN_SECRET_ARN, CONFIGURE_JENKINS, httpsJob, run, settings, settingsFile, withConfigureJenkins } from './support.js';
 
 const JAVA = run('bash', ['-c', 'command -v java']).stdout.trim();
@@ -68,7 +69,9 @@ describe("the build agent's unit", () => {
   test("gets its own connection secret only: none of the controller's credentials, no SECRETS or CASC variable, the controller's files hidden", () => {
     const unit = agentUnit();
     expect(directives(unit, 'LoadCredential')).toEqual(['agentSecret:/etc/bluegreen-jenkins/secrets/agentSecret']);
-    expect(unit).not.toMatch(/adminPassword|githubToken|SECRETS=|CASC_|Environment=/);
+    expect(unit).not.toMatch(/adminPassword|githubToken|SECRETS=|CASC_/);
+    // Its one variable is the build's heap (the memory budget), which builds are meant to see.
+    expect(directives(unit, 'Environment')).toEqual([`"BLUEGREEN_BUILD_HEAP_MIB=${memoryBudget('single', 2048).build!.heapMiB}"`]);
     expect(directives(unit, 'InaccessiblePaths')).toEqual(['-/var/lib/jenkins -/etc/bluegreen-jenkins/secrets']);
     // The controller's own unit is where the admin password and the token go, and nowhere else.
     const controller = withConfigureJenkins(

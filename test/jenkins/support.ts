@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { FLEET_TAG_KEY } from '../../lib/contract.js';
 import { JENKINS_ADMIN_USER, JENKINS_FLEET_SETTINGS_KEYS, JENKINS_SETTINGS_KEYS } from '../../lib/constructs/bluegreen-host.js';
 import { projectPath } from '../../lib/paths.js';
+import { jenkinsMemorySettings, memoryBudget } from '../../lib/memory-budget.js';
 
 export const JENKINS_DIR = projectPath('assets', 'jenkins');
 export const CONFIGURE_JENKINS = join(JENKINS_DIR, 'configure-jenkins');
@@ -62,6 +63,8 @@ export function settings(overrides: Partial<Settings> = {}): Settings {
     repositoryBranch: '',
     jenkinsPort: '8080',
     jenkinsReachedThrough: 'port-forward',
+    // The default single host's budget (t3.small).
+    ...jenkinsMemorySettings(memoryBudget('single', 2048)),
     ...overrides,
   };
 }

@@ -349,6 +349,7 @@ switch_nginx_to() {
     return 1
   fi
   rm -f -- "$backup"
+  rank_slots_for_oom "$slot"
 }
 
 # restore_include BACKUP PREVIOUS HAD_PREVIOUS: puts the include back to PREVIOUS (its bytes

@@ -34,15 +34,16 @@ slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
 # runners start exactly this: systemd through 'bluegreen exec-slot', the process runner directly
 # (a second bash that loads the configuration again would cost every start tens of ms).
 slot_command() {
-  local slot_command_port slot_command_release slot_command_java_opts slot_command_app_args
+  local slot_command_port slot_command_release slot_command_java_opts slot_command_app_args slot_command_memory_opts
   local -n slot_command_out=$2
   slot_port "$1" slot_command_port
   slot_record_get "$1" release slot_command_release
   [[ -n $slot_command_release && -f $slot_command_release ]] ||
     die "$EXIT_NOTHING_TO_SWITCH_TO" "slot $1 has no release on disk (${slot_command_release:-none recorded}); deploy one with 'bluegreen deploy ARTIFACT'."
+  slot_memory_opts slot_command_memory_opts
   read -r -a slot_command_java_opts <<<"$BLUEGREEN_JAVA_OPTS"
   read -r -a slot_command_app_args <<<"$BLUEGREEN_APP_ARGS"
-  slot_command_out=("$BLUEGREEN_JAVA" "${slot_command_java_opts[@]}" -jar "$slot_command_release"
+  slot_command_out=("$BLUEGREEN_JAVA" "${slot_command_memory_opts[@]}" "${slot_command_java_opts[@]}" -jar "$slot_command_release"
     "--server.port=$slot_command_port" --server.address=127.0.0.1 "--spring.profiles.active=$1" "${slot_command_app_args[@]}")
 }
 
@@ -150,6 +151,9 @@ slot_start() {
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
     systemctl enable --quiet "$(slot_unit "$slot")"
     systemctl start "$(slot_unit "$slot")"
+    # A slot starts as the standby: the switch makes it live (memory.sh).
+    slot_pid "$slot" pid
+    set_oom_score_adj "$pid" "$OOM_SCORE_ADJ_IDLE"
     return 0
   fi
   # setsid and no inherited lock descriptor: the app must outlive this deploy without holding
@@ -159,6 +163,7 @@ slot_start() {
   pid=$!
   slot_pid_file "$slot" pid_file
   printf '%s\n' "$pid" >"$pid_file"
+  set_oom_score_adj "$pid" "$OOM_SCORE_ADJ_IDLE"
 }
 
 # SIGTERM, then SIGKILL after the stop timeout.

@@ -61,5 +61,18 @@ export function bootScript(path: string | undefined, boot: BootSettings, owner: 
   if (!script.startsWith(`${USER_DATA_SHEBANG}\n`)) {
     throw new Error(`${owner}: the user-data script must start with ${USER_DATA_SHEBANG}`);
   }
-  return script.slice(USER_DATA_SHEBANG.length + 1);
+  return withoutComments(script.slice(USER_DATA_SHEBANG.length + 1));
+}
+
+/**
+ * EC2 caps user data at 16 KB: the comments stay in the source, the instance gets the code.
+ * Each comment line becomes an empty line, so a line number in the boot's error still points
+ * into the source; shellcheck directives stay. The script has no here-document or multi-line
+ * string whose lines could start with `#`.
+ */
+function withoutComments(script: string): string {
+  return script
+    .split('\n')
+    .map((line) => (/^\s*#/.test(line) && !/^\s*# shellcheck /.test(line) ? '' : line))
+    .join('\n');
 }

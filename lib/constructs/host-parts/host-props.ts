@@ -29,6 +29,13 @@ export interface InstanceHostProps {
   readonly instanceType?: ec2.InstanceType;
 
   /**
+   * The instance type's memory in MiB, from which each process's memory budget is derived
+   * (lib/memory-budget.ts). Needed only for a type that budget's table does not know.
+   * @default - the table's figure for `instanceType`
+   */
+  readonly instanceMemoryMiB?: number;
+
+  /**
    * Sources allowed on Jenkins' port 8080. Jenkins speaks plain HTTP there, so any entry is
    * refused (`newJenkinsParts`): reach it through a Session Manager port-forwarding session.
    * @default - none: Jenkins is reached through a Session Manager port-forwarding session

@@ -8,6 +8,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { jenkinsMemorySettings, type MemoryBudget } from '../../memory-budget.js';
 import { projectPath } from '../../paths.js';
 import {
   JENKINS_ADMIN_USER,
@@ -75,6 +76,8 @@ export function newJenkinsParts(
   props: JenkinsPartsProps & {
     readonly jenkinsAllowedCidrs?: readonly string[];
     readonly fleet?: JenkinsFleetSettings;
+    /** The host's memory budget: Jenkins' heap and the build's allowance come from it. */
+    readonly memory: MemoryBudget;
     readonly passwordDescription: string;
     readonly settingsDescription: string;
   },
@@ -123,6 +126,7 @@ export function newJenkinsParts(
     repositoryBranch: props.job?.branch ?? '',
     jenkinsPort: String(HOST_PORTS.jenkins),
     jenkinsReachedThrough: reachedThrough,
+    ...jenkinsMemorySettings(props.memory),
   };
   const lines = JENKINS_SETTINGS_KEYS.map((key) => `${key}=${settings[key]}`);
   if (props.fleet !== undefined) lines.push(...JENKINS_FLEET_SETTINGS_KEYS.map((key) => `${key}=${props.fleet![key]}`));

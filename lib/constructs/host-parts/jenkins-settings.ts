@@ -27,6 +27,11 @@ export const JENKINS_SETTINGS_KEYS = [
   'repositoryBranch',
   'jenkinsPort',
   'jenkinsReachedThrough',
+  /** Jenkins' heap and whole footprint, the build's heap and allowance, in MiB (lib/memory-budget.ts). */
+  'jenkinsHeapMiB',
+  'jenkinsMemoryMiB',
+  'buildHeapMiB',
+  'buildMemoryMiB',
 ] as const;
 export type JenkinsSettings = Record<(typeof JENKINS_SETTINGS_KEYS)[number], string>;
 

@@ -34,6 +34,8 @@ export function newReleaseBundle(
     /** Whole seconds, already checked by the construct (`health-timeout.ts`). */
     readonly healthTimeoutSeconds: number;
     readonly tlsCertificateSecret?: secretsmanager.ISecret;
+    /** Engine configuration lines (`BLUEGREEN_KEY=value`, lib/memory-budget.ts) the first boot adds to the host's. */
+    readonly engineSettings: readonly string[];
     readonly description: string;
   },
 ): ReleaseBundle {
@@ -52,6 +54,7 @@ export function newReleaseBundle(
       `version=${props.artifact.version}`,
       `healthTimeout=${props.healthTimeoutSeconds}`,
       ...(props.tlsCertificateSecret === undefined ? [] : [`tlsSecret=${props.tlsCertificateSecret.secretArn}`]),
+      ...props.engineSettings,
     ].join('\n'),
   });
   firstReleaseParameter.grantRead(role);
