@@ -129,7 +129,7 @@ host_stopping() {
   local state
   [[ $BLUEGREEN_RUNNER == systemd ]] || return 1
   state=$(systemctl is-system-running 2>&1) || true
-  [[ $state == stopping || $state == 'Failed to connect to bus'* ]]
+  [[ $state == stopping || $state == 'Failed to connect to bus'* || $state == 'Failed to query system state'* ]]
 }
 
 # Connects in this shell (no subshell): the start loop asks several times a second.
