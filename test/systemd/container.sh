@@ -78,7 +78,12 @@ cmd_rootfs() {
   say "built in $((SECONDS - started))s, $(du -sh "$root" | cut -f1)"
 }
 
-cgroup_name() { printf 'bluegreen-test-%s' "$(basename "$1")"; }
+# One per state directory, whichever checkout it is in.
+cgroup_name() {
+  local hash
+  hash=$(printf '%s' "$(readlink -f "$1")" | sha256sum)
+  printf 'bluegreen-test-%s' "${hash:0:12}"
+}
 
 # The supervisor: boots the container again when it reboots (nspawn exits 133), until stopped.
 supervise() {
