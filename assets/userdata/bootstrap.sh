@@ -105,6 +105,7 @@ on_error() {
   exit "$code"
 }
 
+# Amazon Linux specifics: install_cfn_bootstrap, install_packages, select_java (Debian's: test/systemd/).
 # The helper scripts come first, so that every later failure reaches CloudFormation at once.
 install_cfn_bootstrap() {
   retry dnf install -y aws-cfn-bootstrap

@@ -124,6 +124,15 @@ slot_started_alive() {
   pid_alive "$pid"
 }
 
+# True while systemd stops every unit for a shutdown or a reboot: a slot that exits then was
+# stopped, not broken. Late in a shutdown systemd takes no requests at all: that too.
+host_stopping() {
+  local state
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 1
+  state=$(systemctl is-system-running 2>&1) || true
+  [[ $state == stopping || $state == 'Failed to connect to bus'* || $state == 'Failed to query system state'* ]]
+}
+
 # Connects in this shell (no subshell): the start loop asks several times a second.
 port_in_use() {
   local port_fd
@@ -201,6 +210,7 @@ slot_stop() {
 # (pause, /dev/tcp, /proc), so it can be short; a health probe (curl) is the only fork.
 readonly START_TICK=0.02 MIN_HEALTH_INTERVAL_US=50000
 SLOT_FAILURE=
+SLOT_STOPPED_BY_SHUTDOWN=no
 wait_slot_healthy() {
   local slot=$1 timeout_s=$2 deadline interval_us next_probe now port port_was_open=no
   slot_port "$slot" port
@@ -214,6 +224,7 @@ wait_slot_healthy() {
     if ! slot_started_alive "$slot"; then
       slot_exit_status "$slot" SLOT_FAILURE
       SLOT_FAILURE="the $slot process exited before it became healthy${SLOT_FAILURE:+ ($SLOT_FAILURE)}"
+      host_stopping && SLOT_STOPPED_BY_SHUTDOWN=yes
       return 1
     fi
     now_us now

@@ -1,0 +1,392 @@
+/**
+ * The engine's systemd path, as it runs on AWS (BLUEGREEN_RUNNER=systemd), in a Debian 12
+ * container whose PID 1 is a real systemd (test/systemd/container.sh): the first boot from the
+ * user data the stack synthesizes, the slot units, Nginx as a service, a crash of the live JVM,
+ * Nginx restarted, reboots, and a deploy that a reboot interrupts. One container for all of
+ * them, in order, as one host lives through them.
+ *
+ * The first boot's Amazon Linux steps are Debian's here (test/systemd/debian-platform.sh), and
+ * its AWS calls go to the loopback stand-ins; docs/systemd-tests.md lists what this leaves untested.
+ * A machine that cannot boot the container fails these tests with the reason: nothing is skipped.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { EXIT_CODES, HOST_PATHS } from '../../lib/contract.js';
+import { countVersions, formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
+import { renderValue, resourceById, onlyResource, synthesize, TEST_PSEUDO_PARAMETERS } from '../constructs/synth.js';
+import { buildJar, PROJECT_DIR, TEST_JAVA_OPTS, waitFor } from '../support/host.js';
+import { LoopbackS3 } from '../support/s3-server.js';
+import { LoopbackSsm } from '../support/ssm-server.js';
+import { ensureRootfs, Machine, type CommandResult } from './machine.js';
+
+/** The container shares the host's network: ports no other e2e suite uses. */
+const PORTS = { nginx: 19780, blue: 19781, green: 19782 };
+const SITE = `http://127.0.0.1:${PORTS.nginx}`;
+const STACK_NAME = 'Ec2BlueGreen';
+/** Modest load: two cores are shared with the JVMs, Nginx and systemd of the container. */
+const LOAD = { keepAliveConnections: 8, newConnectionWorkers: 2, slowRequestEvery: 40, slowMs: 500, thinkMs: 5 };
+const JARS_INSIDE = '/srv/jars';
+
+let machine: Machine | undefined;
+let s3: LoopbackS3 | undefined;
+let ssm: LoopbackSsm | undefined;
+let load: LoadRun | undefined;
+let jars: Record<'v1' | 'v2' | 'v3' | 'v4' | 'v5', string>;
+let userData: string;
+let signalResource: string;
+
+const inside = (jar: string) => `${JARS_INSIDE}/${jar.split('/').at(-1)}`;
+
+function box(): Machine {
+  if (machine === undefined) throw new Error('the container did not boot (see beforeAll)');
+  return machine;
+}
+
+function expectOk(what: string, r: CommandResult): void {
+  expect(r.code, `${what}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(0);
+}
+
+/** `bluegreen ARGS` inside, without blocking the load generator of this process. */
+async function engine(args: string[]): Promise<CommandResult> {
+  return box().start(['bluegreen', ...args]);
+}
+
+async function servedVersion(): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${SITE}/`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(2000) });
+    if (res.status !== 200) return undefined;
+    return ((await res.json()) as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The slot Nginx's answering worker names (`X-Bluegreen-Slot` of the engine's own location). */
+async function servedSlot(): Promise<string | null> {
+  const res = await fetch(`${SITE}/__bluegreen/upstream`, { headers: { connection: 'close' } });
+  return res.headers.get('x-bluegreen-slot');
+}
+
+async function stopLoad(label: string): Promise<LoadReport> {
+  const report = await load!.stop();
+  load = undefined;
+  console.log(`[systemd: ${label}] ${formatSummary(report)}`);
+  return report;
+}
+
+function expectNoFailures(report: LoadReport): void {
+  expect(report.totals.requests).toBeGreaterThan(100);
+  expect(report.failures, JSON.stringify(report.failures, null, 1)).toEqual({});
+  expect(report.totals.failed).toBe(0);
+  expect(report.totals.resentOk).toBe(report.totals.rawResets);
+}
+
+/** The versions that answered requests started between two marks. */
+function versionsBetween(report: LoadReport, from: number, to: number): string[] {
+  return Object.keys(countVersions(samplesBetween(report, from, to))).sort();
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The user data as CloudFormation hands it to the instance: references resolved by name. */
+function resolveReferences(text: string, names: Readonly<Record<string, string>>): string {
+  return text.replace(/<([A-Za-z0-9:]+)>/g, (match, name: string) => names[name] ?? match);
+}
+
+beforeAll(async () => {
+  // GIVEN the root file system (built once, cached in .build/systemd) ...
+  const rootfs = ensureRootfs();
+  console.log(`[systemd] root file system: ${rootfs.output.trim()} (${(rootfs.ms / 1000).toFixed(1)}s)`);
+  jars = {
+    v1: buildJar('v1'),
+    v2: buildJar('v2'),
+    v3: buildJar('v3'),
+    // Slow to become healthy: a reboot lands while its deploy waits for it.
+    v4: buildJar('v4', { startDelayMs: 30_000 }),
+    v5: buildJar('v5'),
+  };
+
+  // ... the user data and first release of a stack whose first artifact is v1 ...
+  const { template } = synthesize({ artifact: jars.v1, artifactVersion: 'v1' });
+  const instance = onlyResource(template, 'AWS::EC2::Instance');
+  signalResource = instance.logicalId;
+  const firstRelease = resourceById(template, 'AWS::SSM::Parameter', 'HostFirstRelease');
+  const names: Record<string, string> = {
+    ...TEST_PSEUDO_PARAMETERS,
+    'AWS::StackName': STACK_NAME,
+    [firstRelease.logicalId]: `${STACK_NAME}-${firstRelease.logicalId}`,
+  };
+  userData = resolveReferences(renderValue(instance.properties.UserData), names);
+  const manifest = resolveReferences(renderValue(firstRelease.properties.Value), names);
+  const uri = (key: string) => /^[^=]+=s3:\/\/([^/]+)\/(.+)$/.exec(manifest.split('\n').find((line) => line.startsWith(`${key}=`))!)!;
+  const [, bucket, engineKey] = uri('engineUri');
+  const [, , artifactKey] = uri('artifactUri');
+
+  // ... S3 holding the engine bundle (assets/instance, zipped as CDK zips a directory asset)
+  // and the jar, and SSM the first-release parameter, both on loopback ...
+  const work = mkdtempSync(join(tmpdir(), 'bluegreen-systemd-'));
+  const bundle = join(work, 'engine.zip');
+  const zip = spawnSync('zip', ['-q', '-r', bundle, '.'], { cwd: join(PROJECT_DIR, 'assets', 'instance'), encoding: 'utf8' });
+  expect(zip.status, zip.stderr).toBe(0);
+  s3 = await LoopbackS3.start({ buckets: [bucket!] });
+  const authorization = `AWS4-HMAC-SHA256 Credential=TEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0`;
+  for (const [key, file] of [
+    [engineKey!, bundle],
+    [artifactKey!, jars.v1],
+  ] as const) {
+    const put = await fetch(`${s3.url}/${bucket}/${key}`, { method: 'PUT', body: readFileSync(file), headers: { authorization } });
+    expect(put.status).toBe(200);
+  }
+  ssm = await LoopbackSsm.start({ documents: {}, environment: {}, parameters: { [names[firstRelease.logicalId]!]: manifest } });
+
+  // ... and what the test changes: the site's port (the container shares the host's network,
+  // where 80 is not ours) and, in the operator's configuration that the first boot keeps, the
+  // ports, small JVMs and no bake (the bake has its own tests).
+  const bootDir = join(work, 'boot');
+  mkdirSync(bootDir);
+  writeFileSync(join(bootDir, 'user-data.sh'), userData.replace("readonly SITE_PORT='80'", `readonly SITE_PORT='${PORTS.nginx}'`));
+  writeFileSync(
+    join(bootDir, 'bluegreen.conf'),
+    readFileSync(join(PROJECT_DIR, 'assets', 'instance', 'etc', 'bluegreen.conf'), 'utf8') +
+      [
+        '# test/systemd: ports of the shared network, small JVMs, no bake',
+        `BLUEGREEN_NGINX_LISTEN=${PORTS.nginx}`,
+        `BLUEGREEN_BLUE_PORT=${PORTS.blue}`,
+        `BLUEGREEN_GREEN_PORT=${PORTS.green}`,
+        `BLUEGREEN_JAVA_OPTS=-XX:+ExitOnOutOfMemoryError ${TEST_JAVA_OPTS}`,
+        'BLUEGREEN_BAKE_SECONDS=0',
+        '',
+      ].join('\n'),
+  );
+
+  // WHEN the container boots
+  const booted = await Machine.boot({
+    name: 'systemd-e2e',
+    rootfs: rootfs.rootfs,
+    binds: [
+      `${join(PROJECT_DIR, 'test', 'systemd')}:/opt/bluegreen-test`,
+      `${join(PROJECT_DIR, 'test', 'support', 'bin', 'aws')}:/usr/local/bin/aws`,
+      `${bootDir}:/opt/bluegreen-boot`,
+      `${join(PROJECT_DIR, '.build', 'jars')}:${JARS_INSIDE}`,
+    ],
+    env: { LOOPBACK_S3_URL: s3.url, LOOPBACK_SSM_URL: ssm.url },
+  });
+  machine = booted.machine;
+  console.log(`[systemd] container booted to '${booted.state}' in ${(booted.ms / 1000).toFixed(2)}s`);
+  expect(booted.state).toBe('running');
+}, 900_000);
+
+afterAll(async () => {
+  await load?.stop();
+  machine?.destroy();
+  await s3?.close();
+  await ssm?.close();
+});
+
+describe('a host with systemd as PID 1', () => {
+  test('the first boot, from the user data the stack synthesized, installs the engine, its unit and Nginx, deploys the first release, checks the site and signals success', async () => {
+    const m = box();
+    m.run(['install', '-D', '-m', '0644', '/opt/bluegreen-boot/bluegreen.conf', HOST_PATHS.configFile]);
+
+    // WHEN every step of main runs, the Amazon Linux ones as Debian's (not blocking this
+    // process, whose stand-ins answer its AWS calls)
+    const boot = await m.start([
+      'bash',
+      '-c',
+      'source /opt/bluegreen-boot/user-data.sh && source /opt/bluegreen-test/debian-platform.sh && main',
+    ]);
+
+    // THEN it signalled success after the site check through the container's Nginx
+    expectOk('first boot', boot);
+    console.log(`[systemd] first boot took ${(boot.ms / 1000).toFixed(1)}s`);
+    expect(boot.stdout).toContain(`Nginx on port ${PORTS.nginx} serves the app (HTTP 200)`);
+    expect(m.readFile('/var/log/cfn-signal.log').trim().split('\n')).toEqual([
+      [
+        '--exit-code', '0',
+        '--reason', 'serving version v1 through Nginx; Jenkins configured as code',
+        '--stack', STACK_NAME,
+        '--resource', signalResource,
+        '--region', 'us-east-1',
+      ].join('\t'),
+    ]);
+    expect(s3!.requests.filter((r) => r.startsWith('GET ')).length).toBe(2);
+    expect(ssm!.operations).toContain('GetParameter');
+
+    // AND systemd runs the slot as its unprivileged user, and Nginx, both enabled for the next boot
+    expect(m.run(['systemctl', 'is-enabled', 'nginx.service', 'bluegreen-slot@blue.service']).trim().split('\n')).toEqual(['enabled', 'enabled']);
+    const pid = m.unitProperty('bluegreen-slot@blue.service', 'MainPID');
+    expect(m.run(['ps', '-o', 'user:20=,args=', '-p', pid])).toMatch(/^bluegreen +java .* -jar \/var\/lib\/bluegreen\/releases\/.*--server\.port=19781 /);
+    const status = m.status();
+    expect(status.live).toBe('blue');
+    expect(status.slots.blue).toMatchObject({ version: 'v1', running: true, healthy: true, pid: Number(pid) });
+  });
+
+  test('deploy, rollback and deploy again under load through the container\'s Nginx: no request fails, each answered by the slot just made live', async () => {
+    const m = box();
+    expect(await servedVersion()).toBe('v1');
+    load = startLoad({ baseUrl: SITE, ...LOAD });
+    await sleep(1500);
+    const steps: Array<[string, string[], string]> = [
+      ['deploy v2', ['deploy', inside(jars.v2), '--version', 'v2'], 'v2'],
+      ['rollback', ['rollback'], 'v1'],
+      ['deploy v3', ['deploy', inside(jars.v3), '--version', 'v3'], 'v3'],
+    ];
+    const windows: Array<[string, number, number]> = [];
+    for (const [label, args, version] of steps) {
+      const result = await engine(args);
+      expectOk(label, result);
+      const done = load.mark(`${label} done`);
+      await sleep(2000);
+      windows.push([version, done, load.mark(`${label} window end`)]);
+    }
+    const report = await stopLoad('deploy, rollback, deploy');
+
+    expectNoFailures(report);
+    for (const [version, from, to] of windows) expect(versionsBetween(report, from, to)).toEqual([version]);
+
+    // The slots are units: v3 live on green, v1 the warm standby on blue, both enabled.
+    const status = m.status();
+    expect(status.live).toBe('green');
+    expect(status.slots.green).toMatchObject({ version: 'v3', role: 'live', running: true, healthy: true });
+    expect(status.slots.blue).toMatchObject({ version: 'v1', role: 'standby', running: true, healthy: true });
+    expect(m.run(['systemctl', 'is-enabled', 'bluegreen-slot@blue.service', 'bluegreen-slot@green.service']).trim().split('\n')).toEqual(['enabled', 'enabled']);
+  });
+
+  test('kill -9 of the live slot\'s JVM: systemd starts it again, and status shows the new process live and healthy', async () => {
+    const m = box();
+    const unit = 'bluegreen-slot@green.service';
+    const before = Number(m.unitProperty(unit, 'MainPID'));
+    expect(before).toBeGreaterThan(0);
+
+    m.run(['kill', '-KILL', String(before)]);
+
+    const started = performance.now();
+    await waitFor(
+      () => {
+        const pid = Number(m.unitProperty(unit, 'MainPID'));
+        return pid > 0 && pid !== before && m.status().slots.green.healthy;
+      },
+      'systemd to restart the killed slot and the app to be healthy again',
+      60_000,
+    );
+    console.log(`[systemd] live JVM killed: healthy again after ${((performance.now() - started) / 1000).toFixed(1)}s`);
+    expect(m.unitProperty(unit, 'NRestarts')).toBe('1');
+    const status = m.status();
+    expect(status.live).toBe('green');
+    expect(status.slots.green).toMatchObject({ version: 'v3', role: 'live', running: true, healthy: true });
+    expect(status.slots.green.pid).not.toBe(before);
+    expect(status.slots.green.pid).toBe(Number(m.unitProperty(unit, 'MainPID')));
+    expect(await servedVersion()).toBe('v3');
+  });
+
+  test('Nginx restarted by systemd (not reloaded) under load: the new Nginx reads the live include and serves only the live slot', async () => {
+    const m = box();
+    const masterBefore = m.unitProperty('nginx.service', 'MainPID');
+    load = startLoad({ baseUrl: SITE, ...LOAD });
+    await sleep(1500);
+
+    m.run(['systemctl', 'restart', 'nginx.service']);
+    const restarted = load.mark('nginx restarted');
+    await sleep(2500);
+    const report = await stopLoad('nginx restart');
+
+    expect(m.unitProperty('nginx.service', 'MainPID')).not.toBe(masterBefore);
+    expect(m.readFile('/etc/nginx/bluegreen/live-upstream.conf')).toContain('# live=green\n');
+    expect(await servedSlot()).toBe('green');
+    const after = samplesBetween(report, restarted, Number.POSITIVE_INFINITY);
+    expect(after.length).toBeGreaterThan(50);
+    expect(Object.keys(countVersions(after))).toEqual(['v3']);
+    expect(after.every((sample) => sample.ok)).toBe(true);
+  });
+
+  test('a reboot: Nginx serves the same live slot and version without any command, the warm standby comes back, both units enabled', async () => {
+    const m = box();
+    const before = m.status();
+    expect(before.live).toBe('green');
+    const exits = m.exits().length;
+
+    // WHEN the host reboots
+    const rebootAt = performance.now();
+    m.run(['systemctl', '--no-block', 'reboot']);
+    let bootAt = 0;
+    let firstVersion: string | undefined;
+    await waitFor(
+      async () => {
+        if (bootAt === 0 && m.exits().length > exits) bootAt = performance.now();
+        if (bootAt === 0) return false;
+        firstVersion = await servedVersion();
+        return firstVersion !== undefined;
+      },
+      'the site to answer after the reboot',
+      120_000,
+    );
+    const servedAt = performance.now();
+    console.log(
+      `[systemd] reboot: first successful request ${((servedAt - bootAt) / 1000).toFixed(2)}s after the new boot began ` +
+        `(${((servedAt - rebootAt) / 1000).toFixed(2)}s after 'systemctl reboot')`,
+    );
+
+    // THEN the first answer is the live version, with no command run since the boot
+    expect(m.exits().slice(exits)).toEqual(['133']);
+    expect(firstVersion).toBe('v3');
+    expect(await servedSlot()).toBe('green');
+    expect(m.waitBooted()).toBe('running');
+    await waitFor(() => m.status().slots.blue.healthy, 'the warm standby to be healthy again', 60_000);
+    const after = m.status();
+    expect(after.live).toBe(before.live);
+    expect(after.slots.green).toMatchObject({ version: 'v3', role: 'live', running: true, healthy: true });
+    expect(after.slots.blue).toMatchObject({ version: 'v1', role: 'standby', running: true, healthy: true });
+    expect(m.run(['systemctl', 'is-enabled', 'nginx.service', 'bluegreen-slot@blue.service', 'bluegreen-slot@green.service']).trim().split('\n')).toEqual([
+      'enabled',
+      'enabled',
+      'enabled',
+    ]);
+  });
+
+  test('a deploy interrupted by a reboot: after the boot the site serves the previous release, and the next deploy works', async () => {
+    const m = box();
+    const exits = m.exits().length;
+
+    // GIVEN a deploy of v4, which takes 30 s to become healthy, waiting for it on blue
+    const deploy = engine(['deploy', inside(jars.v4), '--version', 'v4']);
+    await waitFor(
+      () => m.exec(['grep', '-qx', 'version=v4', '/var/lib/bluegreen/state/slot-blue.env']).code === 0 && m.exec(['systemctl', 'is-active', '--quiet', 'bluegreen-slot@blue.service']).code === 0,
+      'the deploy of v4 to start blue',
+      60_000,
+    );
+
+    // WHEN the host reboots under it
+    m.run(['systemctl', '--no-block', 'reboot']);
+    const interrupted = await deploy;
+    console.log(`[systemd] the deploy the reboot interrupted (exit ${interrupted.code}):\n${interrupted.stdout}${interrupted.stderr}`);
+    expect(interrupted.stdout).toContain('waiting up to 120s for /actuator/health');
+    expect(interrupted.stdout).not.toContain('pointing Nginx at');
+    // It tells what happened: the reboot stopped the new release, which was not found broken.
+    expect(interrupted.code, interrupted.stderr).toBe(EXIT_CODES.unexpected);
+    expect(interrupted.stderr).toContain('the host began to shut down while blue started, and systemd stopped it: the release was not judged');
+    expect(interrupted.stderr).not.toContain('fix the app');
+    await waitFor(() => m.exits().length > exits, 'the container to reboot', 60_000);
+    let firstVersion: string | undefined;
+    await waitFor(async () => (firstVersion = await servedVersion()) !== undefined, 'the site to answer after the reboot', 120_000);
+
+    // THEN it serves the previous release
+    expect(firstVersion).toBe('v3');
+    expect(m.waitBooted()).toBe('running');
+    expect(m.status().live).toBe('green');
+
+    // AND the next deploy works, and is served
+    const next = await engine(['deploy', inside(jars.v5), '--version', 'v5']);
+    expectOk('the deploy after the reboot', next);
+    const status = m.status();
+    expect(status.live).toBe('blue');
+    expect(status.slots.blue).toMatchObject({ version: 'v5', role: 'live', running: true, healthy: true });
+    expect(status.slots.green).toMatchObject({ version: 'v3', role: 'standby', running: true, healthy: true });
+    expect(await servedVersion()).toBe('v5');
+    const history = JSON.parse(m.run(['bluegreen', 'history', '--json'])) as Array<{ action: string; version: string; result: string; message: string }>;
+    const v4 = history.filter((entry) => entry.action === 'deploy' && entry.version === 'v4').map((entry) => `${entry.result}: ${entry.message}`);
+    expect(v4).toEqual([expect.stringMatching(/^failed: the host began to shut down while blue started/)]);
+  });
+});
