@@ -319,6 +319,29 @@ describe('killed and concurrent deploys', () => {
     expect(await host.servedVersion()).toBe('v2');
   });
 
+  it('with BLUEGREEN_LOCK_WAIT waits for the running one and says for whom; past the bound it gives up, changing nothing', async () => {
+    const slow = host.spawn(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_APP_ARGS: '--bluegreen.start-delay-ms=3000' });
+    let out = '';
+    slow.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const slowDone = new Promise<number | null>((r) => slow.on('close', r));
+    await waitFor(() => out.includes('start '), 'the first deploy to start its slot');
+    const holder = `another deploy holds the deploy lock since \\S+ \\(pid ${slow.pid}\\) for v2, started by .+`;
+
+    const impatient = await host.run(['deploy', jars.v3, '--version', 'v3'], { BLUEGREEN_LOCK_WAIT: '1' });
+    expect(impatient.code, impatient.stderr).toBe(EXIT_CODES.locked);
+    expect(impatient.stdout).toMatch(new RegExp(`\\] lock +${holder}; waiting up to 1s for it to finish`));
+    expect(impatient.stderr).toMatch(new RegExp(`another deploy \\(pid ${slow.pid}, since \\S+\\) for v2, started by .+ still held the deploy lock after this deploy waited 1s for it\\. Nothing was changed\\.`));
+    expect(impatient.ms).toBeGreaterThanOrEqual(1000);
+
+    const patient = await host.run(['deploy', jars.v3, '--version', 'v3'], { BLUEGREEN_LOCK_WAIT: '60', BLUEGREEN_CALLER: 'the lock test' });
+    expectDeployed(patient);
+    expect(patient.stdout).toMatch(new RegExp(`\\] lock +waited [\\d.]+s for the deploy \\(pid ${slow.pid}\\) for v2, started by `));
+    expect(await slowDone).toBe(EXIT_CODES.ok);
+    expect(await host.servedVersion()).toBe('v3');
+    // In the order they held the lock; the one that gave up changed nothing, so left no entry.
+    expect(host.history().slice(-2).map((e) => [e.version, e.result])).toEqual([['v2', 'ok'], ['v3', 'ok']]);
+  });
+
   // The deploy's phase lines, in order; a kill lands right after one of them is printed, or a
   // few milliseconds later, which covers the steps in between.
   const killPoints: Array<{ after: string; delayMs: number; env?: Record<string, string> }> = [
