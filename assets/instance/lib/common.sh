@@ -33,9 +33,16 @@ put() {
   if [[ -n $1 ]]; then printf -v "$1" '%s' "$2"; else printf '%s' "$2"; fi
 }
 
-# now_us [VAR]: microseconds since the epoch (bash 5's EPOCHREALTIME, no date(1)).
+# now_us [VAR]: microseconds on a clock that only moves forward, for every deadline and duration
+# (wall-clock times come from iso_now). Not EPOCHREALTIME: that is the wall clock, which chrony
+# steps at first boot, and a step would cut a health wait, a bake or a stop timeout short or
+# stretch it by the step. /proc/uptime is the kernel's CLOCK_BOOTTIME, in centiseconds; reading
+# it is a redirection, not a fork, so poll loops can ask often.
 now_us() {
-  put "${1:-}" "${EPOCHREALTIME/[.,]/}"
+  local now_us_uptime now_us_rest
+  read -r now_us_uptime now_us_rest </proc/uptime
+  now_us_uptime=${now_us_uptime/./}
+  put "${1:-}" "$((10#$now_us_uptime * 10000))"
 }
 
 # fmt_seconds US [VAR]: a microsecond duration as seconds with two decimals: 1234567 -> 1.23
