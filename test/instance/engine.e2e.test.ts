@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT_CODES, defaultReleaseLabel } from '../../lib/contract.js';
 import { formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
@@ -477,6 +477,22 @@ describe('records', () => {
     const status = host.runSync(['status']).stdout;
     expect(status).toMatch(/^live: blue/m);
     expect(status).toMatch(/blue\s+port 18181 live\s+v1\s+running=true\s+healthy=true/);
+  });
+
+  it('keeps the newest 1000 history entries once the file passes 1 MiB', async () => {
+    const file = join(host.dir, 'home', 'history.jsonl');
+    const old = readFileSync(file, 'utf8');
+    const filler = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify({ at: '2026-01-01T00:00:00Z', action: 'deploy', from: 'blue', to: 'green', version: `old-${i}`, sha256: null, result: 'ok', seconds: 1, appSeconds: 1, message: 'x'.repeat(200) }),
+    );
+    writeFileSync(file, `${filler.join('\n')}\n${old}`);
+    expect(readFileSync(file).length).toBeGreaterThan(1024 * 1024);
+    expectDeployed(await host.run(['deploy', jars.v1, '--version', 'v1']));
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(1000);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ action: 'deploy', version: 'v1', result: 'noop' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ version: `old-${5000 - 1000 + 1 + old.trimEnd().split('\n').length}` });
+    expect(statSync(file).mode & 0o077).toBe(0);
   });
 
   it('leaves the history file with one JSON object per line', () => {

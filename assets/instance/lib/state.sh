@@ -197,6 +197,21 @@ history_append() {
     "$at" "$action" "$from" "$to" "$version" "$sha" "$result" "$seconds" "$app_seconds" "$message"
   # One write of one line: appends of this size are atomic, so readers never see half a record.
   printf '%s\n' "$line" >>"$HISTORY_FILE"
+  trim_history
+}
+
+# The history lives on the root volume, which the host shares with Jenkins: past HISTORY_MAX_BYTES
+# it keeps its newest HISTORY_KEEP entries (far more than 'history' and the document show), put
+# in place by a rename, so that a reader sees the old file or the new one, never half of one.
+readonly HISTORY_KEEP=1000 HISTORY_MAX_BYTES=$((1024 * 1024))
+trim_history() {
+  local size tmp
+  size=$(stat -c %s "$HISTORY_FILE" 2>/dev/null) || return 0
+  ((size > HISTORY_MAX_BYTES)) || return 0
+  tmp=$HISTORY_FILE.tmp.$$
+  tail -n "$HISTORY_KEEP" "$HISTORY_FILE" >"$tmp"
+  chmod go= "$tmp"
+  mv -f "$tmp" "$HISTORY_FILE"
 }
 
 # us_to_json_seconds US [VAR]: microseconds as JSON seconds with three decimals, or null.
