@@ -52,7 +52,7 @@ readonly BASELINE_MAX_BYTES=$((32 * 1024 * 1024))
 # the SECONDS before OFFSET (the switch): what the previous release answered the same clients
 # over a window as long as the bake.
 baseline_counts() {
-  local offset=$1 port=$2 seconds=$3 file cutoff whole
+  local offset=$1 port=$2 seconds=$3 file cutoff whole from
   file=$(access_log_file)
   if [[ ! -f $file ]] || ((offset == 0)); then
     printf '0 0'
@@ -61,7 +61,10 @@ baseline_counts() {
   whole=$(ceil_seconds "$seconds")
   # The log's times are the wall clock's, so the cutoff is too.
   printf -v cutoff '%(%Y-%m-%dT%H:%M:%S)T' "$((EPOCHSECONDS - whole))"
-  head -c "$offset" "$file" | tail -c "$BASELINE_MAX_BYTES" | awk -v addr="127.0.0.1:$port" -v cutoff="$cutoff" "$ANSWER_COUNTS_AWK"
+  # dd seeks to the start of the window and stops at the switch: the log around it is never read.
+  from=$((offset > BASELINE_MAX_BYTES ? offset - BASELINE_MAX_BYTES : 0))
+  dd if="$file" iflag=skip_bytes,count_bytes skip="$from" count="$((offset - from))" bs=1M status=none |
+    awk -v addr="127.0.0.1:$port" -v cutoff="$cutoff" "$ANSWER_COUNTS_AWK"
 }
 
 bake_marker_file() { printf '%s/slot-%s.bake' "$STATE_DIR" "$1"; }
