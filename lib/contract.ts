@@ -306,6 +306,12 @@ export interface HistoryEntry {
 export interface Status {
   /** The slot Nginx sends traffic to; null before the first deploy. */
   readonly live: Slot | null;
+  /**
+   * The standby that Nginx sends requests to right now because the live slot refuses connections
+   * (crashed, being restarted); null while the live slot is up. Absent from an engine that
+   * predates the fallback.
+   */
+  readonly fallback?: Slot | null;
   readonly slots: { readonly [slot in Slot]: SlotStatus };
   readonly lastOperation: HistoryEntry | null;
 }

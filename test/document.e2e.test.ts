@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DOCUMENT_PARAMS, EXIT_CODES, documentParamEnvVar } from '../lib/contract.js';
 import { engineTreeHash } from '../lib/engine-bundle.js';
 import { projectPath } from '../lib/paths.js';
-import { BLUEGREEN, LocalHost, buildJar } from './support/host.js';
+import { DOCUMENT_LOCK_WAIT_SECONDS } from '../lib/deploy/timeouts.js';
+import { BLUEGREEN, LocalHost, buildJar, waitFor } from './support/host.js';
 import { LoopbackS3 } from './support/s3-server.js';
 import { documentContent, resolvePseudo, synthesize } from './constructs/synth.js';
 
@@ -132,6 +133,26 @@ describe('the document script on a local host', () => {
   test('healthTimeout reaches the engine: a slot slower than it is stopped, Nginx untouched', async () => {
     const result = await runDocument({ action: 'deploy', artifactUri: jars.slow!.path, sha256: jars.slow!.sha256, version: 'slow', healthTimeout: '1' });
     expect(result.code).toBe(EXIT_CODES.unhealthy);
+    expect(await host.servedVersion()).toBe('v1');
+  });
+
+  test('a deploy that meets another one holding the lock waits for it, and says that it waited and for whom', async () => {
+    // A deploy from a terminal (as Jenkins runs it) whose app takes 3 s to start holds the lock.
+    const other = host.spawn(['deploy', jars.v2!.path, '--version', 'v2'], { BLUEGREEN_APP_ARGS: '--bluegreen.start-delay-ms=3000' });
+    let otherOut = '';
+    other.stdout!.on('data', (d: Buffer) => (otherOut += d.toString()));
+    const otherDone = new Promise<number | null>((r) => other.on('close', r));
+    await waitFor(() => otherOut.includes('] start '), 'the other deploy to start its slot', 20_000);
+    // As a stack rollback re-sends the previous release while a Jenkins deploy runs.
+    const result = await runDocument({ action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' });
+    expect(await otherDone).toBe(EXIT_CODES.ok);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
+    const holder = `another deploy holds the deploy lock since \\S+ \\(pid ${other.pid}\\) for v2, started by .+`;
+    expect(result.stdout).toMatch(new RegExp(`\\] lock +${holder}; waiting up to ${DOCUMENT_LOCK_WAIT_SECONDS}s for it to finish`));
+    expect(result.stdout).toMatch(new RegExp(`\\] lock +waited [\\d.]+s for the deploy \\(pid ${other.pid}\\) for v2, started by `));
+    // The other deploy made v2 live; the document's, once it had the lock, made v1 live again.
+    expect(otherOut).toMatch(/v2 is live on green/);
+    expect(result.stdout).toMatch(/v1 is live on blue \(was the warm standby\)/);
     expect(await host.servedVersion()).toBe('v1');
   });
 });

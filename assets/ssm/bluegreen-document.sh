@@ -13,6 +13,10 @@
 set -Eeuo pipefail
 
 readonly CLOUD_INIT_WAIT_SECONDS='@@CLOUD_INIT_WAIT_SECONDS@@'
+# How long a deploy or rollback waits for the host's deploy lock (DOCUMENT_LOCK_WAIT_SECONDS in
+# lib/deploy/timeouts.ts, inside the step's timeout): a CloudFormation deploy that meets a
+# Jenkins deploy waits for it instead of failing the stack update.
+readonly LOCK_WAIT_SECONDS='@@LOCK_WAIT_SECONDS@@'
 # The last entries only: SSM returns the first 24,000 characters of a command's output.
 readonly HISTORY_LIMIT='@@HISTORY_LIMIT@@'
 # Where the first boot installed the engine; BLUEGREEN_ENGINE_DIR moves it (tests only).
@@ -216,6 +220,8 @@ main() {
   if [[ $action == deploy || $action == rollback ]]; then
     wait_for_cloud_init
     update_engine
+    # The engine says in its output when it waited, and for which operation of whom.
+    export BLUEGREEN_LOCK_WAIT=$LOCK_WAIT_SECONDS BLUEGREEN_CALLER='the SSM deploy document'
   fi
 
   # The engine's exit status is the command's result (EXIT_CODE_TABLE in lib/contract.ts).

@@ -15,6 +15,7 @@ import {
   documentParamEnvVar,
 } from '../contract.js';
 import { checkedHealthTimeoutSeconds, DEFAULT_HEALTH_TIMEOUT } from './health-timeout.js';
+import { DOCUMENT_LOCK_WAIT_SECONDS } from '../deploy/timeouts.js';
 import { projectPath } from '../paths.js';
 import { renderScript } from '../template.js';
 
@@ -87,7 +88,7 @@ export class DeployDocument extends Construct {
   public readonly document: ssm.CfnDocument;
   /** Log group for command output; pass it as `CloudWatchOutputConfig` when sending the command. */
   public readonly outputLogGroup: logs.LogGroup;
-  /** The step's execution timeout: cloud-init wait + longest health timeout + transfer. */
+  /** The step's execution timeout: cloud-init wait + deploy-lock wait + longest health timeout + transfer. */
   public readonly executionTimeout: Duration;
 
   constructor(scope: Construct, id: string, props: DeployDocumentProps = {}) {
@@ -97,6 +98,7 @@ export class DeployDocument extends Construct {
     const cloudInitWait = props.cloudInitWait ?? Duration.minutes(15);
     const transferAllowance = props.transferAllowance ?? Duration.minutes(5);
     this.executionTimeout = cloudInitWait
+      .plus(Duration.seconds(DOCUMENT_LOCK_WAIT_SECONDS))
       .plus(Duration.seconds(MAX_HEALTH_TIMEOUT_SECONDS))
       .plus(transferAllowance);
 
@@ -105,6 +107,7 @@ export class DeployDocument extends Construct {
     const scriptPath = props.scriptPath ?? projectPath('assets', 'ssm', 'bluegreen-document.sh');
     const script = renderScript(scriptPath, {
       CLOUD_INIT_WAIT_SECONDS: String(cloudInitWait.toSeconds()),
+      LOCK_WAIT_SECONDS: String(DOCUMENT_LOCK_WAIT_SECONDS),
       HISTORY_LIMIT: String(DOCUMENT_HISTORY_LIMIT),
       ENGINE_DIR: HOST_PATHS.libDir,
       SLOT_UNIT: HOST_PATHS.slotUnit,

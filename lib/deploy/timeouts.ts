@@ -6,7 +6,18 @@
  *   ├─ onEvent: wait for the instance to be Online (onlineWait), then SendCommand
  *   └─ the provider's waiter (totalTimeout), polling isComplete every queryInterval
  *      └─ the command: waits up to deliveryTimeout to start, then runs up to executionTimeout
+ *         (which holds the wait for the host's deploy lock, DOCUMENT_LOCK_WAIT_SECONDS)
  */
+
+/**
+ * How long a deploy or rollback sent through the deploy document waits for the host's deploy lock
+ * while another operation holds it (a Jenkins deploy, a deploy from a terminal), before it fails
+ * with the engine's "locked" status. Failing at once would fail the stack update, and a stack
+ * rollback that met the lock would end in UPDATE_ROLLBACK_FAILED. The document passes it to the
+ * engine (`BLUEGREEN_LOCK_WAIT`), and its execution timeout includes it, so the nesting below
+ * holds with it: enough for an ordinary deploy on the host to finish.
+ */
+export const DOCUMENT_LOCK_WAIT_SECONDS = 300;
 
 /** CloudFormation never waits longer than this for a custom resource. */
 export const CLOUDFORMATION_MAX_WAIT_SECONDS = 3600;

@@ -76,7 +76,7 @@ describe('BlueGreenDeployment', () => {
         Variables: {
           [DEPLOY_FUNCTION_ENV.onlineWaitSeconds]: '300',
           [DEPLOY_FUNCTION_ENV.deliveryTimeoutSeconds]: '300',
-          [DEPLOY_FUNCTION_ENV.executionTimeoutSeconds]: '2199',
+          [DEPLOY_FUNCTION_ENV.executionTimeoutSeconds]: '2499',
           [DEPLOY_FUNCTION_ENV.outputLogGroupName]: { Ref: Match.stringLikeRegexp('^DeployDocumentOutputLogGroup') },
         },
       },
@@ -222,7 +222,7 @@ describe('BlueGreenDeployment', () => {
       [
         'if the document can run longer than the provider waits',
         { totalTimeout: Duration.minutes(40) },
-        "the document's executionTimeout (2199s) + deliveryTimeout (300s) + queryInterval (5s) = 2504s must be less than totalTimeout (2400s)",
+        "the document's executionTimeout (2499s) + deliveryTimeout (300s) + queryInterval (5s) = 2804s must be less than totalTimeout (2400s)",
       ],
       [
         'if the provider can outlast CloudFormation',

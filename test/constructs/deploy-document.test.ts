@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, test } from 'vitest';
 import { DOCUMENT_ACTIONS, DOCUMENT_PARAMS, MAX_HEALTH_TIMEOUT_SECONDS } from '../../lib/contract.js';
 import { DeployDocument, type DocumentEngine } from '../../lib/constructs/deploy-document.js';
+import { DOCUMENT_LOCK_WAIT_SECONDS } from '../../lib/deploy/timeouts.js';
 import { engineTreeHash } from '../../lib/engine-bundle.js';
 import { projectPath } from '../../lib/paths.js';
 import { documentContent, onlyResource, resolvePseudo, synthesize } from './synth.js';
@@ -57,10 +58,11 @@ describe('document', () => {
     // `{{ name }}` is what older agents would splice into the shell text.
     expect(script).not.toContain('{{');
     expect(script).toContain("readonly CLOUD_INIT_WAIT_SECONDS='900'");
+    expect(script).toContain(`readonly LOCK_WAIT_SECONDS='${DOCUMENT_LOCK_WAIT_SECONDS}'`);
   });
 
-  test('the execution timeout fits the cloud-init wait, the longest health timeout and the transfer', () => {
-    expect(Number(step.inputs.timeoutSeconds)).toBe(900 + MAX_HEALTH_TIMEOUT_SECONDS + 300);
+  test('the execution timeout fits the cloud-init wait, the deploy-lock wait, the longest health timeout and the transfer', () => {
+    expect(Number(step.inputs.timeoutSeconds)).toBe(900 + DOCUMENT_LOCK_WAIT_SECONDS + MAX_HEALTH_TIMEOUT_SECONDS + 300);
   });
 
   test('command output goes to a log group that keeps it for a month', () => {
@@ -196,7 +198,7 @@ describe('misuse', () => {
     const script = join(dir, 'script.sh');
     writeFileSync(
       script,
-      "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\nreadonly LIMIT='@@HISTORY_LIMIT@@'\n" +
+      "#!/usr/bin/env bash\nreadonly WAIT='@@CLOUD_INIT_WAIT_SECONDS@@'\nreadonly LOCK='@@LOCK_WAIT_SECONDS@@'\nreadonly LIMIT='@@HISTORY_LIMIT@@'\n" +
         "readonly DIR='@@ENGINE_DIR@@'\nreadonly UNIT='@@SLOT_UNIT@@'\nreadonly URI='@@ENGINE_URI@@'\nreadonly HASH='@@ENGINE_HASH@@'\n" +
         'echo "$SSM_action"\n',
     );
@@ -216,7 +218,7 @@ describe('misuse', () => {
   test('a custom health-timeout default shows in the parameter; the execution timeout stays sized for the longest', () => {
     const stack = new Stack(new App(), 'Test');
     const custom = new DeployDocument(stack, 'Document', { healthTimeout: Duration.minutes(5) });
-    expect(custom.executionTimeout.toSeconds()).toBe(900 + 999 + 300);
+    expect(custom.executionTimeout.toSeconds()).toBe(900 + DOCUMENT_LOCK_WAIT_SECONDS + 999 + 300);
     Template.fromStack(stack).hasResourceProperties('AWS::SSM::Document', {
       Content: Match.objectLike({ parameters: Match.objectLike({ healthTimeout: Match.objectLike({ default: '300' }) }) }),
     });

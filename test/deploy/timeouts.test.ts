@@ -8,9 +8,9 @@ import {
   type DeploymentTimeouts,
 } from '../../lib/deploy/timeouts.js';
 
-/** The construct's defaults with the stack's document (execution timeout 2199 s). */
+/** The construct's defaults with the stack's document (execution timeout 2499 s). */
 const DEFAULTS: DeploymentTimeouts = {
-  executionTimeoutSeconds: 2199,
+  executionTimeoutSeconds: 2499,
   deliveryTimeoutSeconds: 300,
   onlineWaitSeconds: 300,
   queryIntervalSeconds: 5,

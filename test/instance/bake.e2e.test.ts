@@ -109,6 +109,79 @@ describe('bake after a switch', () => {
   });
 });
 
+/**
+ * A client whose requests fail on any release (GET /fail: 500 from every version), `workers`
+ * requests at a time, until stopped; resolves with how many 500s it got.
+ */
+function startNoisyClient(workers: number): { stop: () => Promise<number> } {
+  let running = true;
+  let failures = 0;
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const res = await fetch(`${host.url}/fail`).catch(() => undefined);
+      if (res) {
+        await res.arrayBuffer();
+        if (res.status >= 500) failures++;
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return failures;
+    },
+  };
+}
+
+describe('the bake judges the new release against the previous one', () => {
+  const judged = /(\d+) of (\d+) answers were 5xx.* against (\d+) of (\d+) \(([\d.]+) %\) from blue in the \d+ s before the switch/;
+
+  it('keeps a good release when a client makes every release answer 5xx', async () => {
+    const noisy = startNoisyClient(8);
+    // The previous release answers the noisy client for a whole bake window before the switch.
+    await new Promise((r) => setTimeout(r, BAKE_SECONDS * 1000));
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    const noisyFailures = await noisy.stop();
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(EXIT_CODES.ok);
+    const line = judged.exec(result.stdout);
+    expect(line, result.stdout).not.toBeNull();
+    const [, errors, total, baseErrors, baseTotal] = line!.map(Number) as [number, number, number, number, number];
+    console.log(`noisy client: ${noisyFailures} answers 500; new release ${errors} of ${total} 5xx, previous ${baseErrors} of ${baseTotal}`);
+    // More than the 5 % that alone used to roll a release back, on both releases.
+    expect(errors / total).toBeGreaterThan(0.05);
+    expect(baseErrors / baseTotal).toBeGreaterThan(0.05);
+    expect(await host.servedVersion()).toBe('v2');
+    const report = await stopLoad('good release under a noisy client');
+    expect(report.totals.failed).toBe(0);
+    expect(host.status().slots.green.bake).toMatch(/^passed: \d+ of \d+ answers were 5xx/);
+  });
+
+  it('still rolls back a bad release under the same client', async () => {
+    const noisy = startNoisyClient(8);
+    await new Promise((r) => setTimeout(r, BAKE_SECONDS * 1000));
+    const result = await host.run(['deploy', jars.flaky, '--version', 'v2-flaky']);
+    await noisy.stop();
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(EXIT_CODES.rolledBack);
+    const line = judged.exec(result.stderr);
+    expect(line, result.stderr).not.toBeNull();
+    const [, errors, total, baseErrors, baseTotal] = line!.map(Number) as [number, number, number, number, number];
+    expect(errors / total - baseErrors / baseTotal).toBeGreaterThan(0.05);
+    expect(await host.servedVersion()).toBe('v1');
+    await stopLoad('bad release under a noisy client');
+    expect(host.status().live).toBe('blue');
+  });
+
+  it('says that it saw no traffic rather than that 0 of 0 answers were 5xx', async () => {
+    await stopLoad('before a deploy nobody uses');
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
+    expect(result.stdout).toMatch(/bake +passed: saw no traffic: green answered no requests in [\d.]+ s, so only its health checks were judged/);
+    expect(result.stdout).not.toMatch(/0 of 0 answers/);
+  });
+});
+
 describe('canary (off by default)', () => {
   const CANARY = { BLUEGREEN_CANARY_PERCENT: '25', BLUEGREEN_CANARY_SECONDS: '4' };
 

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT_CODES, defaultReleaseLabel } from '../../lib/contract.js';
 import { formatSummary, samplesBetween, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
@@ -319,6 +319,29 @@ describe('killed and concurrent deploys', () => {
     expect(await host.servedVersion()).toBe('v2');
   });
 
+  it('with BLUEGREEN_LOCK_WAIT waits for the running one and says for whom; past the bound it gives up, changing nothing', async () => {
+    const slow = host.spawn(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_APP_ARGS: '--bluegreen.start-delay-ms=3000' });
+    let out = '';
+    slow.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const slowDone = new Promise<number | null>((r) => slow.on('close', r));
+    await waitFor(() => out.includes('start '), 'the first deploy to start its slot');
+    const holder = `another deploy holds the deploy lock since \\S+ \\(pid ${slow.pid}\\) for v2, started by .+`;
+
+    const impatient = await host.run(['deploy', jars.v3, '--version', 'v3'], { BLUEGREEN_LOCK_WAIT: '1' });
+    expect(impatient.code, impatient.stderr).toBe(EXIT_CODES.locked);
+    expect(impatient.stdout).toMatch(new RegExp(`\\] lock +${holder}; waiting up to 1s for it to finish`));
+    expect(impatient.stderr).toMatch(new RegExp(`another deploy \\(pid ${slow.pid}, since \\S+\\) for v2, started by .+ still held the deploy lock after this deploy waited 1s for it\\. Nothing was changed\\.`));
+    expect(impatient.ms).toBeGreaterThanOrEqual(1000);
+
+    const patient = await host.run(['deploy', jars.v3, '--version', 'v3'], { BLUEGREEN_LOCK_WAIT: '60', BLUEGREEN_CALLER: 'the lock test' });
+    expectDeployed(patient);
+    expect(patient.stdout).toMatch(new RegExp(`\\] lock +waited [\\d.]+s for the deploy \\(pid ${slow.pid}\\) for v2, started by `));
+    expect(await slowDone).toBe(EXIT_CODES.ok);
+    expect(await host.servedVersion()).toBe('v3');
+    // In the order they held the lock; the one that gave up changed nothing, so left no entry.
+    expect(host.history().slice(-2).map((e) => [e.version, e.result])).toEqual([['v2', 'ok'], ['v3', 'ok']]);
+  });
+
   // The deploy's phase lines, in order; a kill lands right after one of them is printed, or a
   // few milliseconds later, which covers the steps in between.
   const killPoints: Array<{ after: string; delayMs: number; env?: Record<string, string> }> = [
@@ -454,6 +477,22 @@ describe('records', () => {
     const status = host.runSync(['status']).stdout;
     expect(status).toMatch(/^live: blue/m);
     expect(status).toMatch(/blue\s+port 18181 live\s+v1\s+running=true\s+healthy=true/);
+  });
+
+  it('keeps the newest 1000 history entries once the file passes 1 MiB', async () => {
+    const file = join(host.dir, 'home', 'history.jsonl');
+    const old = readFileSync(file, 'utf8');
+    const filler = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify({ at: '2026-01-01T00:00:00Z', action: 'deploy', from: 'blue', to: 'green', version: `old-${i}`, sha256: null, result: 'ok', seconds: 1, appSeconds: 1, message: 'x'.repeat(200) }),
+    );
+    writeFileSync(file, `${filler.join('\n')}\n${old}`);
+    expect(readFileSync(file).length).toBeGreaterThan(1024 * 1024);
+    expectDeployed(await host.run(['deploy', jars.v1, '--version', 'v1']));
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(1000);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ action: 'deploy', version: 'v1', result: 'noop' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ version: `old-${5000 - 1000 + 1 + old.trimEnd().split('\n').length}` });
+    expect(statSync(file).mode & 0o077).toBe(0);
   });
 
   it('leaves the history file with one JSON object per line', () => {

@@ -16,6 +16,24 @@ access_log_offset() {
   if [[ -f $file ]]; then stat -c %s "$file"; else printf '0'; fi
 }
 
+# The awk program that counts a slot's answers in access-log lines: TOTAL and FIVE_XX of those
+# whose last upstream (the one that answered, when Nginx tried the live slot and then fell back
+# to the standby) is ADDR, and not older than CUTOFF (local time as Nginx logs it) when given.
+# shellcheck disable=SC2016 # awk's own $0, not the shell's
+readonly ANSWER_COUNTS_AWK='
+  {
+    if (cutoff != "" && substr($0, index($0, "[") + 1, 19) < cutoff) next
+    u = index($0, " upstream="); s = index($0, " upstream_status=")
+    if (u == 0 || s <= u) next
+    n = split(substr($0, u + 10, s - u - 10), tried, ", ")
+    if (tried[n] != addr) next
+    if (match($0, /" [0-9][0-9][0-9] /)) {
+      total++
+      if (substr($0, RSTART + 2, 1) == "5") errors++
+    }
+  }
+  END { printf "%d %d", total, errors }'
+
 # answer_counts OFFSET PORT -> "TOTAL FIVE_XX": the answers Nginx logged for the upstream on
 # PORT since OFFSET. Nginx flushes its access log buffer every second, so the last second of
 # a window may not be counted yet.
@@ -23,14 +41,30 @@ answer_counts() {
   local offset=$1 port=$2 file
   file=$(access_log_file)
   [[ -f $file ]] || { printf '0 0'; return 0; }
-  tail -c +"$((offset + 1))" "$file" | awk -v upstream="upstream=127.0.0.1:$port" '
-    index($0, upstream) {
-      if (match($0, /" [0-9][0-9][0-9] /)) {
-        total++
-        if (substr($0, RSTART + 2, 1) == "5") errors++
-      }
-    }
-    END { printf "%d %d", total, errors }'
+  tail -c +"$((offset + 1))" "$file" | awk -v addr="127.0.0.1:$port" -v cutoff='' "$ANSWER_COUNTS_AWK"
+}
+
+# How far back before a switch the log is read for the previous slot's answers: enough for a
+# busy bake window, without reading a large log from its start.
+readonly BASELINE_MAX_BYTES=$((32 * 1024 * 1024))
+
+# baseline_counts OFFSET PORT SECONDS -> "TOTAL FIVE_XX": the answers of the upstream on PORT in
+# the SECONDS before OFFSET (the switch): what the previous release answered the same clients
+# over a window as long as the bake.
+baseline_counts() {
+  local offset=$1 port=$2 seconds=$3 file cutoff whole from
+  file=$(access_log_file)
+  if [[ ! -f $file ]] || ((offset == 0)); then
+    printf '0 0'
+    return 0
+  fi
+  whole=$(ceil_seconds "$seconds")
+  # The log's times are the wall clock's, so the cutoff is too.
+  printf -v cutoff '%(%Y-%m-%dT%H:%M:%S)T' "$((EPOCHSECONDS - whole))"
+  # dd seeks to the start of the window and stops at the switch: the log around it is never read.
+  from=$((offset > BASELINE_MAX_BYTES ? offset - BASELINE_MAX_BYTES : 0))
+  dd if="$file" iflag=skip_bytes,count_bytes skip="$from" count="$((offset - from))" bs=1M status=none |
+    awk -v addr="127.0.0.1:$port" -v cutoff="$cutoff" "$ANSWER_COUNTS_AWK"
 }
 
 bake_marker_file() { printf '%s/slot-%s.bake' "$STATE_DIR" "$1"; }
@@ -53,13 +87,26 @@ clear_bake() {
   [[ ! -e $file ]] || rm -f "$file"
 }
 
-# watch_slot SLOT OFFSET SECONDS: 0 when SLOT behaved for SECONDS; 1 with BAKE_FAILURE set.
-# BAKE_SUMMARY says what was seen either way.
+# watch_slot SLOT OFFSET SECONDS PREVIOUS: 0 when SLOT behaved for SECONDS; 1 with BAKE_FAILURE
+# set. BAKE_SUMMARY says what was seen either way. Its 5xx share is judged against PREVIOUS's over
+# the SECONDS before the switch: a client whose requests fail on any release (a broken one, or
+# one that attacks) raises both, and must not roll a good release back. Below the minimum number
+# of answers there, the previous release counts as having had none.
 BAKE_FAILURE=
 BAKE_SUMMARY=
 watch_slot() {
-  local slot=$1 offset=$2 seconds=$3 port started deadline now elapsed total errors percent health_failures=0
+  local slot=$1 offset=$2 seconds=$3 previous=${4:-} port started deadline now elapsed total errors percent health_failures=0
+  local base_total=0 base_errors=0 base_percent=0 base_text=''
   port=$(slot_port "$slot")
+  if [[ -n $previous ]]; then
+    read -r base_total base_errors <<<"$(baseline_counts "$offset" "$(slot_port "$previous")" "$seconds")"
+    if ((base_total >= BLUEGREEN_BAKE_MIN_REQUESTS && base_total > 0)); then
+      base_percent=$(awk -v e="$base_errors" -v t="$base_total" 'BEGIN { printf "%.1f", e * 100 / t }')
+      base_text=", against $base_errors of $base_total ($base_percent %) from $previous in the ${seconds} s before the switch"
+    else
+      base_text=", and $previous had too few answers before the switch ($base_total) to compare with"
+    fi
+  fi
   now_us started
   seconds_to_us "$seconds" deadline
   deadline=$((started + deadline))
@@ -82,11 +129,15 @@ watch_slot() {
     fi
     read -r total errors <<<"$(answer_counts "$offset" "$port")"
     percent=$((total > 0 ? errors * 100 / total : 0))
-    BAKE_SUMMARY="$errors of $total answers were 5xx in ${elapsed} s"
-    # errors/total > max%, in integers: errors * 100 > max * total (max may have decimals).
+    if ((total == 0)); then
+      BAKE_SUMMARY="saw no traffic: $slot answered no requests in ${elapsed} s, so only its health checks were judged"
+    else
+      BAKE_SUMMARY="$errors of $total answers were 5xx in ${elapsed} s$base_text"
+    fi
+    # The new share above the previous one by more than the allowed points (max may have decimals).
     if ((total >= BLUEGREEN_BAKE_MIN_REQUESTS && total > 0)) &&
-      awk -v e="$errors" -v t="$total" -v max="$BLUEGREEN_BAKE_MAX_5XX_PERCENT" 'BEGIN { exit !(e * 100 > max * t) }'; then
-      BAKE_FAILURE="$errors of $total answers were 5xx ($percent %) within ${elapsed} s of the switch"
+      awk -v e="$errors" -v t="$total" -v max="$BLUEGREEN_BAKE_MAX_5XX_PERCENT" -v base="$base_percent" 'BEGIN { exit !(e * 100 > (max + base) * t) }'; then
+      BAKE_FAILURE="$errors of $total answers were 5xx ($percent %) within ${elapsed} s of the switch$base_text"
       return 1
     fi
     ((now < deadline)) || return 0
@@ -117,7 +168,7 @@ canary() {
 }
 
 watch_rules() {
-  printf 'rolls back above %s %% 5xx over at least %s answers, on a failed health check, or if the process dies' \
+  printf 'rolls back when its 5xx share is more than %s points above what the previous release answered before the switch, over at least %s answers; on a failed health check; or if the process dies' \
     "$BLUEGREEN_BAKE_MAX_5XX_PERCENT" "$BLUEGREEN_BAKE_MIN_REQUESTS"
 }
 
@@ -126,7 +177,7 @@ watch_rules() {
 # EXIT_ROLLED_BACK and one line that says what was seen.
 judge_slot() {
   local slot=$1 previous=$2 offset=$3 seconds=$4 when=$5 reason
-  watch_slot "$slot" "$offset" "$seconds" && return 0
+  watch_slot "$slot" "$offset" "$seconds" "$previous" && return 0
   reason=$BAKE_FAILURE
   record_bake "$slot" "failed: $reason"
   OP_FAILURE_RESULT=rolled-back

@@ -33,9 +33,16 @@ put() {
   if [[ -n $1 ]]; then printf -v "$1" '%s' "$2"; else printf '%s' "$2"; fi
 }
 
-# now_us [VAR]: microseconds since the epoch (bash 5's EPOCHREALTIME, no date(1)).
+# now_us [VAR]: microseconds on a clock that only moves forward, for every deadline and duration
+# (wall-clock times come from iso_now). Not EPOCHREALTIME: that is the wall clock, which chrony
+# steps at first boot, and a step would cut a health wait, a bake or a stop timeout short or
+# stretch it by the step. /proc/uptime is the kernel's CLOCK_BOOTTIME, in centiseconds; reading
+# it is a redirection, not a fork, so poll loops can ask often.
 now_us() {
-  put "${1:-}" "${EPOCHREALTIME/[.,]/}"
+  local now_us_uptime now_us_rest
+  read -r now_us_uptime now_us_rest </proc/uptime
+  now_us_uptime=${now_us_uptime/./}
+  put "${1:-}" "$((10#$now_us_uptime * 10000))"
 }
 
 # fmt_seconds US [VAR]: a microsecond duration as seconds with two decimals: 1234567 -> 1.23
@@ -142,6 +149,7 @@ BLUEGREEN_HEALTH_TIMEOUT=120
 BLUEGREEN_HEALTH_INTERVAL=0.5
 BLUEGREEN_DRAIN_TIMEOUT=30
 BLUEGREEN_STOP_TIMEOUT=30
+BLUEGREEN_LOCK_WAIT=0
 BLUEGREEN_JAVA=java
 BLUEGREEN_JAVA_OPTS=
 BLUEGREEN_SLOT_HEAP_MIB=
@@ -236,7 +244,7 @@ validate_config() {
     die "$EXIT_USAGE" "BLUEGREEN_BLUE_PORT and BLUEGREEN_GREEN_PORT must differ, both are $BLUEGREEN_BLUE_PORT."
   fi
   for key in BLUEGREEN_HEALTH_TIMEOUT BLUEGREEN_HEALTH_INTERVAL BLUEGREEN_DRAIN_TIMEOUT \
-    BLUEGREEN_STOP_TIMEOUT BLUEGREEN_NGINX_VERIFY_TIMEOUT BLUEGREEN_BAKE_SECONDS \
+    BLUEGREEN_STOP_TIMEOUT BLUEGREEN_LOCK_WAIT BLUEGREEN_NGINX_VERIFY_TIMEOUT BLUEGREEN_BAKE_SECONDS \
     BLUEGREEN_BAKE_MAX_5XX_PERCENT BLUEGREEN_CANARY_SECONDS; do
     is_number "${!key}" || die "$EXIT_USAGE" "$key must be a number of seconds, got '${!key}'."
   done

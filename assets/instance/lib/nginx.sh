@@ -28,7 +28,7 @@ live_slot() {
 # With a canary, PERCENT % of requests go to the CANARY slot and the rest to SLOT, which stays
 # the live slot (the first server line) until the full switch.
 render_include() {
-  local slot=$1 canary=${2:-} percent=${3:-} port marker label servers text
+  local slot=$1 canary=${2:-} percent=${3:-} port marker label servers text standby
   if [[ $slot == none ]]; then
     port=$BLUEGREEN_BLUE_PORT
     marker='# live=none (no release deployed yet: requests get 502 until the first deploy)'
@@ -45,6 +45,15 @@ render_include() {
     marker="# live=$slot"
     label=$slot
     servers="    server 127.0.0.1:$port max_fails=0;"
+    other_slot "$slot" standby
+    if [[ -n $(slot_record_get "$standby" release) ]]; then
+      # The warm standby catches what the live slot cannot take while it is down (crashed, being
+      # restarted): only a request the live slot refused or failed goes there, so while it answers
+      # nothing reaches the standby. Nginx resends a POST or PATCH only when it never reached the
+      # live slot (proxy_next_upstream's default); one the live slot got and lost fails.
+      # max_fails=0: every request asks the live slot first, so it serves again as soon as it is back.
+      servers+=$'\n'"    server 127.0.0.1:$(slot_port "$standby") max_fails=0 backup;"
+    fi
   fi
   # read, not cat: the text is built without starting a process.
   IFS= read -r -d '' text <<EOF || true
@@ -63,6 +72,24 @@ map \$host \$bluegreen_live_slot {
 }
 EOF
   printf '%s' "$text"
+}
+
+# fallback_slot [VAR]: the slot the include names as Nginx's fallback (its 'backup' server), or
+# nothing.
+fallback_slot() {
+  local fallback_slot_line fallback_slot_name=''
+  if [[ -f $BLUEGREEN_NGINX_INCLUDE ]]; then
+    while IFS= read -r fallback_slot_line; do
+      if [[ $fallback_slot_line =~ ^[[:space:]]*server[[:space:]]+127\.0\.0\.1:([0-9]+)[^\;]*[[:space:]]backup\; ]]; then
+        case ${BASH_REMATCH[1]} in
+          "$BLUEGREEN_BLUE_PORT") fallback_slot_name=blue ;;
+          "$BLUEGREEN_GREEN_PORT") fallback_slot_name=green ;;
+        esac
+        break
+      fi
+    done <"$BLUEGREEN_NGINX_INCLUDE"
+  fi
+  put "${1:-}" "$fallback_slot_name"
 }
 
 nginx_version() {

@@ -59,25 +59,59 @@ iso_now() {
   put "${1:-}" "$iso_now_text"
 }
 
-# Takes the deploy lock or fails fast. flock is released by the kernel when its holder dies, so
-# a killed deploy never blocks the next one; the file's text only says who holds it.
+# lock_caller [VAR]: who runs this operation, for the lock file: BLUEGREEN_CALLER when the caller
+# names itself (the SSM document does), else the user behind sudo, else this user.
+lock_caller() {
+  local lock_caller_who=${BLUEGREEN_CALLER:-}
+  if [[ -z $lock_caller_who && -n ${SUDO_USER:-} ]]; then
+    lock_caller_who="$SUDO_USER through sudo"
+  fi
+  if [[ -z $lock_caller_who ]]; then
+    lock_caller_who=${USER:-}
+    [[ -n $lock_caller_who ]] || lock_caller_who="uid $EUID"
+  fi
+  put "${1:-}" "$lock_caller_who"
+}
+
+# Takes the deploy lock. flock is released by the kernel when its holder dies, so a killed deploy
+# never blocks the next one; the file's text only says who holds it: "PID SINCE ACTION", a tab,
+# then what and for whom. While another operation holds it, this fails fast (a person at a
+# terminal can try again), or with BLUEGREEN_LOCK_WAIT > 0 waits that many seconds for it: the
+# SSM document sets it, so that a CloudFormation deploy or rollback that meets a Jenkins deploy
+# waits instead of failing the stack update. The wait fits in the document's execution timeout
+# (lib/deploy/timeouts.ts).
 LOCK_FD=
 acquire_lock() {
-  local action=$1 lock_file=$LOCK_FILE holder pid since held_action now
+  local action=$1 detail=${2:-} lock_file=$LOCK_FILE holder pid since held_action about now who started took wait_us
   exec {LOCK_FD}<>"$lock_file"
   if ! flock -n "$LOCK_FD"; then
     holder=$(<"$lock_file")
-    read -r pid since held_action <<<"$holder"
+    about=${holder#*$'\t'}
+    [[ $about != "$holder" ]] || about=''
+    read -r pid since held_action <<<"${holder%%$'\t'*}"
     if [[ -n ${pid:-} ]] && kill -0 "$pid" 2>/dev/null; then
-      die "$EXIT_LOCKED" "another ${held_action:-operation} is running since ${since:-?} (pid $pid). Nothing was changed. Wait for it to finish ('bluegreen status' shows the result), then run this again."
+      seconds_to_us "$BLUEGREEN_LOCK_WAIT" wait_us
+      if ((wait_us == 0)); then
+        die "$EXIT_LOCKED" "another ${held_action:-operation} is running since ${since:-?} (pid $pid)${about:+ $about}. Nothing was changed. Wait for it to finish ('bluegreen status' shows the result), then run this again."
+      fi
+      log lock "another ${held_action:-operation} holds the deploy lock since ${since:-?} (pid $pid)${about:+ $about}; waiting up to ${BLUEGREEN_LOCK_WAIT}s for it to finish"
+      now_us started
+      if ! flock -w "$BLUEGREEN_LOCK_WAIT" "$LOCK_FD"; then
+        die "$EXIT_LOCKED" "another ${held_action:-operation} (pid $pid, since ${since:-?})${about:+ $about} still held the deploy lock after this $action waited ${BLUEGREEN_LOCK_WAIT}s for it. Nothing was changed. See what it is doing with 'bluegreen status'; once it has finished, run this again."
+      fi
+      now_us now
+      fmt_seconds "$((now - started))" took
+      log lock "waited ${took}s for the ${held_action:-operation} (pid $pid)${about:+ $about}"
+    else
+      # The holder is gone; a short-lived child it forked (curl, sleep) may still hold the
+      # inherited descriptor for a moment.
+      flock -w 5 "$LOCK_FD" ||
+        die "$EXIT_LOCKED" "the deploy lock $lock_file is still held 5 s after its owner (pid ${pid:-?}) exited. Find the holder with 'fuser $lock_file' and stop it, then run this again."
     fi
-    # The holder is gone; a short-lived child it forked (curl, sleep) may still hold the
-    # inherited descriptor for a moment.
-    flock -w 5 "$LOCK_FD" ||
-      die "$EXIT_LOCKED" "the deploy lock $lock_file is still held 5 s after its owner (pid ${pid:-?}) exited. Find the holder with 'fuser $lock_file' and stop it, then run this again."
   fi
   iso_now now
-  printf '%s %s %s\n' "$$" "$now" "$action" >"$lock_file"
+  lock_caller who
+  printf '%s %s %s\t%s\n' "$$" "$now" "$action" "${detail:+for $detail, }started by $who" >"$lock_file"
 }
 
 # Per-slot record: which release the slot runs. KEY=VALUE, parsed, never sourced.
@@ -211,6 +245,23 @@ history_append() {
     WRITE_FAILURE="could not append to $HISTORY_FILE: ${error##*: }$(disk_full_note "${HISTORY_FILE%/*}")"
     return 1
   fi
+  trim_history
+}
+
+# The history lives on the root volume, which the host shares with Jenkins: past HISTORY_MAX_BYTES
+# it keeps its newest HISTORY_KEEP entries (far more than 'history' and the document show), put
+# in place by a rename, so that a reader sees the old file or the new one, never half of one. On a
+# full disk the trim is skipped (the untrimmed history is whole) and tried again at the next entry.
+readonly HISTORY_KEEP=1000 HISTORY_MAX_BYTES=$((1024 * 1024))
+trim_history() {
+  local size tmp
+  size=$(stat -c %s "$HISTORY_FILE" 2>/dev/null) || return 0
+  ((size > HISTORY_MAX_BYTES)) || return 0
+  tmp=$HISTORY_FILE.tmp.$$
+  if ! { tail -n "$HISTORY_KEEP" "$HISTORY_FILE" >"$tmp" && chmod go= "$tmp" && mv -f "$tmp" "$HISTORY_FILE"; } 2>/dev/null; then
+    rm -f -- "$tmp"
+  fi
+  return 0
 }
 
 # us_to_json_seconds US [VAR]: microseconds as JSON seconds with three decimals, or null.

@@ -40,7 +40,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>The build script bakes the version and a behaviour into {@code bluegreen-sample.properties}
  * inside the jar, so that a bad release is a real jar that misbehaves: {@code never-healthy},
- * {@code exit-at-once}, {@code error-rate:P} or {@code die-after-ms:N}.
+ * {@code exit-at-once}, {@code error-rate:P} or {@code die-after-ms:N}. Every version answers
+ * {@code /fail} with 500, as an app does to a request it cannot handle.
  */
 public final class SampleApp {
 
@@ -434,6 +435,9 @@ public final class SampleApp {
                     echo(ex);
                 }
             }
+            // A request no version of the app can serve (what a broken or hostile client sends):
+            // its 500 says nothing about the release that answers it.
+            case "/fail" -> sendJson(ex, 500, error(500, "Internal Server Error", ex));
             default -> sendJson(ex, 404, error(404, "Not Found", ex));
         }
     }
