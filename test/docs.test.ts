@@ -84,3 +84,23 @@ describe('the link check itself', () => {
     expect(anchor("The `bluegreen` command: it's fast")).toBe('the-bluegreen-command-its-fast');
   });
 });
+
+describe("docs/engine.md's configuration table", () => {
+  test("has one row for each key the engine's configuration file may set, and none it refuses", () => {
+    // The engine's CONFIG_DEFAULTS block (assets/instance/lib/common.sh) is the list it accepts.
+    const common = readFileSync(projectPath('assets', 'instance', 'lib', 'common.sh'), 'utf8');
+    const block = /readonly CONFIG_DEFAULTS='([^']*)'/.exec(common);
+    expect(block, 'CONFIG_DEFAULTS in common.sh').not.toBeNull();
+    const accepted = block![1]
+      .split('\n')
+      .map((line) => line.split('=')[0].trim())
+      .filter(Boolean)
+      .sort();
+    const documented = readFileSync(projectPath('docs', 'engine.md'), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('| `BLUEGREEN_'))
+      .flatMap((line) => [...line.split('|')[1].matchAll(/`(BLUEGREEN_[A-Z0-9_]+)`/g)].map((match) => match[1]))
+      .sort();
+    expect(documented).toEqual(accepted);
+  });
+});
