@@ -10,7 +10,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import { runCli, type Terminal } from '../../cli/main.js';
 import { fakeJar } from '../constructs/synth.js';
@@ -24,6 +24,12 @@ const cloudFormation = mockClient(CloudFormationClient);
 const ssm = mockClient(SSMClient);
 const s3 = mockClient(S3Client);
 const awsCalls = () => cloudFormation.calls().length + ssm.calls().length + s3.calls().length;
+// The unit files share one module graph: a mock left in place would answer another file's real clients.
+afterAll(() => {
+  cloudFormation.restore();
+  ssm.restore();
+  s3.restore();
+});
 
 /** No region and no credentials from anywhere: no variables, no config or credentials file. */
 function noAwsEnvironment(): void {

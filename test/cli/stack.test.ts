@@ -1,6 +1,6 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { CLI_EXIT_CODES } from '../../cli/errors.js';
 import { describeStack, parseS3Location, STACK_OUTPUTS, stackTarget } from '../../cli/stack.js';
 import { synthesize } from '../constructs/synth.js';
@@ -54,6 +54,7 @@ test.each([
 describe('describeStack', () => {
   const cloudFormation = mockClient(CloudFormationClient);
   afterEach(() => cloudFormation.reset());
+  afterAll(() => cloudFormation.restore());
 
   test('a stack that does not exist is a clear error naming it and the region', async () => {
     cloudFormation.on(DescribeStacksCommand).rejects(Object.assign(new Error('Stack with id Nope does not exist'), { name: 'ValidationError' }));

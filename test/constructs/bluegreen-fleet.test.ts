@@ -134,8 +134,8 @@ describe('a fleet of three hosts', () => {
       .filter(([id]) => id.startsWith('DeploymentOnEvent') || id.startsWith('DeploymentIsComplete'))
       .map(([, fn]) => fn.Properties.Environment.Variables);
     expect(environments).toHaveLength(2);
-    // 50 min total - 2,199 s execution - 5 s query - 1 s
-    for (const variables of environments) expect(variables.BLUEGREEN_DELIVERY_TIMEOUT_SECONDS).toBe('795');
+    // 50 min total - 2,499 s execution (2,199 s and the document's 300 s lock wait) - 5 s query - 1 s
+    for (const variables of environments) expect(variables.BLUEGREEN_DELIVERY_TIMEOUT_SECONDS).toBe('495');
     const single = synthesize().template;
     const singleVariables = Object.entries(single.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('DeploymentOnEvent'))![1];
     expect(singleVariables.Properties.Environment.Variables.BLUEGREEN_DELIVERY_TIMEOUT_SECONDS).toBe('300');

@@ -153,7 +153,7 @@ describe("keys the app does not read and that are far from its own", () => {
 
 describe('a key set for the other layout fails with its own reason', () => {
   test('there are fleet-only and single-only keys, each with its own reason', () => {
-    expect(keysOnlyFor('fleet').sort()).toEqual(['certificateArn', 'jenkinsInstanceType', 'maxConcurrency']);
+    expect(keysOnlyFor('fleet').sort()).toEqual(['certificateArn', 'jenkinsInstanceMemoryMiB', 'jenkinsInstanceType', 'maxConcurrency']);
     expect(keysOnlyFor('single')).toEqual(['tlsCertificateSecretArn']);
     const reasons = [...keysOnlyFor('fleet'), ...keysOnlyFor('single')].map(elsewhere);
     expect(new Set(reasons).size).toBe(reasons.length);
@@ -163,6 +163,7 @@ describe('a key set for the other layout fails with its own reason', () => {
     maxConcurrency: 5,
     certificateArn: 'arn:aws:acm:eu-west-1:111111111111:certificate/0f2a5a1e-1111-2222-3333-444455556666',
     jenkinsInstanceType: 't3.medium',
+    jenkinsInstanceMemoryMiB: 4096,
   };
   test.each(Object.keys(fleetValues))('%s on a single host', (key) => {
     const message = failure({ [key]: fleetValues[key] });
