@@ -159,6 +159,20 @@ describe('the users and modes configure-jenkins sets up, tried as jenkins-agent'
     expect(setup.stdout + setup.stderr).not.toContain(canary);
   });
 
+  test("the plugin manager, a download with no checksum to pin, runs as Jenkins' user, not as root", () => {
+    // GIVEN a curl that "downloads" a jar and a java that records who runs it
+    writeFileSync(join(paths.bin, 'curl'), '#!/bin/bash\nwhile (($#)); do [[ $1 == --output ]] && printf jar >"$2"; shift; done\n', { mode: 0o755 });
+    writeFileSync(join(paths.bin, 'java'), '#!/bin/bash\nprev=\nfor a; do [[ $prev == --plugin-download-directory ]] && id -un >"$a/ran-as"; prev=$a; done\n', { mode: 0o755 });
+
+    // WHEN configure-jenkins installs the plugins
+    const result = sandboxed('install_plugins');
+
+    // THEN the manager ran, as jenkins, writing only into the plugins folder Jenkins owns
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(join(paths.jenkinsHome, 'plugins', 'ran-as'), 'utf8').trim()).toBe(JENKINS_USER);
+    expect(statSync(join(paths.jenkinsHome, 'plugins')).uid).toBe(Number(run('id', ['-u', JENKINS_USER]).stdout));
+  });
+
   afterAll(() => {
     for (const user of created.reverse()) {
       const removed = run('userdel', [user]);
