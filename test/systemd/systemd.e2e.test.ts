@@ -368,6 +368,8 @@ describe('a host with systemd as PID 1', () => {
     expect(interrupted.code, interrupted.stderr).toBe(EXIT_CODES.unexpected);
     expect(interrupted.stderr).toContain('the host began to shut down while blue started, and systemd stopped it: the release was not judged');
     expect(interrupted.stderr).not.toContain('fix the app');
+    // Putting the standby back would start a unit during the shutdown: that waits for the boot.
+    expect(interrupted.stderr).toContain('the warm standby on blue is not put back now');
     await waitFor(() => m.exits().length > exits, 'the container to reboot', 60_000);
     let firstVersion: string | undefined;
     await waitFor(async () => (firstVersion = await servedVersion()) !== undefined, 'the site to answer after the reboot', 120_000);
@@ -380,6 +382,7 @@ describe('a host with systemd as PID 1', () => {
     // AND the next deploy works, and is served
     const next = await engine(['deploy', inside(jars.v5), '--version', 'v5']);
     expectOk('the deploy after the reboot', next);
+    expect(next.stdout).toContain('putting blue back as it was before the deploy: v1, running');
     const status = m.status();
     expect(status.live).toBe('blue');
     expect(status.slots.blue).toMatchObject({ version: 'v5', role: 'live', running: true, healthy: true });
