@@ -87,6 +87,7 @@ function cloudInitWaits(): number {
 beforeAll(() => {
   jars.v1 = jar('v1');
   jars.v2 = jar('v2');
+  jars.v3 = jar('v3');
   jars.slow = jar('slow', { startDelayMs: 5_000 });
   host = new LocalHost(PORTS).up();
 });
@@ -138,20 +139,23 @@ describe('the document script on a local host', () => {
 
   test('a deploy that meets another one holding the lock waits for it, and says that it waited and for whom', async () => {
     // A deploy from a terminal (as Jenkins runs it) whose app takes 3 s to start holds the lock.
-    const other = host.spawn(['deploy', jars.v2!.path, '--version', 'v2'], { BLUEGREEN_APP_ARGS: '--bluegreen.start-delay-ms=3000' });
+    // A release neither slot runs, so that it starts a JVM (v2 is the standby: it would switch back).
+    const other = host.spawn(['deploy', jars.v3!.path, '--version', 'v3'], { BLUEGREEN_APP_ARGS: '--bluegreen.start-delay-ms=3000' });
     let otherOut = '';
     other.stdout!.on('data', (d: Buffer) => (otherOut += d.toString()));
     const otherDone = new Promise<number | null>((r) => other.on('close', r));
-    await waitFor(() => otherOut.includes('] start '), 'the other deploy to start its slot', 20_000);
+    await waitFor(() => otherOut.includes('] start '), 'the other deploy to start its slot', 20_000).catch((error) => {
+      throw new Error(`${error.message}; it printed: ${otherOut}`);
+    });
     // As a stack rollback re-sends the previous release while a Jenkins deploy runs.
     const result = await runDocument({ action: 'deploy', artifactUri: jars.v1!.path, sha256: jars.v1!.sha256, version: 'v1' });
     expect(await otherDone).toBe(EXIT_CODES.ok);
     expect(result.code, result.stderr).toBe(EXIT_CODES.ok);
-    const holder = `another deploy holds the deploy lock since \\S+ \\(pid ${other.pid}\\) for v2, started by .+`;
+    const holder = `another deploy holds the deploy lock since \\S+ \\(pid ${other.pid}\\) for v3, started by .+`;
     expect(result.stdout).toMatch(new RegExp(`\\] lock +${holder}; waiting up to ${DOCUMENT_LOCK_WAIT_SECONDS}s for it to finish`));
-    expect(result.stdout).toMatch(new RegExp(`\\] lock +waited [\\d.]+s for the deploy \\(pid ${other.pid}\\) for v2, started by `));
-    // The other deploy made v2 live; the document's, once it had the lock, made v1 live again.
-    expect(otherOut).toMatch(/v2 is live on green/);
+    expect(result.stdout).toMatch(new RegExp(`\\] lock +waited [\\d.]+s for the deploy \\(pid ${other.pid}\\) for v3, started by `));
+    // The other deploy made v3 live; the document's, once it had the lock, made v1 live again.
+    expect(otherOut).toMatch(/v3 is live on green/);
     expect(result.stdout).toMatch(/v1 is live on blue \(was the warm standby\)/);
     expect(await host.servedVersion()).toBe('v1');
   });
