@@ -32,11 +32,22 @@ function describe(what: string, r: CommandResult): string {
  * Builds the root file system once (debootstrap; cached under .build/systemd), then returns
  * how long that took: 0-ish when it was cached. Throws with the reason when it cannot.
  */
-export function ensureRootfs(): { rootfs: string; ms: number; output: string } {
+export async function ensureRootfs(): Promise<{ rootfs: string; ms: number; output: string }> {
   const started = performance.now();
-  const r = spawnSync(CONTAINER_SCRIPT, ['rootfs', ROOTFS_CACHE], { encoding: 'utf8', timeout: 900_000 });
-  if (r.status !== 0) throw new Error(`cannot build the container's root file system: ${r.stderr}${r.stdout}${r.error ?? ''}`);
-  return { rootfs: join(ROOTFS_CACHE, 'rootfs'), ms: performance.now() - started, output: r.stdout };
+  // Not spawnSync: a cold build takes a minute or more, and a worker blocked that long misses
+  // vitest's own RPC deadline (an unhandled "Timeout calling onTaskUpdate" fails the run).
+  const child = spawn(CONTAINER_SCRIPT, ['rootfs', ROOTFS_CACHE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGTERM'), 900_000);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  }).finally(() => clearTimeout(timer));
+  if (code !== 0) throw new Error(`cannot build the container's root file system (exit ${code}): ${stderr}${stdout}`);
+  return { rootfs: join(ROOTFS_CACHE, 'rootfs'), ms: performance.now() - started, output: stdout };
 }
 
 export interface MachineOptions {

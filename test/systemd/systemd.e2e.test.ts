@@ -98,7 +98,7 @@ function resolveReferences(text: string, names: Readonly<Record<string, string>>
 
 beforeAll(async () => {
   // GIVEN the root file system (built once, cached in .build/systemd) ...
-  const rootfs = ensureRootfs();
+  const rootfs = await ensureRootfs();
   console.log(`[systemd] root file system: ${rootfs.output.trim()} (${(rootfs.ms / 1000).toFixed(1)}s)`);
   jars = {
     v1: buildJar('v1'),
