@@ -9,23 +9,17 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import type { RetryDependencies } from '../../lib/deploy/retry.js';
 import { documentRunInput } from '../../lib/deploy/send-command.js';
 import { isSameRequest, SEND_SEARCH_MARGIN_SECONDS, sendCommandOnce, SendOutcomeUnknownError } from '../../lib/deploy/send-once.js';
-import { LoopbackSsm } from '../support/ssm-server.js';
+import { NOOP_DOCUMENT_NAME, NOOP_INSTANCE_ID, startNoopSsm } from '../support/noop-ssm.js';
+import type { LoopbackSsm } from '../support/ssm-server.js';
 
-const INSTANCE_ID = 'i-0123456789abcdef0';
-const DOCUMENT_NAME = 'Ec2BlueGreen-DeployDocument-Loopback';
+const INSTANCE_ID = NOOP_INSTANCE_ID;
+const DOCUMENT_NAME = NOOP_DOCUMENT_NAME;
 
 let ssm: LoopbackSsm;
 let client: SSMClient;
 
 beforeAll(async () => {
-  ssm = await LoopbackSsm.start({
-    documents: {
-      [DOCUMENT_NAME]: { schemaVersion: '2.2', mainSteps: [{ action: 'aws:runShellScript', name: 'noop', inputs: { runCommand: ['true'] } }] },
-    },
-    instances: { [INSTANCE_ID]: 'ConnectionLost' },
-    environment: {},
-  });
-  client = new SSMClient({ region: 'us-east-1', endpoint: ssm.url, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  ({ ssm, client } = await startNoopSsm());
 });
 
 afterAll(async () => {
