@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { BLUEGREEN } from '../support/host.js';
+import { hostLayoutLines } from '../support/host-conf.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'bluegreen-memory-config-'));
 
@@ -28,16 +29,7 @@ function hostWith(name: string, lines: string[]) {
     [
       'BLUEGREEN_RUNNER=systemd',
       `BLUEGREEN_SYSTEMD_DIR=${home}/systemd`,
-      `BLUEGREEN_HOME=${home}/home`,
-      `BLUEGREEN_LOG_DIR=${home}/logs`,
-      `BLUEGREEN_NGINX=nginx -p ${home}/nginx -c ${home}/nginx/nginx.conf -e ${home}/nginx/error.log`,
-      `BLUEGREEN_NGINX_MAIN_CONF=${home}/nginx/nginx.conf`,
-      `BLUEGREEN_NGINX_SITE_CONF=${home}/nginx/conf.d/bluegreen.conf`,
-      `BLUEGREEN_NGINX_INCLUDE=${home}/nginx/bluegreen/live-upstream.conf`,
-      `BLUEGREEN_NGINX_PID_FILE=${home}/nginx/nginx.pid`,
-      `BLUEGREEN_NGINX_LOG_DIR=${home}/nginx/logs`,
-      `BLUEGREEN_NGINX_TEMP_DIR=${home}/nginx/tmp`,
-      'BLUEGREEN_NGINX_USER=',
+      ...hostLayoutLines(home),
       ...lines,
       '',
     ].join('\n'),

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { projectPath } from '../../lib/paths.js';
+import { hostLayoutLines } from '../support/host-conf.js';
 
 const BLUEGREEN = projectPath('assets', 'instance', 'bin', 'bluegreen');
 const scratch = mkdtempSync(join(tmpdir(), 'bluegreen-selinux-'));
@@ -39,16 +40,7 @@ function initWith(name: string, policy: Policy) {
     conf,
     [
       'BLUEGREEN_RUNNER=process',
-      `BLUEGREEN_HOME=${home}/home`,
-      `BLUEGREEN_LOG_DIR=${home}/logs`,
-      `BLUEGREEN_NGINX=nginx -p ${home}/nginx -c ${home}/nginx/nginx.conf -e ${home}/nginx/error.log`,
-      `BLUEGREEN_NGINX_MAIN_CONF=${home}/nginx/nginx.conf`,
-      `BLUEGREEN_NGINX_SITE_CONF=${home}/nginx/conf.d/bluegreen.conf`,
-      `BLUEGREEN_NGINX_INCLUDE=${home}/nginx/bluegreen/live-upstream.conf`,
-      `BLUEGREEN_NGINX_PID_FILE=${home}/nginx/nginx.pid`,
-      `BLUEGREEN_NGINX_LOG_DIR=${home}/nginx/logs`,
-      `BLUEGREEN_NGINX_TEMP_DIR=${home}/nginx/tmp`,
-      'BLUEGREEN_NGINX_USER=',
+      ...hostLayoutLines(home),
       '',
     ].join('\n'),
   );
