@@ -35,4 +35,24 @@ describe('shell scripts', () => {
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
+
+  // bash 5.2 exits an errexit shell with status 1, without its ERR trap and so without a
+  // message, when the FILE of a $(<FILE) cannot be opened, even inside 'if' or before '||'.
+  // A /proc entry or a pid file can vanish at that moment: the engine uses read_file instead.
+  it('never read a file with $(<FILE)', () => {
+    const offenders = shellScripts().flatMap((f) =>
+      readFileSync(join(PROJECT_DIR, f), 'utf8')
+        .split('\n')
+        .map((line, i) => ({ line, at: `${f}:${i + 1}` }))
+        .filter(({ line }) => /\$\(\s*<(?!\()/.test(line) && !/^\s*#/.test(line))
+        .map(({ at, line }) => `${at}: ${line.trim()}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  it('bash here still exits on a $(<FILE) that cannot be opened (why the rule above exists)', () => {
+    const r = spawnSync('bash', ['-c', 'set -e; if x=$(</nonexistent/file); then :; fi; echo reached'], { encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(1);
+  });
 });

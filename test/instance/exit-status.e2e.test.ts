@@ -16,6 +16,14 @@ function engine(body: string): { code: number | null; stderr: string } {
   return { code: result.status, stderr: result.stderr };
 }
 
+/** Runs `body` like engine() does, for a body that is meant to finish: its stdout too. */
+function underTraps(body: string): { code: number | null; stdout: string; stderr: string } {
+  const script = `source '${BLUEGREEN}'\nset -Eeuo pipefail\ninstall_traps\n${body}`;
+  // stdin not a socket: bash -c on a socket takes itself for a remote shell and reads ~/.bashrc.
+  const result = spawnSync('bash', ['-c', script], { env: { PATH: process.env.PATH }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
 const errorLines = (stderr: string) => stderr.split('\n').filter((line) => line.startsWith('bluegreen: error:'));
 
 const CHOSEN = (Object.keys(EXIT_CODE_TABLE) as ExitCodeName[]).filter((name) => name !== 'ok');
@@ -58,5 +66,20 @@ describe('a command that fails with a status of its own', () => {
     const result = engine(`if value=$(die "$EXIT_LOCKED" "handled"); then :; fi\nsh -c 'exit ${EXIT_CODES.unhealthy}'`);
     expect(result.code).toBe(EXIT_CODES.unexpected);
     expect(errorLines(result.stderr)).toEqual(['bluegreen: error: handled', expect.stringMatching(/status 5 from: sh -c 'exit 5'/)]);
+  });
+});
+
+describe('a file that is gone when the engine reads it', () => {
+  // A process that exits between pid_alive's check and its read of /proc/PID/stat, a pid file
+  // removed under 'status': under bash 5.2 a $(<FILE) there ended the engine with status 1 and
+  // no message, in the middle of a deploy's error path.
+  test('read_file returns 1 and the engine goes on', () => {
+    const result = underTraps('read_file /nonexistent/file text && exit 9\nprintf "[%s]" "$text"');
+    expect(result).toEqual({ code: 0, stdout: '[]', stderr: '' });
+  });
+
+  test('read_file gives the text as $(<FILE) would, trailing newlines dropped', () => {
+    const result = underTraps('f=$(mktemp)\nprintf \'a\\n\\nb c\\n\\n\\n\' >"$f"\nread_file "$f" text\nrm -f "$f"\nprintf "[%s]" "$text"');
+    expect(result).toEqual({ code: 0, stdout: '[a\n\nb c]', stderr: '' });
   });
 });

@@ -60,7 +60,9 @@ cmd_rootfs() {
   local cache=$1 root started
   root=$cache/rootfs
   require_tools debootstrap systemd-nspawn
-  if [[ -f $root/.recipe && $(<"$root/.recipe") == "$ROOTFS_RECIPE" ]]; then
+  local recipe=''
+  { IFS= read -r recipe <"$root/.recipe"; } 2>/dev/null || true
+  if [[ $recipe == "$ROOTFS_RECIPE" ]]; then
     say "root file system cached in $root"
     return 0
   fi

@@ -71,9 +71,9 @@ bake_marker_file() { printf '%s/slot-%s.bake' "$STATE_DIR" "$1"; }
 
 # The last bake of a slot's release: "passed: ..." or "failed: ...".
 slot_bake_result() {
-  local file
+  local file text
   file=$(bake_marker_file "$1")
-  [[ -f $file ]] && printf '%s' "$(<"$file")"
+  read_file "$file" text && printf '%s' "$text"
   return 0
 }
 

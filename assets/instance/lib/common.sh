@@ -45,6 +45,21 @@ now_us() {
   put "${1:-}" "$((10#$now_us_uptime * 10000))"
 }
 
+# read_file PATH VAR: PATH's text into VAR, without trailing newlines, as $(<PATH) gives it;
+# returns 1 when PATH cannot be read. The engine never uses $(<PATH): bash 5.2 (Amazon Linux
+# 2023's, Debian 12's) exits an errexit shell with status 1 when PATH cannot be opened, even in
+# an 'if' or after '||', without running the ERR trap, so a file that vanished at that moment
+# (a /proc entry, a pid file) ended a deploy with no message at all.
+read_file() {
+  local read_file_fd
+  local -n read_file_out=$2
+  read_file_out=''
+  { exec {read_file_fd}<"$1"; } 2>/dev/null || return 1
+  IFS= read -r -d '' -u "$read_file_fd" read_file_out || true
+  exec {read_file_fd}<&-
+  while [[ $read_file_out == *$'\n' ]]; do read_file_out=${read_file_out%$'\n'}; done
+}
+
 # fmt_seconds US [VAR]: a microsecond duration as seconds with two decimals: 1234567 -> 1.23
 fmt_seconds() {
   local fmt_seconds_us=$1

@@ -61,7 +61,7 @@ set_oom_score_adj() {
   local pid=$1 value=$2 own
   [[ -n $pid ]] || return 0
   { printf '%s\n' "$value" >"/proc/$pid/oom_score_adj"; } 2>/dev/null && return 0
-  own=$(<"/proc/$BASHPID/oom_score_adj")
+  read -r own <"/proc/$BASHPID/oom_score_adj"
   ((value < own)) && { printf '%s\n' "$own" >"/proc/$pid/oom_score_adj"; } 2>/dev/null && return 0
   warn "could not set oom_score_adj $value for pid $pid; the kernel may pick it out of order when memory runs out."
 }

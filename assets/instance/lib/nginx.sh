@@ -109,7 +109,7 @@ nginx_has_keepalive_min_timeout() {
 render_template() {
   local src=$1 text pair
   shift
-  text=$(<"$src")
+  read_file "$src" text || die "$EXIT_UNEXPECTED" "cannot read the template $src; the engine's files are incomplete: install them again (bluegreen init)."
   for pair in "$@"; do
     text=${text//@${pair%%=*}@/${pair#*=}}
   done

@@ -58,7 +58,7 @@ exec_slot() {
 pid_alive() {
   local pid=$1 stat
   [[ -n $pid && -r /proc/$pid/stat ]] || return 1
-  { stat=$(<"/proc/$pid/stat"); } 2>/dev/null || return 1
+  { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || return 1
   stat=${stat##*) }
   [[ ${stat:0:1} != Z ]]
 }
@@ -75,8 +75,7 @@ slot_pid() {
   fi
   slot_port "$1" slot_pid_port
   slot_pid_file "$1" slot_pid_file
-  if [[ -f $slot_pid_file ]]; then
-    slot_pid=$(<"$slot_pid_file")
+  if read_file "$slot_pid_file" slot_pid; then
     if pid_alive "$slot_pid"; then
       process_cmdline "$slot_pid" slot_pid_cmdline
       if [[ $slot_pid_cmdline == *"--server.port=$slot_pid_port "* ]]; then

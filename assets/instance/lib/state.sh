@@ -85,7 +85,7 @@ acquire_lock() {
   local action=$1 detail=${2:-} lock_file=$LOCK_FILE holder pid since held_action about now who started took wait_us
   exec {LOCK_FD}<>"$lock_file"
   if ! flock -n "$LOCK_FD"; then
-    holder=$(<"$lock_file")
+    read_file "$lock_file" holder || holder=''
     about=${holder#*$'\t'}
     [[ $about != "$holder" ]] || about=''
     read -r pid since held_action <<<"${holder%%$'\t'*}"
