@@ -67,23 +67,26 @@ baseline_counts() {
     awk -v addr="127.0.0.1:$port" -v cutoff="$cutoff" "$ANSWER_COUNTS_AWK"
 }
 
-bake_marker_file() { printf '%s/slot-%s.bake' "$STATE_DIR" "$1"; }
+# bake_marker_file SLOT [VAR]
+bake_marker_file() { put "${2:-}" "$STATE_DIR/slot-$1.bake"; }
 
-# The last bake of a slot's release: "passed: ..." or "failed: ...".
+# slot_bake_result SLOT [VAR]: the last bake of a slot's release: "passed: ..." or "failed: ...".
 slot_bake_result() {
-  local file text
-  file=$(bake_marker_file "$1")
-  read_file "$file" text && printf '%s' "$text"
-  return 0
+  local slot_bake_result_file slot_bake_result_text=''
+  bake_marker_file "$1" slot_bake_result_file
+  read_file "$slot_bake_result_file" slot_bake_result_text || slot_bake_result_text=''
+  put "${2:-}" "$slot_bake_result_text"
 }
 
 record_bake() {
-  printf '%s\n' "$2" >"$(bake_marker_file "$1")"
+  local file
+  bake_marker_file "$1" file
+  printf '%s\n' "$2" >"$file"
 }
 
 clear_bake() {
   local file
-  file=$(bake_marker_file "$1")
+  bake_marker_file "$1" file
   [[ ! -e $file ]] || rm -f "$file"
 }
 

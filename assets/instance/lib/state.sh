@@ -238,24 +238,33 @@ history_append() {
   # One write of one line: appends of this size are atomic, so readers never see half a record.
   # A full disk fails the write (the caller decides what that means), and may leave a partial
   # line behind it: cut back to where the file ended, so the history stays one object a line.
-  local size=0 error
+  local size=0 error bytes
   { size=$(stat -c %s -- "$HISTORY_FILE"); } 2>/dev/null || size=0
-  if ! error=$({ printf '%s\n' "$line" >>"$HISTORY_FILE"; } 2>&1); then
+  # The write itself in this shell: only a failure pays for a $(...) to learn the error.
+  if ! { printf '%s\n' "$line" >>"$HISTORY_FILE"; } 2>/dev/null; then
     truncate -s "$size" -- "$HISTORY_FILE" 2>/dev/null
-    WRITE_FAILURE="could not append to $HISTORY_FILE: ${error##*: }$(disk_full_note "${HISTORY_FILE%/*}")"
+    error=$({ : >>"$HISTORY_FILE"; } 2>&1) || true
+    WRITE_FAILURE="could not append to $HISTORY_FILE${error:+: ${error##*: }}$(disk_full_note "${HISTORY_FILE%/*}")"
     return 1
   fi
-  trim_history
+  byte_length "$line" bytes
+  trim_history "$((size + bytes + 1))"
 }
 
+# byte_length STRING VAR: STRING's length in bytes, not characters.
+byte_length() {
+  local LC_ALL=C
+  printf -v "$2" '%d' "${#1}"
+}
+
+# trim_history SIZE: SIZE is the history's size in bytes after the entry just appended.
 # The history lives on the root volume, which the host shares with Jenkins: past HISTORY_MAX_BYTES
 # it keeps its newest HISTORY_KEEP entries (far more than 'history' and the document show), put
 # in place by a rename, so that a reader sees the old file or the new one, never half of one. On a
 # full disk the trim is skipped (the untrimmed history is whole) and tried again at the next entry.
 readonly HISTORY_KEEP=1000 HISTORY_MAX_BYTES=$((1024 * 1024))
 trim_history() {
-  local size tmp
-  size=$(stat -c %s "$HISTORY_FILE" 2>/dev/null) || return 0
+  local size=$1 tmp
   ((size > HISTORY_MAX_BYTES)) || return 0
   tmp=$HISTORY_FILE.tmp.$$
   if ! { tail -n "$HISTORY_KEEP" "$HISTORY_FILE" >"$tmp" && chmod go= "$tmp" && mv -f "$tmp" "$HISTORY_FILE"; } 2>/dev/null; then
