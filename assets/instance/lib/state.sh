@@ -151,27 +151,41 @@ slot_record_set() {
 # removes the temporary file.
 WRITE_FAILURE=
 write_checked() {
-  local dest=$1 text=$2 mode=${3:-0644} hook=${4:-} tmp written='' error
+  local dest=$1 text=$2 mode=${3:-0644} hook=${4:-} tmp written='' error file_umask
   tmp=$dest.tmp.$$
   TEMP_FILES+=("$tmp")
   if [[ ! -d ${dest%/*} ]] && ! error=$(mkdir -p -- "${dest%/*}" 2>&1); then
     WRITE_FAILURE="could not create ${dest%/*}: ${error:-mkdir failed}"
     return 1
   fi
-  if ! error=$({ printf '%s\n' "$text" >"$tmp"; } 2>&1); then
+  # A switch writes several files: the mode comes from the umask the file is created with, and
+  # the write is done in this shell, so that only a failure forks (for the error's text).
+  [[ ! -e $tmp ]] || rm -f -- "$tmp"
+  printf -v file_umask '%04o' "$((~8#$mode & 8#0777))"
+  umask "$file_umask"
+  if ! { printf '%s\n' "$text" >"$tmp"; } 2>/dev/null; then
+    umask "$ENGINE_UMASK"
+    error=$({ printf '%s\n' "$text" >"$tmp"; } 2>&1) || true
     rm -f -- "$tmp" 2>/dev/null
     WRITE_FAILURE="could not write $tmp: ${error##*: }$(disk_full_note "${dest%/*}")"
     return 1
   fi
+  umask "$ENGINE_UMASK"
   { IFS= read -r -d '' written <"$tmp"; } 2>/dev/null || true
   if [[ $written != "$text"$'\n' ]]; then
     rm -f -- "$tmp" 2>/dev/null
     WRITE_FAILURE="$tmp did not read back as written (${#written} of $((${#text} + 1)) bytes)$(disk_full_note "${dest%/*}")"
     return 1
   fi
-  if ! error=$({ chmod "$mode" "$tmp" && { [[ -z $hook ]] || $hook "$tmp"; } && mv -f -- "$tmp" "$dest"; } 2>&1); then
+  if [[ -n $hook ]] && ! "$hook" "$tmp" 2>/dev/null; then
+    error=$("$hook" "$tmp" 2>&1) || true
     rm -f -- "$tmp" 2>/dev/null
-    WRITE_FAILURE="could not put $dest in place: ${error:-chmod or mv failed}"
+    WRITE_FAILURE="could not prepare $tmp ($hook): ${error:-it failed}"
+    return 1
+  fi
+  if ! error=$(mv -f -- "$tmp" "$dest" 2>&1); then
+    rm -f -- "$tmp" 2>/dev/null
+    WRITE_FAILURE="could not put $dest in place: ${error:-mv failed}"
     return 1
   fi
 }
