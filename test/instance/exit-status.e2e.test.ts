@@ -83,3 +83,15 @@ describe('a file that is gone when the engine reads it', () => {
     expect(result).toEqual({ code: 0, stdout: '[a\n\nb c]', stderr: '' });
   });
 });
+
+describe('a signal that arrives while a command has stderr sent elsewhere', () => {
+  // The engine's quick checks (a port, a /proc entry, a health probe) run with 2>/dev/null, and
+  // a SIGTERM runs its trap inside whichever one is running: what became of the deploy must
+  // still reach the caller's stderr.
+  test('SIGTERM during a deploy still says where the warm standby stands', () => {
+    const result = underTraps('PENDING_STANDBY=blue\n(pause 0.3; kill -TERM $$) &\n{ pause 5; } 2>/dev/null\necho not-reached');
+    expect(result.code).toBe(143);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^bluegreen: the deploy was stopped while it replaced the warm standby on blue; the next bluegreen deploy, rollback or switch puts that standby back first\.\n$/);
+  });
+});

@@ -71,6 +71,14 @@ fmt_seconds() {
 # on it: sleep(1) without its fork and exec, for poll loops (a read that times out). The apps the
 # engine starts do not inherit it (slot_start, exec_slot).
 exec {ENGINE_PIPE_FD}<> <(:)
+
+# The engine's own stdout and stderr, kept aside for its EXIT trap: a signal (SIGTERM, Ctrl-C)
+# runs the trap inside whatever command the engine was in, with that command's redirections,
+# and many of its quick checks send stderr to /dev/null: the message that says what became of
+# the deploy must still reach the caller. The apps the engine starts do not inherit them.
+# (Not inside a '2>/dev/null' group: that would keep /dev/null as the engine's stderr.)
+exec {ENGINE_STDOUT_FD}>&1 || exec {ENGINE_STDOUT_FD}>/dev/null
+exec {ENGINE_STDERR_FD}>&2 || exec {ENGINE_STDERR_FD}>/dev/null
 pause() {
   read -r -t "$1" -u "$ENGINE_PIPE_FD" _ || true
 }

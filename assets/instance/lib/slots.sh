@@ -50,7 +50,7 @@ slot_command() {
 exec_slot() {
   local -a command
   slot_command "$1" command
-  exec "${command[@]}" </dev/null {ENGINE_PIPE_FD}>&-
+  exec "${command[@]}" </dev/null {ENGINE_PIPE_FD}>&- {ENGINE_STDOUT_FD}>&- {ENGINE_STDERR_FD}>&-
 }
 
 # A process is gone once /proc has no entry or it is a zombie: PID 1 reaps orphans slowly on
@@ -190,7 +190,7 @@ slot_start() {
   # setsid and no inherited lock descriptor: the app must outlive this deploy without holding
   # its lock or the caller's pipes (SSM waits for every holder of its stdout to close).
   slot_command "$slot" command
-  (umask "$APP_UMASK" && exec setsid "${command[@]}" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- {ENGINE_PIPE_FD}>&-) &
+  (umask "$APP_UMASK" && exec setsid "${command[@]}" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- {ENGINE_PIPE_FD}>&- {ENGINE_STDOUT_FD}>&- {ENGINE_STDERR_FD}>&-) &
   pid=$!
   slot_pid_file "$slot" pid_file
   printf '%s\n' "$pid" >"$pid_file"
