@@ -198,9 +198,9 @@ describe('renderSummary', () => {
     expect(summary).toContain('| rollback to the warm standby, median / max (s) | 0.40 / 0.45 |');
     expect(summary).toContain('### Where the time goes, by phase (medians, s)');
     expect(summary).toContain('| phase | ready when its port opens | DOWN for 2.0 s after its port opens | rollback |');
-    expect(summary).toMatch(/\| ready to noticed: the readiness line to the engine's health line \| 0\.31 \| 0\.31 \| {2}\|/);
+    expect(summary).toMatch(/\| ready to noticed: readiness line to the engine's health line \| 0\.31 \| 0\.31 \| {2}\|/);
     expect(summary).toMatch(/\| the switch: switch line to verify line [^|]*\| 0\.20 \| 0\.20 \| 0\.25 \|/);
-    expect(summary).toMatch(/\| before the switch line \(lock, the standby's health check\) \| {2}\| {2}\| 0\.10 \|/);
+    expect(summary).toMatch(/\| rollback: before the switch line \(lock, the standby's health check\) \| {2}\| {2}\| 0\.10 \|/);
     expect(summary).toContain('| overhead (deploys) or time (rollbacks), median / max | 0.35 / 0.60 | 1.10 / 1.40 | 0.40 / 0.45 |');
   });
 });

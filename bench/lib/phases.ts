@@ -18,21 +18,21 @@ export interface ProgressLine {
  * `appOwn` are the deploy's overhead.
  */
 export const DEPLOY_PHASES = {
-  beforeStart: "before the engine's start line (lock, artifact check, release, drain, stopping the old standby) without the old standby's own stop",
-  standbyStop: "the old standby's own stop, its \"Stopping\" to its \"Stopped\" line (not overhead)",
-  launch: "the engine's start line to the new JVM's own start",
-  appOwn: "the app's own start-to-ready, JVM start to its readiness line (not overhead)",
-  noticed: "ready to noticed: the readiness line to the engine's health line",
-  toSwitch: 'the health line to the switch line (warm-up requests, if any)',
-  switch: 'the switch: switch line to verify line (nginx -t, reload, proof through Nginx)',
-  after: 'after the verify line, to the exit (history, journal, unlock)',
+  beforeStart: "before the JVM starts (lock, check, release, drain, stop), less the old standby's own stop",
+  standbyStop: "the old standby's own stop, Stopping to Stopped line (not overhead)",
+  launch: "the engine's start line to the JVM's own start",
+  appOwn: "the app's own start-to-ready, JVM start to readiness line (not overhead)",
+  noticed: "ready to noticed: readiness line to the engine's health line",
+  toSwitch: 'health line to switch line (warm-up requests, if any)',
+  switch: 'the switch: switch line to verify line (nginx -t, reload, proof)',
+  after: 'after the verify line (history, journal, unlock)',
 } as const;
 
 /** The phases of a rollback to the warm standby, in seconds; they add up to its wall time. */
 export const ROLLBACK_PHASES = {
-  beforeSwitch: "before the switch line (lock, the standby's health check)",
-  switch: 'the switch: switch line to verify line (nginx -t, reload, proof through Nginx)',
-  after: 'after the verify line, to the exit (history, journal, unlock)',
+  beforeSwitch: "rollback: before the switch line (lock, the standby's health check)",
+  switch: 'the switch: switch line to verify line (nginx -t, reload, proof)',
+  after: 'after the verify line (history, journal, unlock)',
 } as const;
 
 export type DeployPhaseName = keyof typeof DEPLOY_PHASES;
