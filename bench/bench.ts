@@ -41,7 +41,7 @@ import {
 import { describeMachine } from './lib/machine.js';
 import { OriginalFlow, OriginalHost } from './lib/original.js';
 import { healthInterval, measureReload, OurFlow, RollbackFlow } from './lib/ours.js';
-import { DEPLOY_PHASES, phaseMedians, ROLLBACK_PHASES, type DeployPhaseName, type RollbackPhaseName } from './lib/phases.js';
+import { DEPLOY_PHASES, phaseMedians, ROLLBACK_PHASES, spreadDelays, type DeployPhaseName, type RollbackPhaseName } from './lib/phases.js';
 import { Cleanup, stopTrackedChildren, throwIfStopping } from './lib/processes.js';
 import { measureProxies, proxyFigures, type ProxyFigures, type WrkSettings } from './lib/proxy.js';
 import {
@@ -71,6 +71,9 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
   --ready-swaps N         deploys under load of an app whose health stays DOWN after its port
                           opens (default 10; quick 2; 0 skips them)
   --ready-delay-ms N      how long that app stays DOWN after its port opens (default 2000)
+  --ready-spread-ms N     spread those DOWN times evenly over N ms around it, so that readiness
+                          falls at every point between two health probes (default 500: one
+                          default poll interval; 0: all exactly --ready-delay-ms)
   --rollbacks N           rollbacks to the warm standby under load (default 5; 0 skips them)
   --think-ms N            pause between two requests of one load client (default 10)
   --gap-ms N              steady time after each deploy (default 4000; quick 3000)
@@ -106,6 +109,7 @@ const OPTIONS = {
   'start-delay-ms': { type: 'string' },
   'ready-swaps': { type: 'string' },
   'ready-delay-ms': { type: 'string' },
+  'ready-spread-ms': { type: 'string' },
   rollbacks: { type: 'string' },
   'think-ms': { type: 'string' },
   'gap-ms': { type: 'string' },
@@ -142,6 +146,8 @@ const originalDeploys = intOption('original-deploys', opts['original-deploys'], 
 const startDelayMs = intOption('start-delay-ms', opts['start-delay-ms'], 3000, 0, 60_000);
 const readySwaps = intOption('ready-swaps', opts['ready-swaps'], quick ? 2 : 10, 0, 500);
 const readyDelayMs = intOption('ready-delay-ms', opts['ready-delay-ms'], 2000, 0, 60_000);
+const readySpreadMs = intOption('ready-spread-ms', opts['ready-spread-ms'], 500, 0, 60_000);
+const readyDelays = spreadDelays(readyDelayMs, readySpreadMs, readySwaps);
 const rollbacks = intOption('rollbacks', opts.rollbacks, 5, 0, 100);
 const gapMs = intOption('gap-ms', opts['gap-ms'], quick ? 3000 : 4000, 0, 120_000);
 const portBase = intOption('port-base', opts['port-base'], 18380, 1024, 65_000);
@@ -411,7 +417,7 @@ async function main(): Promise<void> {
 
   const count = Math.max(swaps, originalDeploys) + 1;
   phase(`${quick ? 'quick' : 'full'} run; expect about ${expectedMinutes(count).toFixed(0)} minutes on a quiet 2-core machine`);
-  phase(`building ${count} sample-app jars (start delay ${startDelayMs} ms) and ${readySwaps} DOWN for ${readyDelayMs} ms after their port opens`);
+  phase(`building ${count} sample-app jars (start delay ${startDelayMs} ms) and ${readySwaps} DOWN for ${readyDelays.join(', ')} ms after their port opens`);
   const releases: Release[] = [];
   for (let i = 1; i <= count; i++) {
     const version = `v${i}`;
@@ -420,7 +426,7 @@ async function main(): Promise<void> {
   const notReadyReleases: Release[] = [];
   for (let i = 1; i <= readySwaps; i++) {
     const version = `d${i}`;
-    notReadyReleases.push({ version, jar: buildJar(version, { startDelayMs, readyDelayMs }) });
+    notReadyReleases.push({ version, jar: buildJar(version, { startDelayMs, readyDelayMs: readyDelays[i - 1]! }) });
   }
   // The jars stay in .build/jars, the build cache that tests share: removing the directory
   // would pull jars from under a test run at the same time.
@@ -472,6 +478,7 @@ async function main(): Promise<void> {
     startDelayMs,
     readySwaps,
     readyDelayMs,
+    readyDelays,
     rollbacks,
     healthInterval: healthIntervalOption
       ? `${healthIntervalOption} s (--health-interval)`

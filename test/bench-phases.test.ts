@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { appReadySeconds, appTimeline, standbyStopSeconds } from '../bench/lib/applog.js';
-import { deployPhases, engineZeroMs, OVERHEAD_PHASES, rollbackPhases, type ProgressLine } from '../bench/lib/phases.js';
+import { deployPhases, engineZeroMs, OVERHEAD_PHASES, rollbackPhases, spreadDelays, type ProgressLine } from '../bench/lib/phases.js';
 
 const T0 = Date.parse('2026-12-02T10:00:00.000Z');
 const at = (ms: number): string => new Date(T0 + ms).toISOString();
@@ -99,5 +99,15 @@ describe('phases', () => {
     const p = rollbackPhases(T0, 0.4, rb);
     expect(p.beforeSwitch! + p.switch! + p.after!).toBeCloseTo(0.4, 6);
     expect(p.switch).toBeCloseTo(0.28, 6);
+  });
+});
+
+describe('the DOWN times of the not-ready series', () => {
+  test('spread evenly over one poll interval around the centre, so readiness falls at every point between two probes', () => {
+    expect(spreadDelays(2000, 500, 10)).toEqual([1750, 1800, 1850, 1900, 1950, 2000, 2050, 2100, 2150, 2200]);
+    const phases = new Set(spreadDelays(2000, 500, 10).map((d) => d % 500));
+    expect(phases.size).toBe(10);
+    expect(spreadDelays(2000, 0, 3)).toEqual([2000, 2000, 2000]);
+    expect(spreadDelays(100, 500, 2)).toEqual([0, 100]);
   });
 });

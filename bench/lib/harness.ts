@@ -300,7 +300,11 @@ export function analyseOverhead(deploys: readonly TimedDeploy[]): OverheadFigure
   return {
     wall: { median: medianOf(deploys.map((d) => d.wallSeconds), 'deploys'), max: maxOf(deploys.map((d) => d.wallSeconds), 'deploys') },
     app: { median: medianOf(measuredValues(deploys.map((d) => d.appSeconds)), 'app start times in the logs') },
-    stop: { median: medianOf(measuredValues(deploys.map((d) => d.stopSeconds ?? notMeasured('not measured'))), 'standby stops in the logs') },
+    stop: {
+      median: deploys.some((d) => d.stopSeconds !== undefined)
+        ? medianOf(measuredValues(deploys.map((d) => d.stopSeconds ?? notMeasured('not measured'))), 'standby stops in the logs')
+        : notMeasured('this flow does not measure it: nothing is subtracted'),
+    },
     overhead: {
       median: orReason(medianOf(overheads, 'deploys with a measured app start')),
       max: orReason(maxOf(overheads, 'deploys with a measured app start')),

@@ -111,6 +111,17 @@ function defined<K extends string>(o: Partial<Record<K, number | undefined>>): P
   return out;
 }
 
+/**
+ * The DOWN time of each of `count` deploys: spread evenly over `spreadMs` around `centreMs`, so
+ * that the app becomes ready at every point between two of the engine's health probes. With one
+ * fixed DOWN time that is a multiple of the poll interval, readiness would fall at the same point
+ * of the probe cycle every time (just before a probe, for 2 s and 0.5 s) and the bench would
+ * measure that one point, not the cost an app with any other DOWN time pays.
+ */
+export function spreadDelays(centreMs: number, spreadMs: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => Math.max(0, Math.round(centreMs - spreadMs / 2 + (i * spreadMs) / count)));
+}
+
 /** Per phase, the median over the runs that have it (the medians need not add up to the median total). */
 export function phaseMedians<K extends string>(
   runs: readonly Partial<Record<K, number>>[],

@@ -53,6 +53,8 @@ export interface Settings {
   /** Deploys of the app that is DOWN for `readyDelayMs` after its port opens (0: not run). */
   readonly readySwaps: number;
   readonly readyDelayMs: number;
+  /** Each of those deploys' DOWN time, spread around `readyDelayMs` over one poll interval. */
+  readonly readyDelays?: readonly number[];
   readonly rollbacks: number;
   readonly healthInterval: string;
   /** Warm-up GETs to the new slot before its switch (BLUEGREEN_WARMUP_REQUESTS). */
@@ -440,6 +442,13 @@ function overheadTable(r: BenchResult): Table {
   };
 }
 
+/** "2000 ms", or "1750 to 2200 ms (each: ...)" when the DOWN times were spread. */
+function downTimes(s: Settings): string {
+  const d = s.readyDelays ?? [];
+  if (d.length === 0 || d.every((x) => x === s.readyDelayMs)) return `${s.readyDelayMs} ms`;
+  return `${Math.min(...d)} to ${Math.max(...d)} ms (each: ${d.join(' ')})`;
+}
+
 function notReadyTitle(r: BenchResult): string {
   return `DOWN for ${(r.settings.readyDelayMs / 1000).toFixed(1)} s after its port opens`;
 }
@@ -463,7 +472,10 @@ function kindsTable(r: BenchResult): Table {
     row('overhead, median / max (s)', (f) => notes.pair(f.overhead.overhead.median, f.overhead.overhead.max, 2)),
   ];
   const extra = down
-    ? [`Overhead per deploy, ${notReadyTitle(r)} (s): ${down.overhead.overhead.each.map((f) => notes.cell(f, 2)).join(' ')}`]
+    ? [
+        `Overhead per deploy, ${notReadyTitle(r)} (s): ${down.overhead.overhead.each.map((f) => notes.cell(f, 2)).join(' ')}`,
+        `DOWN after the port opens: ${downTimes(r.settings)}, spread so that readiness falls at every point between two health probes.`,
+      ]
     : [`${notReadyTitle(r)}: not measured: ${(ready.notReady as NotMeasured).notMeasured}`];
   return {
     title,
@@ -603,7 +615,7 @@ function settingsLines(r: BenchResult): string[] {
     `Machine: ${machineLine(r.machine)}`,
     `Settings: ${s.swaps} swaps (ours) and ${s.originalDeploys} deploy(s) (original) under load, after one set-up deploy each; ` +
       `sample app with a ${s.startDelayMs} ms start delay; ` +
-      `then ${s.readySwaps} swaps of the same app DOWN for ${s.readyDelayMs} ms after its port opens, and ${s.rollbacks} rollbacks; ` +
+      `then ${s.readySwaps} swaps of the same app DOWN for ${downTimes(s)} after its port opens, and ${s.rollbacks} rollbacks; ` +
       `health poll interval ${s.healthInterval}; ` +
       `warm-up requests before a switch ${s.warmupRequests}; ` +
       `load: ${l.keepAliveConnections} keep-alive + ${l.newConnectionWorkers} new-connection clients, think ${l.thinkMs} ms, ` +
