@@ -4,16 +4,20 @@
  *
  *  1. swaps under continuous load through our engine, and through a faithful re-creation of the
  *     original deploy2.sh + switch.sh (bench/original/), driven by the same harness;
- *  2. deploy overhead: each deploy's time minus the app's own start-to-healthy time;
- *  3. the original, deploy by deploy, with our figures as ratios to it;
- *  4. proxy cost with wrk: direct to the app, through our Nginx config, through the original's.
+ *  2. deploy overhead: each deploy's time minus the app's own start-to-ready and the old
+ *     standby's own stop, both read from the app's log;
+ *  3. the same for an app whose health is DOWN for a while after its port opens (issue 16);
+ *  4. rollbacks to the warm standby under the same load;
+ *  5. where the time goes, by phase, from the engine's progress lines and the app's log;
+ *  6. the original, deploy by deploy, with our figures as ratios to it;
+ *  7. proxy cost with wrk: direct to the app, through our Nginx config, through the original's.
  *
  * Prints a table, writes it with the machine's description to bench/results/<time>.md and
  * .json, and (on a full run) updates the summary in docs/BENCHMARKS.md. Every figure comes from
  * this run; what could not be measured says why. Everything it starts is stopped on exit and on
  * Ctrl-C.
  *
- *   npm run bench                 the full run (about 7 minutes on 2 cores)
+ *   npm run bench                 the full run (about 9 minutes on 2 cores)
  *   npm run bench -- --quick      a short run for development (about 2 minutes)
  *   npm run bench -- --help       every option
  */
@@ -24,12 +28,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildJar, LocalHost, PROJECT_DIR } from '../scripts/lib/host.js';
-import { fmt, isMeasured, notMeasured, sum } from './lib/figures.js';
+import { fmt, isMeasured, maxOf, medianOf, notMeasured, sum } from './lib/figures.js';
 import {
   analyseOverhead,
   analyseSwaps,
   deploysUnderLoad,
-  detailPercentile,
   type DeployFlow,
   type HarnessSettings,
   type Release,
@@ -37,7 +40,8 @@ import {
 } from './lib/harness.js';
 import { describeMachine } from './lib/machine.js';
 import { OriginalFlow, OriginalHost } from './lib/original.js';
-import { healthInterval, measureReload, OurFlow } from './lib/ours.js';
+import { healthInterval, measureReload, OurFlow, RollbackFlow } from './lib/ours.js';
+import { DEPLOY_PHASES, phaseMedians, ROLLBACK_PHASES, spreadDelays, type DeployPhaseName, type RollbackPhaseName } from './lib/phases.js';
 import { Cleanup, stopTrackedChildren, throwIfStopping } from './lib/processes.js';
 import { measureProxies, proxyFigures, type ProxyFigures, type WrkSettings } from './lib/proxy.js';
 import {
@@ -50,7 +54,9 @@ import {
   type BenchResult,
   type FlowResult,
   type OurResult,
+  type RollbackResult,
   type Section,
+  type SeriesResult,
   type Settings,
 } from './lib/report.js';
 
@@ -61,7 +67,14 @@ const USAGE = `Usage: npm run bench [-- OPTIONS]
   --swaps N               deploys under load through our engine (default 20; quick 3)
   --original-deploys N    deploys under load through the original scripts, each 13 s or more
                           (default 2; quick 0: one would not be a fair comparison; 0 skips them)
-  --start-delay-ms N      the sample app's start-to-healthy delay (default 3000)
+  --start-delay-ms N      the sample app's delay before its port opens (default 3000)
+  --ready-swaps N         deploys under load of an app whose health stays DOWN after its port
+                          opens (default 10; quick 2; 0 skips them)
+  --ready-delay-ms N      how long that app stays DOWN after its port opens (default 2000)
+  --ready-spread-ms N     spread those DOWN times evenly over N ms around it, so that readiness
+                          falls at every point between two health probes (default 500: one
+                          default poll interval; 0: all exactly --ready-delay-ms)
+  --rollbacks N           rollbacks to the warm standby under load (default 5; 0 skips them)
   --think-ms N            pause between two requests of one load client (default 10)
   --gap-ms N              steady time after each deploy (default 4000; quick 3000)
   --health-interval S     BLUEGREEN_HEALTH_INTERVAL for our engine (default: the engine's own)
@@ -94,6 +107,10 @@ const OPTIONS = {
   swaps: { type: 'string' },
   'original-deploys': { type: 'string' },
   'start-delay-ms': { type: 'string' },
+  'ready-swaps': { type: 'string' },
+  'ready-delay-ms': { type: 'string' },
+  'ready-spread-ms': { type: 'string' },
+  rollbacks: { type: 'string' },
   'think-ms': { type: 'string' },
   'gap-ms': { type: 'string' },
   'health-interval': { type: 'string' },
@@ -127,6 +144,11 @@ const swaps = intOption('swaps', opts.swaps, quick ? 3 : 20, 1, 500);
 // handful of ours, is not a side-by-side (it lands on their own port bug); a full run does two.
 const originalDeploys = intOption('original-deploys', opts['original-deploys'], quick ? 0 : 2, 0, 20);
 const startDelayMs = intOption('start-delay-ms', opts['start-delay-ms'], 3000, 0, 60_000);
+const readySwaps = intOption('ready-swaps', opts['ready-swaps'], quick ? 2 : 10, 0, 500);
+const readyDelayMs = intOption('ready-delay-ms', opts['ready-delay-ms'], 2000, 0, 60_000);
+const readySpreadMs = intOption('ready-spread-ms', opts['ready-spread-ms'], 500, 0, 60_000);
+const readyDelays = spreadDelays(readyDelayMs, readySpreadMs, readySwaps);
+const rollbacks = intOption('rollbacks', opts.rollbacks, 5, 0, 100);
 const gapMs = intOption('gap-ms', opts['gap-ms'], quick ? 3000 : 4000, 0, 120_000);
 const portBase = intOption('port-base', opts['port-base'], 18380, 1024, 65_000);
 const healthIntervalOption = opts['health-interval'];
@@ -140,7 +162,7 @@ const wrkSettings: WrkSettings = {
   warmupSeconds: quick ? 1 : 2,
   rounds: intOption('wrk-rounds', opts['wrk-rounds'], quick ? 1 : 3, 1, 10),
 };
-const isFullRun = !quick && swaps >= 20 && originalDeploys >= 2;
+const isFullRun = !quick && swaps >= 20 && originalDeploys >= 2 && readySwaps >= 10 && rollbacks >= 5;
 const updateDocs = opts['update-docs'] || (isFullRun && !opts['no-update-docs']);
 
 const harness: HarnessSettings = {
@@ -240,28 +262,75 @@ const registerStop = (stop: () => Promise<unknown>): void => {
   stopLoad = stop;
 };
 
-async function runOurs(host: LocalHost, releases: Release[]): Promise<Section<OurResult>> {
+/** A series of our deploys under load, with where each one's time went. */
+async function ourSeries(flow: OurFlow, host: LocalHost, releases: Release[], what: string): Promise<SeriesResult> {
+  phase(`ours: ${releases.length} deploys ${what} under load through ${host.url}`);
+  const loaded = await deploysUnderLoad(flow, host.url, releases, harness, registerStop);
+  const deploys = withHistory(host, loaded.deploys);
+  return {
+    setup: null,
+    readyDelayMs: 0,
+    swaps: analyseSwaps(loaded),
+    overhead: analyseOverhead(deploys),
+    deploys,
+    phases: phaseMedians(deploys.map(phaseSecondsOf), Object.keys(DEPLOY_PHASES) as DeployPhaseName[]),
+  };
+}
+
+const phaseSecondsOf = (d: TimedDeploy): Record<string, number> => (d.details.phaseSeconds ?? {}) as Record<string, number>;
+
+/** Rollbacks to the warm standby, one after another under load: each makes the other version live again. */
+async function runRollbacks(host: LocalHost): Promise<Section<RollbackResult>> {
+  if (rollbacks === 0) return notMeasured('skipped with --rollbacks 0');
+  const s = host.status();
+  const live = s.live;
+  if (!live) return notMeasured('no slot is live on our host');
+  const standby = live === 'blue' ? 'green' : 'blue';
+  const versions = [s.slots[standby].version, s.slots[live].version];
+  if (!versions[0] || !versions[1]) return notMeasured('our host has no warm standby to roll back to');
+  // The "release" of each rollback is the version it makes live: the harness checks that only it answers after the switch.
+  const releases = Array.from({ length: rollbacks }, (_, i) => ({ version: versions[i % 2]!, jar: '' }));
+  phase(`ours: ${rollbacks} rollbacks to the warm standby under load through ${host.url}`);
+  const loaded = await deploysUnderLoad(new RollbackFlow(host, engineEnv), host.url, releases, harness, registerStop);
+  const each = loaded.deploys.map((d) => d.wallSeconds);
+  return {
+    swaps: analyseSwaps(loaded),
+    wall: { median: medianOf(each, 'rollbacks'), max: maxOf(each, 'rollbacks'), each },
+    deploys: loaded.deploys,
+    phases: phaseMedians(loaded.deploys.map(phaseSecondsOf), Object.keys(ROLLBACK_PHASES) as RollbackPhaseName[]),
+  };
+}
+
+async function runOurs(host: LocalHost, releases: Release[], notReadyReleases: Release[]): Promise<Section<OurResult>> {
   const flow = new OurFlow(host, engineEnv);
   const setup = await setupDeploy(flow, releases[0]!);
   if (!setup.ok) return notMeasured(`our set-up deploy failed: ${String(setup.details.stderr ?? setup.summary)}`);
-  phase(`ours: ${swaps} deploys under load through ${host.url}`);
-  const loaded = await deploysUnderLoad(flow, host.url, releases.slice(1, swaps + 1), harness, registerStop);
-  const deploys = withHistory(host, loaded.deploys);
+  const ready = await ourSeries(flow, host, releases.slice(1, swaps + 1), 'of an app ready when its port opens');
+  let rollback: Section<RollbackResult>;
+  try {
+    rollback = await runRollbacks(host);
+  } catch (err) {
+    rollback = notMeasured(`the rollbacks failed: ${errorText(err)}`);
+  }
+  let notReady: Section<SeriesResult>;
+  if (readySwaps === 0) notReady = notMeasured('skipped with --ready-swaps 0');
+  else {
+    try {
+      const series = await ourSeries(flow, host, notReadyReleases, `of an app DOWN for ${readyDelayMs} ms after its port opens`);
+      notReady = { ...series, readyDelayMs };
+    } catch (err) {
+      notReady = notMeasured(`the deploys of the app DOWN after its port opens failed: ${errorText(err)}`);
+    }
+  }
   phase('ours: timing Nginx reloads alone (no deploy), idle and under the same load');
   const reloadIdle = await measureReload(host, quick ? 3 : 5);
   const reloadUnderLoad = await measureReload(host, quick ? 3 : 5, harness.load);
   const interval = healthInterval(host, engineEnv);
   return {
+    ...ready,
     setup,
-    swaps: analyseSwaps(loaded),
-    overhead: analyseOverhead(deploys),
-    deploys,
-    phases: {
-      prepare: detailPercentile(deploys, 'prepareSeconds', 50),
-      bootBeyondApp: detailPercentile(deploys, 'bootBeyondAppSeconds', 50),
-      switch: detailPercentile(deploys, 'switchSeconds', 50),
-      afterSwitch: detailPercentile(deploys, 'afterSwitchSeconds', 50),
-    },
+    notReady,
+    rollback,
     limit: { healthInterval: interval, reloadIdle, reloadUnderLoad, total: sum(interval, reloadUnderLoad.median) },
   };
 }
@@ -308,11 +377,14 @@ async function runProxy(host: LocalHost | undefined, original: OriginalHost | un
 function expectedMinutes(jars: number): number {
   const app = startDelayMs / 1000 + 0.5;
   const ourDeploy = app + 1.5;
+  const notReadyDeploy = ourDeploy + readyDelayMs / 1000 + 0.5;
   const originalDeploy = Math.max(13, 10 + Math.ceil(Math.max(0, app - 10) / 10) * 10 + 3) + 5;
   const seconds =
     jars * 1.4 +
     (ourDeploy + harness.warmupMs / 1000) +
     swaps * (ourDeploy + gapMs / 1000) +
+    (readySwaps ? harness.warmupMs / 1000 + readySwaps * (notReadyDeploy + gapMs / 1000) : 0) +
+    (rollbacks ? harness.warmupMs / 1000 + rollbacks * (1 + gapMs / 1000) : 0) +
     (quick ? 3 : 5) * 2 * 1.2 +
     (originalDeploys ? originalDeploy + harness.warmupMs / 1000 + originalDeploys * (originalDeploy + gapMs / 1000) : 0) +
     3 * wrkSettings.rounds * (wrkSettings.seconds + wrkSettings.warmupSeconds + 1);
@@ -345,11 +417,16 @@ async function main(): Promise<void> {
 
   const count = Math.max(swaps, originalDeploys) + 1;
   phase(`${quick ? 'quick' : 'full'} run; expect about ${expectedMinutes(count).toFixed(0)} minutes on a quiet 2-core machine`);
-  phase(`building ${count} sample-app jars (start delay ${startDelayMs} ms)`);
+  phase(`building ${count} sample-app jars (start delay ${startDelayMs} ms) and ${readySwaps} DOWN for ${readyDelays.join(', ')} ms after their port opens`);
   const releases: Release[] = [];
   for (let i = 1; i <= count; i++) {
     const version = `v${i}`;
     releases.push({ version, jar: buildJar(version, { startDelayMs }) });
+  }
+  const notReadyReleases: Release[] = [];
+  for (let i = 1; i <= readySwaps; i++) {
+    const version = `d${i}`;
+    notReadyReleases.push({ version, jar: buildJar(version, { startDelayMs, readyDelayMs: readyDelays[i - 1]! }) });
   }
   // The jars stay in .build/jars, the build cache that tests share: removing the directory
   // would pull jars from under a test run at the same time.
@@ -362,7 +439,7 @@ async function main(): Promise<void> {
     host = new LocalHost(ourPorts, join(workDir, 'ours')).up();
     const upHost = host;
     cleanup.add('stop our local host', () => upHost.down());
-    ours = await runOurs(host, releases);
+    ours = await runOurs(host, releases, notReadyReleases);
   } catch (err) {
     ours = notMeasured(`our run failed: ${errorText(err)}`);
     phase(`ours: ${ours.notMeasured}`);
@@ -399,6 +476,10 @@ async function main(): Promise<void> {
     swaps,
     originalDeploys,
     startDelayMs,
+    readySwaps,
+    readyDelayMs,
+    readyDelays,
+    rollbacks,
     healthInterval: healthIntervalOption
       ? `${healthIntervalOption} s (--health-interval)`
       : isMeasured(defaultInterval)

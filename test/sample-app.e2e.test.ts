@@ -21,6 +21,7 @@ const LAST_PORT = 18999;
 /** Less JIT work per JVM: several of them start during this suite on a small machine. */
 const JVM_OPTS = ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC'];
 const STARTED = /Started SampleApp in (\d+\.\d{3}) seconds \(process running for (\d+\.\d{3})\)/;
+const READY = /^(\S+) .*Application availability state ReadinessState changed to ACCEPTING_TRAFFIC$/m;
 const ISO_PREFIX = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(Z|[+-]\d{2}:\d{2}) /;
 
 let workDir = '';
@@ -191,17 +192,18 @@ function request(
 
 // ------------------------------------------------------------------------------------------
 
-const jars = { normal: '', neverHealthy: '', exitAtOnce: '', errorRate: '', dieAfter: '' };
+const jars = { normal: '', neverHealthy: '', exitAtOnce: '', errorRate: '', dieAfter: '', readyDelay: '' };
 
 beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'sample-app-test-'));
   // One javac per jar; building them side by side halves the wait on two cores.
-  [jars.normal, jars.neverHealthy, jars.exitAtOnce, jars.errorRate, jars.dieAfter] = await Promise.all([
+  [jars.normal, jars.neverHealthy, jars.exitAtOnce, jars.errorRate, jars.dieAfter, jars.readyDelay] = await Promise.all([
     buildJar('normal'),
     buildJar('never-healthy', ['--behaviour', 'never-healthy']),
     buildJar('exit-at-once', ['--behaviour=exit-at-once']),
     buildJar('error-rate', ['--behaviour', 'error-rate:0.25']),
     buildJar('die-after', ['--behaviour', 'die-after-ms:300', '--start-delay-ms', '200']),
+    buildJar('ready-delay', ['--ready-delay-ms', '700']),
   ]);
 });
 
@@ -307,6 +309,8 @@ describe('sample app, normal build', () => {
     expect(Number(startedIn)).toBeGreaterThanOrEqual(0.4);
     expect(Number(runningFor)).toBeGreaterThanOrEqual(Number(startedIn));
     expect(listeningDuringDelay).toBe(false);
+    // Ready at once (no ready delay): Spring Boot's readiness line right after the Started line.
+    expect(app.output().indexOf('ACCEPTING_TRAFFIC')).toBeGreaterThan(app.output().search(STARTED));
   });
 
   it('fails to start, like Spring Boot, on a port that is already in use', async () => {
@@ -356,6 +360,71 @@ describe('sample app, graceful shutdown', () => {
     expect(exit.code).toBe(0);
     expect(exit.at - answeredAt).toBeLessThan(500);
     expect(app.output()).toContain('Stopped SampleApp');
+  });
+});
+
+describe('sample app, ready delay', () => {
+  interface Poll {
+    status: number;
+    body: string;
+  }
+
+  /** Polls health from the moment the port accepts connections until it has answered 200 for a while. */
+  async function healthFromPortOpen(app: App): Promise<Poll[]> {
+    const deadline = performance.now() + 15_000;
+    while (!(await canConnect(app.port))) {
+      if (app.exit || performance.now() > deadline) throw new Error(`the port never opened:\n${app.output()}`);
+      await sleep(5);
+    }
+    const polls: Poll[] = [];
+    let upSince: number | undefined;
+    while (upSince === undefined || performance.now() - upSince < 200) {
+      if (performance.now() > deadline) throw new Error(`health never came UP:\n${app.output()}`);
+      const r = await request(app.port, '/actuator/health');
+      polls.push({ status: r.status, body: r.body });
+      if (r.status === 200) upSince ??= performance.now();
+      await sleep(20);
+    }
+    return polls;
+  }
+
+  /** Milliseconds between the log line "Web server started" (the port opening) and the readiness line. */
+  function portOpenToReadyMs(output: string): number {
+    const opened = /^(\S+) .*Web server started on port/m.exec(output);
+    const ready = READY.exec(output);
+    expect(opened, output).not.toBeNull();
+    expect(ready, output).not.toBeNull();
+    return Date.parse(ready![1]!) - Date.parse(opened![1]!);
+  }
+
+  it.each([
+    ['baked into the jar with --ready-delay-ms 700', () => jars.readyDelay, [] as string[]],
+    ['set at run time with --bluegreen.ready-delay-ms=700', () => jars.normal, ['--bluegreen.ready-delay-ms=700']],
+  ])('health is 503 DOWN after the port opens until the ready delay (%s) has passed, then 200 UP', async (_how, jar, args) => {
+    const app = startApp(jar(), await freePort(), args);
+    const polls = await healthFromPortOpen(app);
+    const firstUp = polls.findIndex((p) => p.status === 200);
+    const down = polls.slice(0, firstUp);
+    // At 20 ms a poll, 700 ms of DOWN is many polls even on a slow machine; 3 leaves room for a busy one.
+    expect(down.length).toBeGreaterThanOrEqual(3);
+    for (const p of down) expect(p).toEqual({ status: 503, body: '{"status":"DOWN"}' });
+    for (const p of polls.slice(firstUp)) expect(p).toEqual({ status: 200, body: '{"status":"UP"}' });
+    // The app's own timeline: the Started line at port open, the readiness line 700 ms later.
+    expect(app.output()).toMatch(STARTED);
+    expect(app.output()).toContain('Readiness is REFUSING_TRAFFIC for 700 ms');
+    expect(portOpenToReadyMs(app.output())).toBeGreaterThanOrEqual(700);
+    app.proc.kill('SIGTERM');
+    expect((await exitWithin(app, 5_000)).code).toBe(0);
+  });
+
+  it('refuses a bad ready delay like the other settings: APPLICATION FAILED TO START, exit 1', async () => {
+    const app = startApp(jars.normal, await freePort(), ['--bluegreen.ready-delay-ms=soon']);
+    const exit = await exitWithin(app, 15_000);
+    expect(exit.code).toBe(1);
+    expect(app.output()).toContain(
+      "APPLICATION FAILED TO START: invalid bluegreen.ready-delay-ms 'soon': expected a whole number from 0 to 3600000",
+    );
+    expect(app.output()).not.toContain('Web server started');
   });
 });
 
@@ -425,6 +494,7 @@ describe('sample app build script', () => {
     [['--version', '1', '--out', 'x.jar', '--behaviour', 'error-rate:1.5'], "invalid --behaviour 'error-rate:1.5'"],
     [['--version', '1', '--out', 'x.jar', '--behaviour', 'sometimes'], "invalid --behaviour 'sometimes'"],
     [['--version', '1', '--out', 'x.jar', '--start-delay-ms', 'soon'], "invalid --start-delay-ms 'soon'"],
+    [['--version', '1', '--out', 'x.jar', '--ready-delay-ms', '-1'], "invalid --ready-delay-ms '-1'"],
     [['--version', '1', '--out', 'x.zip'], "invalid --out 'x.zip'"],
     [['--version', 'a b', '--out', 'x.jar'], "invalid --version 'a b'"],
     [['--out', 'x.jar'], 'missing --version'],

@@ -33,8 +33,16 @@ export interface DeployRun {
   readonly code: number | null;
   /** Wall-clock time of the deploy command, start to exit. */
   readonly wallSeconds: number;
-  /** The new app's own start-to-healthy time ("process running for" in its log), or why unknown. */
+  /**
+   * The new app's own start-to-ready time, from its log: its JVM's start to its readiness line
+   * (ours), or its "process running for" (the original's); or why unknown.
+   */
   readonly appSeconds: Figure;
+  /**
+   * The old standby's own stop that the deploy waited for, from its log ("Stopping" to "Stopped"):
+   * not the deploy's overhead either. Absent: the flow does not measure it (nothing is subtracted).
+   */
+  readonly stopSeconds?: Figure;
   /** One line for humans: what the deploy did. */
   readonly summary: string;
   /** Flow-specific facts, kept in the JSON result. */
@@ -270,16 +278,20 @@ export function analyseSwaps(loaded: LoadedDeploys): SwapFigures {
 export interface OverheadFigures {
   readonly wall: { readonly median: Figure; readonly max: Figure };
   readonly app: { readonly median: Figure };
-  /** Per deploy: wall time minus the app's own start-to-healthy time. */
+  /** The old standby's own stop, where the flow measures it. */
+  readonly stop: { readonly median: Figure };
+  /** Per deploy: wall time minus the app's own start-to-ready time and the old standby's own stop. */
   readonly overhead: { readonly median: Figure; readonly max: Figure; readonly each: Figure[] };
 }
 
-/** Deploy overhead: each deploy's wall time minus its app's own "process running for". */
+/** Deploy overhead: each deploy's wall time minus its app's own start-to-ready and, where measured, the old standby's own stop. */
 export function analyseOverhead(deploys: readonly TimedDeploy[]): OverheadFigures {
   const each: Figure[] = deploys.map((d) => {
     if (!d.ok) return notMeasured(`the deploy of ${d.version} failed (exit ${d.code})`);
     if (!isMeasured(d.appSeconds)) return d.appSeconds;
-    return d.wallSeconds - d.appSeconds;
+    if (d.stopSeconds === undefined) return d.wallSeconds - d.appSeconds;
+    if (!isMeasured(d.stopSeconds)) return d.stopSeconds;
+    return d.wallSeconds - d.appSeconds - d.stopSeconds;
   });
   const overheads = measuredValues(each);
   // With no deploy measured, the first deploy's reason says more than "no deploys".
@@ -288,6 +300,11 @@ export function analyseOverhead(deploys: readonly TimedDeploy[]): OverheadFigure
   return {
     wall: { median: medianOf(deploys.map((d) => d.wallSeconds), 'deploys'), max: maxOf(deploys.map((d) => d.wallSeconds), 'deploys') },
     app: { median: medianOf(measuredValues(deploys.map((d) => d.appSeconds)), 'app start times in the logs') },
+    stop: {
+      median: deploys.some((d) => d.stopSeconds !== undefined)
+        ? medianOf(measuredValues(deploys.map((d) => d.stopSeconds ?? notMeasured('not measured'))), 'standby stops in the logs')
+        : notMeasured('this flow does not measure it: nothing is subtracted'),
+    },
     overhead: {
       median: orReason(medianOf(overheads, 'deploys with a measured app start')),
       max: orReason(maxOf(overheads, 'deploys with a measured app start')),

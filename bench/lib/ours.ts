@@ -1,6 +1,6 @@
 /**
- * Our flow for the harness: `bluegreen deploy` on a local host (scripts/local-host), its phases
- * read from its progress lines, the app's own start time from the slot's log. And the physical
+ * Our flows for the harness: `bluegreen deploy` and `bluegreen rollback` on a local host
+ * (scripts/local-host), their phases read from the progress lines and the slot's log. And the physical
  * limit of a swap: one health poll interval plus an Nginx reload, measured on the same Nginx.
  */
 import { spawnSync } from 'node:child_process';
@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BLUEGREEN, type LocalHost } from '../../scripts/lib/host.js';
 import { startLoad, type LoadReport } from '../../scripts/lib/load.js';
-import { appStartSeconds, fileSize, readFrom } from './applog.js';
-import { isMeasured, medianOf, notMeasured, type Figure } from './figures.js';
+import { appReadySeconds, appTimeline, fileSize, readFrom, standbyStopSeconds } from './applog.js';
+import { medianOf, notMeasured, type Figure } from './figures.js';
 import type { DeployFlow, DeployPhase, DeployRun, LoadSettings } from './harness.js';
+import { deployPhases, firstOfEach, rollbackPhases, type ProgressLine } from './phases.js';
 import { acceptingWorkers, runTracked, sleep } from './processes.js';
 
 type Slot = 'blue' | 'green';
@@ -20,6 +21,37 @@ const PROGRESS = /^bluegreen \[\s*([\d.]+)s\] (\S+)\s+(.*)$/;
 
 /** Phase names of the engine's progress lines that mark the switch and its proof. */
 const ENGINE_PHASES: Readonly<Record<string, DeployPhase>> = { switch: 'switch', verify: 'switched' };
+
+/** Runs `bluegreen ARGS` on the host, reading its progress lines as they come. */
+async function runEngine(
+  host: LocalHost,
+  env: Readonly<Record<string, string>>,
+  args: string[],
+  onPhase: (phase: DeployPhase) => void,
+): Promise<{ code: number | null; stderr: string; spawnedAtMs: number; wallSeconds: number; lines: ProgressLine[]; texts: Record<string, string> }> {
+  const lines: ProgressLine[] = [];
+  const texts: Record<string, string> = {};
+  const spawnedAtMs = Date.now();
+  const result = await runTracked(BLUEGREEN, args, {
+    env: host.env({ ...env }),
+    timeoutMs: 300_000,
+    onLine: (line) => {
+      const readAtMs = Date.now();
+      const m = PROGRESS.exec(line);
+      if (!m) return;
+      const [, seconds, phase, text] = m;
+      lines.push({ phase: phase!, seconds: Number(seconds), readAtMs });
+      texts[phase!] ??= text!;
+      const harnessPhase = ENGINE_PHASES[phase!];
+      if (harnessPhase) onPhase(harnessPhase);
+    },
+  });
+  return { code: result.code, stderr: result.stderr, spawnedAtMs, wallSeconds: result.ms / 1000, lines, texts };
+}
+
+function switchSummary(at: Record<string, number>): string {
+  return at.switch !== undefined && at.verify !== undefined ? `${(at.verify - at.switch).toFixed(2)} s` : '?';
+}
 
 export class OurFlow implements DeployFlow {
   readonly name = 'ours';
@@ -35,42 +67,53 @@ export class OurFlow implements DeployFlow {
 
   async deploy(jar: string, version: string, onPhase: (phase: DeployPhase) => void): Promise<DeployRun> {
     const logOffsets = { blue: fileSize(this.slotLog('blue')), green: fileSize(this.slotLog('green')) };
-    const at: Record<string, number> = {};
-    let slot: Slot | undefined;
-    const result = await runTracked(BLUEGREEN, ['deploy', jar, '--version', version], {
-      env: this.host.env({ ...this.env }),
-      timeoutMs: 300_000,
-      onLine: (line) => {
-        const m = PROGRESS.exec(line);
-        if (!m) return;
-        const [, seconds, phase, text] = m;
-        at[phase!] ??= Number(seconds);
-        const harnessPhase = ENGINE_PHASES[phase!];
-        if (harnessPhase) onPhase(harnessPhase);
-        const started = /^started (blue|green)\b/.exec(text!);
-        if (phase === 'start' && started) slot = started[1] as Slot;
-      },
-    });
-    const wallSeconds = result.ms / 1000;
-    const appSeconds: Figure = slot
-      ? appStartSeconds(readFrom(this.slotLog(slot), logOffsets[slot]))
-      : notMeasured('the engine did not report which slot it started');
+    const run = await runEngine(this.host, this.env, ['deploy', jar, '--version', version], onPhase);
+    const at = firstOfEach(run.lines);
+    const slot = /^started (blue|green)\b/.exec(run.texts.start ?? '')?.[1] as Slot | undefined;
+    // The deploy starts the new app in the slot of the old standby it stops: one log holds both.
+    const log = slot ? readFrom(this.slotLog(slot), logOffsets[slot]) : '';
+    const appSeconds: Figure = slot ? appReadySeconds(log) : notMeasured('the engine did not report which slot it started');
+    const stopSeconds: Figure = slot ? standbyStopSeconds(log, at.stop !== undefined) : notMeasured('the engine did not report which slot it started');
+    const phaseSeconds = deployPhases(run.spawnedAtMs, run.wallSeconds, run.lines, appTimeline(log), stopSeconds);
 
-    // Where the overhead goes, from the engine's own progress lines (seconds).
-    const details: Record<string, unknown> = { slot: slot ?? null, progressAt: at };
-    if (at.start !== undefined) details.prepareSeconds = at.start;
-    if (at.start !== undefined && at.health !== undefined && isMeasured(appSeconds)) {
-      // Start-to-healthy as the engine saw it, less the app's own: exec and health-poll granularity.
-      details.bootBeyondAppSeconds = at.health - at.start - appSeconds;
-    }
-    if (at.switch !== undefined && at.verify !== undefined) details.switchSeconds = at.verify - at.switch;
-    if (at.verify !== undefined) details.afterSwitchSeconds = wallSeconds - at.verify;
+    const ok = run.code === 0;
+    const summary = ok ? `${slot ?? '?'} live; switch ${switchSummary(at)}` : `failed: ${run.stderr.trim().split('\n').at(-1) ?? ''}`;
+    return {
+      ok,
+      code: run.code,
+      wallSeconds: run.wallSeconds,
+      appSeconds,
+      stopSeconds,
+      summary,
+      details: { slot: slot ?? null, progressAt: at, phaseSeconds, stderr: ok ? undefined : run.stderr },
+    };
+  }
+}
 
-    const ok = result.code === 0;
-    const summary = ok
-      ? `${slot ?? '?'} live; switch ${at.switch !== undefined && at.verify !== undefined ? `${(at.verify - at.switch).toFixed(2)} s` : '?'}`
-      : `failed: ${result.stderr.trim().split('\n').at(-1) ?? ''}`;
-    return { ok, code: result.code, wallSeconds, appSeconds, summary, details: { ...details, stderr: ok ? undefined : result.stderr } };
+/**
+ * `bluegreen rollback` as a flow for the harness: each "deploy" rolls back to the warm standby,
+ * whose version is the release given; no app starts, so there is no app time to subtract.
+ */
+export class RollbackFlow implements DeployFlow {
+  readonly name = 'rollback';
+
+  constructor(
+    private readonly host: LocalHost,
+    private readonly env: Readonly<Record<string, string>>,
+  ) {}
+
+  async deploy(_jar: string, version: string, onPhase: (phase: DeployPhase) => void): Promise<DeployRun> {
+    const run = await runEngine(this.host, this.env, ['rollback'], onPhase);
+    const at = firstOfEach(run.lines);
+    const ok = run.code === 0;
+    return {
+      ok,
+      code: run.code,
+      wallSeconds: run.wallSeconds,
+      appSeconds: notMeasured('a rollback starts no app'),
+      summary: ok ? `rolled back to ${version}; switch ${switchSummary(at)}` : `failed: ${run.stderr.trim().split('\n').at(-1) ?? ''}`,
+      details: { progressAt: at, phaseSeconds: rollbackPhases(run.spawnedAtMs, run.wallSeconds, run.lines), stderr: ok ? undefined : run.stderr },
+    };
   }
 }
 

@@ -6,6 +6,7 @@ import { fmt, fmtCount, fmtRatio, isMeasured, notMeasured, ratio, type Figure, t
 import type { LatencyFigures, OverheadFigures, SwapFigures, TimedDeploy } from './harness.js';
 import { machineLine, type Machine } from './machine.js';
 import type { ReloadMeasurement } from './ours.js';
+import { DEPLOY_PHASES, ROLLBACK_PHASES, type DeployPhaseName, type RollbackPhaseName } from './phases.js';
 import type { ProxyFigures } from './proxy.js';
 
 export interface FlowResult {
@@ -15,14 +16,26 @@ export interface FlowResult {
   readonly deploys: TimedDeploy[];
 }
 
-export interface OurResult extends FlowResult {
-  /** Medians of where our overhead goes, from the engine's progress lines (seconds). */
-  readonly phases: {
-    readonly prepare: Figure;
-    readonly bootBeyondApp: Figure;
-    readonly switch: Figure;
-    readonly afterSwitch: Figure;
-  };
+/** One kind of app deployed through our engine under load. */
+export interface SeriesResult extends FlowResult {
+  /** How long the app's health stays DOWN after its port opens. */
+  readonly readyDelayMs: number;
+  /** Medians of where each deploy's time goes, from the engine's progress lines and the app's log (seconds). */
+  readonly phases: Record<DeployPhaseName, Figure>;
+}
+
+/** Rollbacks to the warm standby (`bluegreen rollback`) under the same load. */
+export interface RollbackResult {
+  readonly swaps: SwapFigures;
+  readonly wall: { readonly median: Figure; readonly max: Figure; readonly each: number[] };
+  readonly deploys: TimedDeploy[];
+  readonly phases: Record<RollbackPhaseName, Figure>;
+}
+
+export interface OurResult extends SeriesResult {
+  /** The same deploys with an app whose health is DOWN for a while after its port opens. */
+  readonly notReady: Section<SeriesResult>;
+  readonly rollback: Section<RollbackResult>;
   /** One health poll interval plus one Nginx reload (timed under the deploys' load). */
   readonly limit: {
     readonly healthInterval: Figure;
@@ -37,6 +50,12 @@ export interface Settings {
   readonly swaps: number;
   readonly originalDeploys: number;
   readonly startDelayMs: number;
+  /** Deploys of the app that is DOWN for `readyDelayMs` after its port opens (0: not run). */
+  readonly readySwaps: number;
+  readonly readyDelayMs: number;
+  /** Each of those deploys' DOWN time, spread around `readyDelayMs` over one poll interval. */
+  readonly readyDelays?: readonly number[];
+  readonly rollbacks: number;
   readonly healthInterval: string;
   /** Warm-up GETs to the new slot before its switch (BLUEGREEN_WARMUP_REQUESTS). */
   readonly warmupRequests: string;
@@ -83,7 +102,14 @@ const GOALS = {
   overhead: "A swap costs little beyond the app's own start: median deploy overhead ≤ 0.5 s (the original scripts: at least 13 s of fixed sleeps)",
   throughput: "Nginx in front costs less than with the original's configuration: through-Nginx throughput ≥ 2.5× the original's on the same machine",
   switchLatency: 'Users barely notice a switch: p99 latency within 2 s of a switch ≤ 2× steady state',
+  notReadyOverhead: 'Median deploy overhead ≤ 0.5 s for an app that is DOWN for 2 s after its port opens',
+  rollback: 'Every rollback ≤ 0.5 s (to the warm standby, under the same load, 0 failed requests)',
 } as const;
+
+/** The app the DOWN-after-port-open promise is about, and how many deploys and rollbacks judge the new promises. */
+export const NOT_READY_PROMISE_MS = 2000;
+export const NOT_READY_MIN_DEPLOYS = 10;
+export const MIN_ROLLBACKS = 5;
 
 /** What a quick run measures too little of to judge each promise, said in its `measured`. */
 const QUICK_TOO_LITTLE = 'not judged on a quick run';
@@ -114,14 +140,23 @@ export function judgeGoals(
   } else {
     const s = ours.swaps;
     const failedDeploys = s.deploys - s.succeeded;
-    const clean = s.failed === 0 && failedDeploys === 0;
+    // The other series are swaps too: a request they drop breaks the same promise.
+    const others = [
+      ...(measured(ours.notReady) ? [['the app DOWN after its port opens', ours.notReady.swaps] as const] : []),
+      ...(measured(ours.rollback) ? [['rollbacks', ours.rollback.swaps] as const] : []),
+    ];
+    const otherFailures = others.reduce((n, [, o]) => n + o.failed + o.deploys - o.succeeded, 0);
+    const clean = s.failed === 0 && failedDeploys === 0 && otherFailures === 0;
     goals.push({
       goal: GOALS.noFailures,
       measured:
         `${s.failed} failed of ${s.requests} (new-connection ${s.failedNewConnection}, keep-alive after resend ${s.failedKeepAlive}); ` +
         `raw resets ${s.rawResets}, per swap: ${s.resetsPerSwap.each.join(' ')}` +
         (failedDeploys ? `; ${failedDeploys} deploy(s) failed` : '') +
-        (s.deploys < 20 ? `; only ${s.deploys} swaps (the promise is judged over at least 20: run without --quick)` : ''),
+        (s.deploys < 20 ? `; only ${s.deploys} swaps (the promise is judged over at least 20: run without --quick)` : '') +
+        others
+          .map(([what, o]) => `; ${what}: ${o.failed} failed of ${o.requests}, raw resets ${o.rawResets}${o.deploys > o.succeeded ? `, ${o.deploys - o.succeeded} failed` : ''}`)
+          .join(''),
       status: s.deploys === 0 ? 'not measured' : !clean ? 'NOT MET' : quick ? 'not judged' : 'met',
     });
     const m = ours.overhead.overhead.median;
@@ -165,7 +200,48 @@ export function judgeGoals(
       ),
     );
   }
+
+  goals.push(notReadyGoal(ours, quick), rollbackGoal(ours, quick));
   return goals;
+}
+
+function notReadyGoal(ours: Section<OurResult>, quick: boolean): Goal {
+  const goal = GOALS.notReadyOverhead;
+  const series = measured(ours) ? ours.notReady : ours;
+  if (!measured(series)) return { goal, measured: `not measured: ${series.notMeasured}`, status: 'not measured' };
+  const o = series.overhead.overhead;
+  const failed = series.swaps.failed + series.swaps.deploys - series.swaps.succeeded;
+  const text =
+    `${fmt(o.median, 2, ' s')} (max ${fmt(o.max, 2, ' s')}; ${series.swaps.deploys} deploys of an app DOWN for ${series.readyDelayMs} ms after its port opens; ` +
+    `ready to noticed ${fmt(series.phases.noticed, 2, ' s')}, median)`;
+  if (failed > 0) return { goal, measured: `${text}; ${failed} failed request(s) or deploy(s)`, status: 'NOT MET' };
+  const tooLittle = quick
+    ? `${QUICK_TOO_LITTLE}: a median of ${o.each.length} deploys, the promise needs ${NOT_READY_MIN_DEPLOYS}`
+    : series.readyDelayMs !== NOT_READY_PROMISE_MS
+      ? `not judged: the promise is about an app DOWN for ${NOT_READY_PROMISE_MS} ms (--ready-delay-ms ${NOT_READY_PROMISE_MS})`
+      : o.each.length < NOT_READY_MIN_DEPLOYS
+        ? `not judged: a median of ${o.each.length} deploys, the promise needs ${NOT_READY_MIN_DEPLOYS} (--ready-swaps)`
+        : undefined;
+  return judged(goal, o.median, (v) => v <= 0.5, text, tooLittle);
+}
+
+function rollbackGoal(ours: Section<OurResult>, quick: boolean): Goal {
+  const goal = GOALS.rollback;
+  const r = measured(ours) ? ours.rollback : ours;
+  if (!measured(r)) return { goal, measured: `not measured: ${r.notMeasured}`, status: 'not measured' };
+  const s = r.swaps;
+  const failedRollbacks = s.deploys - s.succeeded;
+  const text =
+    `max ${fmt(r.wall.max, 2, ' s')}, median ${fmt(r.wall.median, 2, ' s')} over ${s.deploys} rollbacks ` +
+    `(each: ${r.wall.each.map((w) => w.toFixed(2)).join(' ')}); ${s.failed} failed requests of ${s.requests}, raw resets ${s.rawResets}` +
+    (failedRollbacks ? `; ${failedRollbacks} rollback(s) failed` : '');
+  if (s.failed > 0 || failedRollbacks > 0) return { goal, measured: text, status: 'NOT MET' };
+  const tooLittle = quick
+    ? `${QUICK_TOO_LITTLE}: short steady time between rollbacks`
+    : s.deploys < MIN_ROLLBACKS
+      ? `not judged: ${s.deploys} rollbacks, the promise needs ${MIN_ROLLBACKS} (--rollbacks)`
+      : undefined;
+  return judged(goal, r.wall.max, (v) => v <= 0.5, text, tooLittle);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,8 +407,9 @@ function overheadTable(r: BenchResult): Table {
   ];
   const rows = [
     row('deploy time, median / max (s)', (o) => notes.pair(o.wall.median, o.wall.max, 2), (o) => o.wall.median),
-    row("app's own start-to-healthy, median (s)", (o) => notes.cell(o.app.median, 2)),
-    row('overhead = deploy − app, median / max (s)', (o) => notes.pair(o.overhead.median, o.overhead.max, 2), (o) => o.overhead.median),
+    row("app's own start-to-ready, median (s)", (o) => notes.cell(o.app.median, 2)),
+    row("old standby's own stop, median (s)", (o) => notes.cell(o.stop.median, 3)),
+    row('overhead = deploy − app − stop, median / max (s)', (o) => notes.pair(o.overhead.median, o.overhead.max, 2), (o) => o.overhead.median),
   ];
   const extra: string[] = [];
   if (ours) {
@@ -348,21 +425,119 @@ function overheadTable(r: BenchResult): Table {
       `Nginx reload: sent until no old worker accepts connections; median of ${l.reloadUnderLoad.each.length} under the same load ` +
         `(${notes.cell(l.reloadUnderLoad.median, 3, ' s')}), of ${l.reloadIdle.each.length} idle (${notes.cell(l.reloadIdle.median, 3, ' s')}).`,
     );
-    const p = ours.phases;
-    extra.push(
-      `Where our time beyond the app goes (medians, from the engine's progress lines): before the start (lock, checks, release, ` +
-        `drain, stop the old standby) ${notes.cell(p.prepare, 2, ' s')}; start-to-healthy beyond the app's own (exec, poll ` +
-        `granularity) ${notes.cell(p.bootBeyondApp, 2, ' s')}; switch (nginx -t, reload, proof through Nginx) ` +
-        `${notes.cell(p.switch, 2, ' s')}; after the switch ${notes.cell(p.afterSwitch, 2, ' s')}.`,
-    );
+    extra.push('Where our time goes, by phase: section 5.');
     extra.push(`Our overhead per deploy (s): ${ours.overhead.overhead.each.map((f) => notes.cell(f, 2)).join(' ')}`);
   }
   if (orig) extra.push(`Original overhead per deploy (s): ${orig.overhead.overhead.each.map((f) => notes.cell(f, 2)).join(' ')}`);
+  extra.push(
+    "The app's own start-to-ready: ours, from its JVM's start (its Started line less its \"process running for\") to its " +
+      '"ReadinessState changed to ACCEPTING_TRAFFIC" line; the original\'s, its "process running for". The old standby\'s own ' +
+      'stop (ours): its "Stopping" to its "Stopped" line; the original\'s is not subtracted.',
+  );
   return {
-    title: "2. Deploy overhead (deploy time − the app's own \"process running for\")",
+    title: "2. Deploy overhead (deploy time − the app's own start-to-ready − the old standby's own stop)",
     head: ['', 'ours', 'original', 'ours ÷ original'],
     rows,
     notes: [...extra, ...notes.lines()],
+  };
+}
+
+/** "2000 ms", or "1750 to 2200 ms (each: ...)" when the DOWN times were spread. */
+function downTimes(s: Settings): string {
+  const d = s.readyDelays ?? [];
+  if (d.length === 0 || d.every((x) => x === s.readyDelayMs)) return `${s.readyDelayMs} ms`;
+  return `${Math.min(...d)} to ${Math.max(...d)} ms (each: ${d.join(' ')})`;
+}
+
+function notReadyTitle(r: BenchResult): string {
+  return `DOWN for ${(r.settings.readyDelayMs / 1000).toFixed(1)} s after its port opens`;
+}
+
+function kindsTable(r: BenchResult): Table {
+  const notes = new Footnotes();
+  const title = `3. Two kinds of app: ready when its port opens, and ${notReadyTitle(r)}`;
+  if (!measured(r.ours)) return { title, head: [''], rows: [], notes: [`not measured: ${r.ours.notMeasured}`] };
+  const ready = r.ours;
+  const down = measured(ready.notReady) ? ready.notReady : undefined;
+  const row = (label: string, cell: (f: SeriesResult) => string): string[] => [label, cell(ready), down ? cell(down) : ''];
+  const rows = [
+    row('deploys under load', (f) => `${f.swaps.deploys} (${f.swaps.succeeded} exit 0)`),
+    row('only the new version answered after its switch', (f) => `${f.swaps.newVersionServed} of ${f.swaps.deploys}`),
+    row('failed after the standard resend', (f) => fmtCount(f.swaps.failed, f.swaps.requests)),
+    row('raw keep-alive resets', (f) => String(f.swaps.rawResets)),
+    row('p99 ms steady / within 2 s of a switch', (f) => notes.pair(f.swaps.latency.steady.p99, f.swaps.latency.switch.p99, 1)),
+    row('deploy time, median / max (s)', (f) => notes.pair(f.overhead.wall.median, f.overhead.wall.max, 2)),
+    row("app's own start-to-ready, median (s)", (f) => notes.cell(f.overhead.app.median, 2)),
+    row("old standby's own stop, median (s)", (f) => notes.cell(f.overhead.stop.median, 3)),
+    row('overhead, median / max (s)', (f) => notes.pair(f.overhead.overhead.median, f.overhead.overhead.max, 2)),
+  ];
+  const extra = down
+    ? [
+        `Overhead per deploy, ${notReadyTitle(r)} (s): ${down.overhead.overhead.each.map((f) => notes.cell(f, 2)).join(' ')}`,
+        `DOWN after the port opens: ${downTimes(r.settings)}, spread so that readiness falls at every point between two health probes.`,
+      ]
+    : [`${notReadyTitle(r)}: not measured: ${(ready.notReady as NotMeasured).notMeasured}`];
+  return {
+    title,
+    head: ['', 'ready when its port opens (section 1)', notReadyTitle(r)],
+    rows,
+    notes: [...extra, ...notes.lines()],
+  };
+}
+
+function rollbackTable(r: BenchResult): Table {
+  const notes = new Footnotes();
+  const title = '4. Rollback to the warm standby (bluegreen rollback), under the same load';
+  const rb = measured(r.ours) ? r.ours.rollback : r.ours;
+  if (!measured(rb)) return { title, head: [''], rows: [], notes: [`not measured: ${rb.notMeasured}`] };
+  const s = rb.swaps;
+  return {
+    title,
+    head: ['', 'rollback'],
+    rows: [
+      ['rollbacks under load', `${s.deploys} (${s.succeeded} exit 0)`],
+      ['only the version rolled back to answered after its switch', `${s.newVersionServed} of ${s.deploys}`],
+      ['failed after the standard resend', fmtCount(s.failed, s.requests)],
+      ['raw keep-alive resets', String(s.rawResets)],
+      ['p99 ms steady / within 2 s of a switch', notes.pair(s.latency.steady.p99, s.latency.switch.p99, 1)],
+      ['rollback time, median / max (s)', notes.pair(rb.wall.median, rb.wall.max, 2)],
+    ],
+    notes: [`Each rollback (s): ${rb.wall.each.map((w) => w.toFixed(2)).join(' ')}`, ...notes.lines()],
+  };
+}
+
+function phasesTable(r: BenchResult, title = '5. Where the time goes, by phase (medians, s)'): Table {
+  const notes = new Footnotes();
+  if (!measured(r.ours)) return { title, head: [''], rows: [], notes: [`not measured: ${r.ours.notMeasured}`] };
+  const ready = r.ours.phases;
+  const down = measured(r.ours.notReady) ? r.ours.notReady.phases : undefined;
+  const rb = measured(r.ours.rollback) ? r.ours.rollback.phases : undefined;
+  const rollbackOf: Partial<Record<DeployPhaseName, RollbackPhaseName>> = { switch: 'switch', after: 'after' };
+  const rows = (Object.keys(DEPLOY_PHASES) as DeployPhaseName[]).map((k) => [
+    DEPLOY_PHASES[k],
+    notes.cell(ready[k], 2),
+    down ? notes.cell(down[k], 2) : '',
+    rb && rollbackOf[k] ? notes.cell(rb[rollbackOf[k]], 2) : '',
+  ]);
+  rows.push([ROLLBACK_PHASES.beforeSwitch, '', '', rb ? notes.cell(rb.beforeSwitch, 2) : '']);
+  const overhead = (f: SeriesResult): string => notes.pair(f.overhead.overhead.median, f.overhead.overhead.max, 2);
+  rows.push([
+    'overhead (deploys) or time (rollbacks), median / max',
+    overhead(r.ours),
+    measured(r.ours.notReady) ? overhead(r.ours.notReady) : '',
+    measured(r.ours.rollback) ? notes.pair(r.ours.rollback.wall.median, r.ours.rollback.wall.max, 2) : '',
+  ]);
+  return {
+    title,
+    head: ['phase', 'ready when its port opens', notReadyTitle(r), 'rollback'],
+    rows,
+    notes: [
+      "Each phase runs from one mark to the next on one clock: the engine's progress lines (its seconds since it started, " +
+        'placed on the wall clock by when the bench read them, within about 10 ms) and the app\'s own log lines ' +
+        '(their timestamps). A deploy\'s phases add up to its time, its overhead is all of them but the two apps\' own ' +
+        'start and stop; the medians of the phases need not add up to the median overhead.',
+      ...notes.lines(),
+    ],
   };
 }
 
@@ -379,7 +554,7 @@ function originalList(r: BenchResult): List | undefined {
     return `requests started after its switch were answered by: ${answers || 'none'}`;
   };
   return {
-    title: '3. The original flow, deploy by deploy (bench/original/deploy2.sh + switch.sh)',
+    title: '6. The original flow, deploy by deploy (bench/original/deploy2.sh + switch.sh)',
     items: [...(o.setup ? [o.setup] : []), ...o.deploys].map((d) => ({
       head:
         `${d.version}${d === o.setup ? ' (set-up)' : ''}: ${d.wallSeconds.toFixed(1)} s, exit ${d.code}; ` +
@@ -392,7 +567,7 @@ function originalList(r: BenchResult): List | undefined {
 
 function proxyTable(r: BenchResult): Table {
   if (!measured(r.proxy)) {
-    return { title: '4. Proxy cost', head: [''], rows: [], notes: [`not measured: ${r.proxy.notMeasured}`] };
+    return { title: '7. Proxy cost', head: [''], rows: [], notes: [`not measured: ${r.proxy.notMeasured}`] };
   }
   const notes = new Footnotes();
   const p = r.proxy;
@@ -403,7 +578,7 @@ function proxyTable(r: BenchResult): Table {
     original: "through the original's config",
   };
   return {
-    title: `4. Proxy cost (wrk -t${s.threads} -c${s.connections} -d${s.seconds}s GET /, median of ${s.rounds} round(s), the same app process)`,
+    title: `7. Proxy cost (wrk -t${s.threads} -c${s.connections} -d${s.seconds}s GET /, median of ${s.rounds} round(s), the same app process)`,
     head: ['', 'req/s', '× direct', 'p50 ms', 'p99 ms', '× direct', 'errors'],
     rows: p.targets.map((t) => [
       label[t.name] ?? t.name,
@@ -439,7 +614,9 @@ function settingsLines(r: BenchResult): string[] {
     `Run: ${s.mode}, ${r.machine.date}, ${r.seconds.toFixed(0)} s; 1-minute load ${r.machine.loadAtStart} at start, ${r.loadAtEnd} at the end`,
     `Machine: ${machineLine(r.machine)}`,
     `Settings: ${s.swaps} swaps (ours) and ${s.originalDeploys} deploy(s) (original) under load, after one set-up deploy each; ` +
-      `sample app with a ${s.startDelayMs} ms start delay; health poll interval ${s.healthInterval}; ` +
+      `sample app with a ${s.startDelayMs} ms start delay; ` +
+      `then ${s.readySwaps} swaps of the same app DOWN for ${downTimes(s)} after its port opens, and ${s.rollbacks} rollbacks; ` +
+      `health poll interval ${s.healthInterval}; ` +
       `warm-up requests before a switch ${s.warmupRequests}; ` +
       `load: ${l.keepAliveConnections} keep-alive + ${l.newConnectionWorkers} new-connection clients, think ${l.thinkMs} ms, ` +
       `every ${l.postEvery}rd request a POST, every ${l.slowRequestEvery}th a ${l.slowMs} ms slow request; ` +
@@ -454,6 +631,9 @@ function parts(r: BenchResult, goalsAs: 'list' | 'table'): Part[] {
   return [
     { kind: 'table', t: swapsTable(r) },
     { kind: 'table', t: overheadTable(r) },
+    { kind: 'table', t: kindsTable(r) },
+    { kind: 'table', t: rollbackTable(r) },
+    { kind: 'table', t: phasesTable(r) },
     ...(list ? [{ kind: 'list' as const, l: list }] : []),
     { kind: 'table', t: proxyTable(r) },
     goalsAs === 'list' ? { kind: 'list', l: goalsList(r) } : { kind: 'table', t: goalsTable(r) },
@@ -486,6 +666,16 @@ export function renderSummary(r: BenchResult, resultPath: string): string {
     row('raw keep-alive resets', (f) => String(f.swaps.rawResets)),
     row('deploy time, median (s)', (f) => notes.cell(f.overhead.wall.median, 2)),
     row('deploy overhead, median (s)', (f) => notes.cell(f.overhead.overhead.median, 2)),
+    row(
+      `deploy overhead, median / max (s), app ${notReadyTitle(r)}`,
+      () => '',
+      (o) => (measured(o.notReady) ? notes.pair(o.notReady.overhead.overhead.median, o.notReady.overhead.overhead.max, 2) : notes.cell(o.notReady)),
+    ),
+    row(
+      'rollback to the warm standby, median / max (s)',
+      () => '',
+      (o) => (measured(o.rollback) ? notes.pair(o.rollback.wall.median, o.rollback.wall.max, 2) : notes.cell(o.rollback)),
+    ),
     row('p99 steady / within 2 s of a switch (ms)', (f) => notes.pair(f.swaps.latency.steady.p99, f.swaps.latency.switch.p99, 1)),
   ];
   if (measured(r.proxy)) {
@@ -501,6 +691,8 @@ export function renderSummary(r: BenchResult, resultPath: string): string {
     markdownTable(goalsTable(r)),
     '',
     markdownTable(figures),
+    '',
+    markdownTable(phasesTable(r, 'Where the time goes, by phase (medians, s)')),
   ].join('\n');
 }
 

@@ -21,6 +21,8 @@ export interface JarOptions {
   readonly behaviour?: string;
   /** Baked-in delay before the app listens. @default 0 */
   readonly startDelayMs?: number;
+  /** Baked-in time health stays DOWN after the app listens. @default 0 */
+  readonly readyDelayMs?: number;
 }
 
 const jarCache = new Map<string, string>();
@@ -30,17 +32,18 @@ let jarDir: string | undefined;
 export function buildJar(version: string, opts: JarOptions = {}): string {
   const behaviour = opts.behaviour ?? 'normal';
   const delay = opts.startDelayMs ?? 0;
-  const key = `${version}|${behaviour}|${delay}`;
+  const ready = opts.readyDelayMs ?? 0;
+  const key = `${version}|${behaviour}|${delay}|${ready}`;
   const cached = jarCache.get(key);
   if (cached) return cached;
   // One place in the (git-ignored) build directory: each process rebuilds what it uses, and the
   // build script renames a finished jar into place, so processes never see half a jar.
   jarDir ??= join(PROJECT_DIR, '.build', 'jars');
   mkdirSync(jarDir, { recursive: true });
-  const out = join(jarDir, `${version}-${behaviour.replace(/[^a-z0-9.-]/gi, '_')}-${delay}.jar`);
+  const out = join(jarDir, `${version}-${behaviour.replace(/[^a-z0-9.-]/gi, '_')}-${delay}${ready ? `-ready${ready}` : ''}.jar`);
   const result = spawnSync(
     'bash',
-    [SAMPLE_BUILD, '--version', version, '--out', out, '--behaviour', behaviour, '--start-delay-ms', String(delay)],
+    [SAMPLE_BUILD, '--version', version, '--out', out, '--behaviour', behaviour, '--start-delay-ms', String(delay), '--ready-delay-ms', String(ready)],
     { encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`sample app build failed: ${result.stderr}${result.stdout}`);

@@ -35,7 +35,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>It behaves like the parts of Spring Boot a deploy cares about: Spring-style command line
  * arguments ({@code --server.port=8081}), a startup delay before the port is bound (Tomcat only
- * listens at the end of startup), {@code /actuator/health}, the "Started ... in X seconds" log
+ * listens at the end of startup), {@code /actuator/health} (optionally DOWN for a while after the
+ * port opens, like readiness that waits for a database), the "Started ... in X seconds" log
  * line, and graceful shutdown on SIGTERM (health DOWN, in-flight requests finish, then exit 0).
  *
  * <p>The build script bakes the version and a behaviour into {@code bluegreen-sample.properties}
@@ -176,7 +177,7 @@ public final class SampleApp {
     private final AtomicLong rootRequests = new AtomicLong();
     private final AtomicLong errorRateRequests = new AtomicLong();
     private final Object lock = new Object();
-    /** Health: UP once started (never for never-healthy), DOWN again from the start of shutdown. */
+    /** Health: UP once started and ready (never for never-healthy), DOWN again from the start of shutdown. */
     private volatile boolean up;
     private HttpServer server; // guarded by lock
     private ExecutorService pool; // guarded by lock
@@ -209,12 +210,16 @@ public final class SampleApp {
         int port;
         String address;
         long startDelayMs;
+        long readyDelayMs;
         try {
             behaviour = Behaviour.parse(baked.getProperty("behaviour", "normal"));
             port = parseLong("server.port", settings.get("server.port", "8080"), 0, 65_535).intValue();
             address = settings.get("server.address", "0.0.0.0");
             startDelayMs = parseLong("bluegreen.start-delay-ms",
                     settings.get("bluegreen.start-delay-ms", baked.getProperty("start-delay-ms", "0")),
+                    0, 3_600_000L);
+            readyDelayMs = parseLong("bluegreen.ready-delay-ms",
+                    settings.get("bluegreen.ready-delay-ms", baked.getProperty("ready-delay-ms", "0")),
                     0, 3_600_000L);
         } catch (IllegalArgumentException e) {
             failToStart(e.getMessage());
@@ -229,7 +234,7 @@ public final class SampleApp {
         SampleApp app = new SampleApp(mainStartNanos, version, profile, behaviour);
         Thread hook = new Thread(app::shutdown, "shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        app.start(address, port, startDelayMs);
+        app.start(address, port, startDelayMs, readyDelayMs);
     }
 
     static Properties loadBakedProperties() {
@@ -260,7 +265,8 @@ public final class SampleApp {
     // ---------------------------------------------------------------------------------------
     // Startup and shutdown
 
-    private void start(String address, int requestedPort, long startDelayMs) throws InterruptedException {
+    private void start(String address, int requestedPort, long startDelayMs, long readyDelayMs)
+            throws InterruptedException {
         if (startDelayMs > 0) {
             // A slow Spring context: the port is bound only at the end of startup, like Tomcat.
             log("INFO", "Initializing application context (simulated start delay " + startDelayMs + " ms)");
@@ -294,13 +300,15 @@ public final class SampleApp {
             srv.createContext("/", this::handle);
             pool = Executors.newFixedThreadPool(POOL_THREADS, daemonThreads("http-worker-"));
             srv.setExecutor(pool);
-            up = behaviour.kind() != Kind.NEVER_HEALTHY;
+            // Health stays DOWN for the ready delay too: a Spring Boot app whose readiness waits for
+            // caches or a database opens its port before it accepts traffic.
+            up = behaviour.kind() != Kind.NEVER_HEALTHY && readyDelayMs == 0;
             srv.start();
             server = srv;
             port = srv.getAddress().getPort();
             log("INFO", "Web server started on port " + port + " (http) at " + address);
 
-            if (!up) {
+            if (behaviour.kind() == Kind.NEVER_HEALTHY) {
                 log("WARN", "Health is DOWN and will stay DOWN: this build has behaviour never-healthy, "
                         + "a simulated bad release");
                 return;
@@ -309,6 +317,15 @@ public final class SampleApp {
             long runningMillis = Math.max(ManagementFactory.getRuntimeMXBean().getUptime(), inMillis);
             log("INFO", "Started SampleApp in " + seconds(inMillis) + " seconds (process running for "
                     + seconds(runningMillis) + ")");
+            if (up) {
+                logReady();
+            } else {
+                log("INFO", "Readiness is REFUSING_TRAFFIC for " + readyDelayMs
+                        + " ms (simulated bluegreen.ready-delay-ms): health is DOWN until then");
+            }
+        }
+        if (readyDelayMs > 0) {
+            becomeReadyAfter(readyDelayMs);
         }
 
         if (behaviour.kind() == Kind.DIE_AFTER_MS) {
@@ -325,6 +342,30 @@ public final class SampleApp {
             killer.setDaemon(true);
             killer.start();
         }
+    }
+
+    /** Spring Boot's line when the app starts to accept traffic: where its start-to-ready ends. */
+    private static void logReady() {
+        log("INFO", "Application availability state ReadinessState changed to ACCEPTING_TRAFFIC");
+    }
+
+    private void becomeReadyAfter(long readyDelayMs) {
+        Thread ready = new Thread(() -> {
+            try {
+                Thread.sleep(readyDelayMs);
+            } catch (InterruptedException e) {
+                return;
+            }
+            synchronized (lock) {
+                if (stopping) {
+                    return; // health stays DOWN once shutdown began
+                }
+                up = true;
+                logReady();
+            }
+        }, "readiness");
+        ready.setDaemon(true);
+        ready.start();
     }
 
     /**
