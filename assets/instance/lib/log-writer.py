@@ -1,13 +1,12 @@
 #!/usr/bin/python3
 # The log writer between a slot's app and its log file: log-writer.py FILE, the app's output on
-# stdin. Both runners start it (lib/slots.sh, start_log_writer), so that logrotate can rename FILE
+# stdin. Both runners start it (log_writer in lib/slots.sh), so that logrotate can rename FILE
 # and create a new one without a restart of the app and without copytruncate's lost lines.
 #
 # Python because dnf, Amazon Linux 2023's package manager, is written in it: /usr/bin/python3 is
-# on every AL2023 image, the minimal one included. gawk (with its filefuncs extension for stat)
-# is there too, but its buffered print cannot say how many bytes a full disk refused, and it
-# cannot wait for input with a timeout; os.write and select can. Standard library only, and
-# Python 3.9 (AL2023's) is enough.
+# on every AL2023 image, the minimal one included. gawk with its filefuncs extension could stat
+# the path too, but its buffered print cannot say how many bytes a full disk refused, which
+# os.write does. Standard library only, and Python 3.9 (AL2023's) is enough.
 import os
 import select
 import signal
@@ -18,6 +17,15 @@ import time
 # an idle app must not keep the rotated file open until the next rotation compresses it.
 IDLE_CHECK_S = 1.0
 CHUNK = 65536
+
+
+def say(text):
+    """To stderr (the unit's journal on a host), never fatal: the writer must outlive its reader."""
+    try:
+        sys.stderr.write("bluegreen log writer: %s\n" % text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 class Writer:
@@ -56,8 +64,7 @@ class Writer:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as e:
             if not self.error.startswith("cannot open"):
-                sys.stderr.write("bluegreen log writer: cannot open %s: %s; retrying every %ss\n" % (self.path, e.strerror, IDLE_CHECK_S))
-                sys.stderr.flush()
+                say("cannot open %s: %s; its lines are counted as lost, and opening it is retried every %ss" % (self.path, e.strerror, IDLE_CHECK_S))
             self.error = "cannot open it: " + e.strerror
             self.next_open = now + IDLE_CHECK_S
             return
@@ -120,7 +127,7 @@ class Writer:
 
 def main():
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: log-writer.py FILE (the app's output on stdin)\n")
+        say("usage: log-writer.py FILE (the app's output on stdin)")
         return 2
     # Only the end of its input ends it: systemd's stop (SIGTERM) and a terminal's ^C or hangup
     # reach the app, whose last lines, written as it shuts down, must still reach the file. The
@@ -156,7 +163,7 @@ def main():
     # End of input: the app has exited. A loss that the disk still refuses to report is said on
     # stderr (the unit's journal on a host).
     if not writer.report_loss():
-        sys.stderr.write("bluegreen log writer: %d bytes of output lost, %s: %s\n" % (writer.lost, writer.path, writer.error))
+        say("%d bytes of the app's output were lost at its end: %s could not be written (%s)" % (writer.lost, writer.path, writer.error))
     return 0
 
 
