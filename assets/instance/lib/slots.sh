@@ -54,7 +54,7 @@ prepare_slot_log() {
   [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
   if [[ ! -e $1 ]]; then
     install -o "$SLOT_USER" -g "$SLOT_USER" -m 0600 /dev/null "$1"
-  elif [[ -f $1 && ! -L $1 && $(stat -c %U "$1") != "$SLOT_USER" ]]; then
+  elif [[ -f $1 && ! -L $1 && -O $1 ]]; then
     # An engine before the log writer left it root's (systemd's StandardOutput=append: made it).
     chown "$SLOT_USER:$SLOT_USER" "$1"
   fi
@@ -62,27 +62,41 @@ prepare_slot_log() {
 slot_pid_file() { put "${2:-}" "$STATE_DIR/slot-$1.pid"; }
 slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
 
-# On a host, logrotate rotates the slots' logs every hour (logrotate/bluegreen; 'bluegreen init'
-# installs it, and the timer and service that run it, from this engine's tree, every time, so that
-# a new engine brings its own).
+# On a host, logrotate rotates the slots' logs every hour (logrotate/bluegreen). 'bluegreen init'
+# installs its configuration and the timer and service that run it from this engine's tree, and so
+# does a slot's start when they differ from this engine's: an engine the deploy document updated
+# (which runs no init) brings its own at its first deploy. Unchanged, that costs no fork.
 readonly LOGROTATE_CONF=/etc/bluegreen/logrotate.conf LOGROTATE_TIMER=bluegreen-logrotate.timer
+readonly -a LOGROTATE_UNITS=(bluegreen-logrotate.service bluegreen-logrotate.timer)
 install_log_rotation() {
-  local text unit
+  local text unit slot log_file unit_text changed=no
   [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
   text=$(<"$BLUEGREEN_LIB_DIR/logrotate/bluegreen")
   text=${text//@@LOG_DIR@@/$BLUEGREEN_LOG_DIR}
   text=${text//@@SLOT_USER@@/$SLOT_USER}
-  mkdir -p "${LOGROTATE_CONF%/*}"
-  # 0644, root's: logrotate refuses a configuration that others may write.
-  write_file_atomically "$LOGROTATE_CONF" "$text"
-  for unit in bluegreen-logrotate.service "$LOGROTATE_TIMER"; do
+  if ! file_holds "$LOGROTATE_CONF" "$text"$'\n'; then
+    mkdir -p "${LOGROTATE_CONF%/*}"
+    # 0644, root's: logrotate refuses a configuration that others may write.
+    write_file_atomically "$LOGROTATE_CONF" "$text"
+    changed=yes
+  fi
+  for unit in "${LOGROTATE_UNITS[@]}"; do
+    unit_text=$(<"$BLUEGREEN_LIB_DIR/systemd/$unit")
+    file_holds "/etc/systemd/system/$unit" "$unit_text"$'\n' && continue
     install -m 0644 "$BLUEGREEN_LIB_DIR/systemd/$unit" "/etc/systemd/system/$unit"
+    changed=yes
   done
+  # The files an engine before the log writer left root's.
+  for slot in "${SLOT_NAMES[@]}"; do
+    slot_log_file "$slot" log_file
+    [[ ! -e $log_file ]] || prepare_slot_log "$log_file"
+  done
+  [[ $changed == yes ]] || return 0
   systemctl daemon-reload
   systemctl enable --quiet --now "$LOGROTATE_TIMER"
   command -v logrotate >/dev/null ||
     warn "logrotate is not installed, so the slots' logs in $BLUEGREEN_LOG_DIR grow without bound: install it (dnf install -y logrotate)."
-  log init "the slots' logs are rotated by $LOGROTATE_TIMER ($LOGROTATE_CONF)"
+  log logs "the slots' logs are rotated by $LOGROTATE_TIMER ($LOGROTATE_CONF)"
 }
 
 # slot_command SLOT ARRAY: the java command line of a slot, Spring Boot style, into ARRAY. Both
@@ -213,6 +227,7 @@ slot_start() {
   local slot=$1 log_file pid now version pid_file
   local -a command
   slot_log_file "$slot" log_file
+  install_log_rotation
   prepare_slot_log "$log_file"
   iso_now now
   slot_record_get "$slot" version version
