@@ -46,6 +46,23 @@ log_writer() {
   exec setsid "$LOG_WRITER_PYTHON" -I -S "$BLUEGREEN_LIB_DIR/lib/log-writer.py" "$1" {ENGINE_PIPE_FD}>&-
 }
 
+# share_log_dir: on a host, the slot user may search the log directory (its writer opens its file
+# there), never write to it. A directory others may search already (a shared one such as /var/log)
+# is left as it is; one the engine made (root's group; the engine's umask leaves others out) goes
+# to the slot user's group, as share_with_slots does for the engine's own directories.
+share_log_dir() {
+  local owner group mode
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
+  read -r owner group mode < <(stat -c '%U %G %a' "$BLUEGREEN_LOG_DIR")
+  ((8#$mode & 8#001)) && return 0
+  if [[ $owner != root || ($group != root && $group != "$SLOT_USER") ]]; then
+    warn "the slots' log writers run as $SLOT_USER, which may not enter $BLUEGREEN_LOG_DIR ($owner:$group, mode $mode): their lines are lost. Let others search it (chmod o+x) or use a directory of root's."
+    return 0
+  fi
+  chgrp "$SLOT_USER" "$BLUEGREEN_LOG_DIR"
+  chmod g+x,g-w "$BLUEGREEN_LOG_DIR"
+}
+
 # prepare_slot_log FILE: on a host, the file exists and belongs to the slot user, whose writer
 # appends to it. The directory stays root's and closed to that user, so that the app, if taken
 # over, cannot put a symbolic link in it for root to follow (the engine appends to and reads
