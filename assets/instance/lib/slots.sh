@@ -86,20 +86,22 @@ slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
 readonly LOGROTATE_CONF=/etc/bluegreen/logrotate.conf LOGROTATE_TIMER=bluegreen-logrotate.timer
 readonly -a LOGROTATE_UNITS=(bluegreen-logrotate.service bluegreen-logrotate.timer)
 install_log_rotation() {
-  local text unit slot log_file unit_text changed=no
+  local text unit slot log_file source installed changed=no
   [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
-  text=$(<"$BLUEGREEN_LIB_DIR/logrotate/bluegreen")
+  read_file "$BLUEGREEN_LIB_DIR/logrotate/bluegreen" text ||
+    die "$EXIT_UNEXPECTED" "cannot read $BLUEGREEN_LIB_DIR/logrotate/bluegreen: the engine's tree is incomplete. Nothing was changed; install the engine again."
   text=${text//@@LOG_DIR@@/$BLUEGREEN_LOG_DIR}
   text=${text//@@SLOT_USER@@/$SLOT_USER}
-  if ! file_holds "$LOGROTATE_CONF" "$text"$'\n'; then
+  if ! read_file "$LOGROTATE_CONF" installed || [[ $installed != "$text" ]]; then
     mkdir -p "${LOGROTATE_CONF%/*}"
     # 0644, root's: logrotate refuses a configuration that others may write.
     write_file_atomically "$LOGROTATE_CONF" "$text"
     changed=yes
   fi
   for unit in "${LOGROTATE_UNITS[@]}"; do
-    unit_text=$(<"$BLUEGREEN_LIB_DIR/systemd/$unit")
-    file_holds "/etc/systemd/system/$unit" "$unit_text"$'\n' && continue
+    read_file "$BLUEGREEN_LIB_DIR/systemd/$unit" source ||
+      die "$EXIT_UNEXPECTED" "cannot read $BLUEGREEN_LIB_DIR/systemd/$unit: the engine's tree is incomplete. Nothing was changed; install the engine again."
+    read_file "/etc/systemd/system/$unit" installed && [[ $installed == "$source" ]] && continue
     install -m 0644 "$BLUEGREEN_LIB_DIR/systemd/$unit" "/etc/systemd/system/$unit"
     changed=yes
   done
