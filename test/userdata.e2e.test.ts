@@ -511,8 +511,8 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     return result.stdout.trim().split('\n');
   }
 
-  test('packages: a fleet host gets Nginx and the app’s Java, no Jenkins and no Jenkins repository', () => {
-    expect(packagesFor('fleet')).toEqual(['dnf install -y nginx unzip java-17-amazon-corretto-headless']);
+  test('packages: a fleet host gets Nginx, logrotate and the app’s Java, no Jenkins and no Jenkins repository', () => {
+    expect(packagesFor('fleet')).toEqual(['dnf install -y nginx unzip logrotate java-17-amazon-corretto-headless']);
   });
 
   test('packages: the fleet’s Jenkins gets Jenkins on Java 21, the build packages and Node.js 22 for the operator command, no Nginx', () => {
@@ -524,10 +524,10 @@ describe('the roles of a fleet: its app hosts and its Jenkins, from the script w
     expect(calls).toHaveLength(2);
   });
 
-  test('packages: the single host installs what it always did, with Jenkins pinned and no separate key import', () => {
+  test('packages: the single host installs what it always did and logrotate, with Jenkins pinned and no separate key import', () => {
     const calls = packagesFor('single');
     expect(calls.at(-1)).toMatch(
-      /^dnf install -y nginx unzip fontconfig java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins-\d+\.\d+\.\d+ git java-17-amazon-corretto-devel$/,
+      /^dnf install -y nginx unzip logrotate fontconfig java-17-amazon-corretto-headless java-21-amazon-corretto-headless jenkins-\d+\.\d+\.\d+ git java-17-amazon-corretto-devel$/,
     );
     expect(calls.filter((call) => call.startsWith('rpm '))).toEqual([]);
   });

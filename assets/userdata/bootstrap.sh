@@ -111,9 +111,10 @@ install_cfn_bootstrap() {
   retry dnf install -y aws-cfn-bootstrap
 }
 
+# logrotate rotates the slots' logs ('bluegreen init'); Amazon Linux images have it, but not every AMI.
 install_packages() {
   if [[ $HOST_ROLE == fleet ]]; then
-    dnf install -y nginx unzip "$APP_JAVA_PACKAGE"
+    dnf install -y nginx unzip logrotate "$APP_JAVA_PACKAGE"
     return 0
   fi
   curl -fsSL --retry 5 --output /etc/yum.repos.d/jenkins.repo "$JENKINS_REPO_FILE_URL"
@@ -122,7 +123,7 @@ install_packages() {
     dnf install -y unzip fontconfig "$FLEET_NODE_PACKAGE" "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" "$JENKINS_PACKAGE" "${BUILD_PACKAGES[@]}"
     return 0
   fi
-  dnf install -y nginx unzip fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" "$JENKINS_PACKAGE" "${BUILD_PACKAGES[@]}"
+  dnf install -y nginx unzip logrotate fontconfig "$APP_JAVA_PACKAGE" "$JENKINS_JAVA_PACKAGE" "$JENKINS_PACKAGE" "${BUILD_PACKAGES[@]}"
 }
 
 ensure_swap() {

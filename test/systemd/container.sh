@@ -20,10 +20,11 @@ set -Eeuo pipefail
 readonly SUITE=bookworm
 readonly MIRROR=${BLUEGREEN_TEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What the first boot's Debian steps expect installed (test/systemd/debian-platform.sh), and
-# what the tests use inside: curl, jq for the aws stand-in, procps and iproute2 for the engine.
-readonly PACKAGES=systemd,systemd-sysv,dbus,nginx-light,curl,jq,procps,iproute2,unzip,ca-certificates
+# what the tests use inside: curl, jq for the aws stand-in, procps and iproute2 for the engine;
+# logrotate and python3 for the slots' logs (first boot installs logrotate; dnf needs python3).
+readonly PACKAGES=systemd,systemd-sysv,dbus,nginx-light,curl,jq,procps,iproute2,unzip,ca-certificates,logrotate,python3-minimal
 # Changing how the root file system is built changes this, so a cached one is rebuilt.
-readonly ROOTFS_RECIPE="1 $SUITE $PACKAGES"
+readonly ROOTFS_RECIPE="2 $SUITE $PACKAGES"
 readonly INSIDE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 say() { printf 'container: %s\n' "$*"; }

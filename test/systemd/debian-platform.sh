@@ -19,7 +19,7 @@ install_cfn_bootstrap() {
 # Debian's runs them as www-data, so the same user is made here.
 install_packages() {
   local command
-  for command in nginx unzip curl systemctl; do
+  for command in nginx unzip curl systemctl logrotate python3; do
     command -v "$command" >/dev/null || { log "error: ${command} is not installed in the container"; return 1; }
   done
   id -u nginx >/dev/null 2>&1 ||

@@ -403,4 +403,52 @@ describe('a host with systemd as PID 1', () => {
     const v4 = history.filter((entry) => entry.action === 'deploy' && entry.version === 'v4').map((entry) => `${entry.result}: ${entry.message}`);
     expect(v4).toEqual([expect.stringMatching(/^failed: the host began to shut down while blue started/)]);
   });
+
+  test("the slots' logs: the unit's log writer runs as the slot user beside the app, logrotate rotates with the installed configuration and the right owner, and a stop keeps the app's last line", async () => {
+    const m = box();
+    const unit = 'bluegreen-slot@green.service';
+    const log = '/var/log/bluegreen/green.log';
+    const conf = '/etc/bluegreen/logrotate.conf';
+
+    // The app is the unit's main process; its only child is the writer, the slot user's too,
+    // holding its pipe, the journal and the log file, nothing of the engine's.
+    const app = m.unitProperty(unit, 'MainPID');
+    const children = m.run(['ps', '-o', 'pid=,user:20=,args=', '--ppid', app]).trim().split('\n');
+    expect(children).toHaveLength(1);
+    expect(children[0]).toMatch(/^\d+ bluegreen +\/usr\/bin\/python3 -I -S \/usr\/local\/lib\/bluegreen\/lib\/log-writer\.py \/var\/log\/bluegreen\/green\.log$/);
+    const writer = children[0]!.split(' ')[0]!;
+    const fds = m.run(['bash', '-c', `for f in /proc/${writer}/fd/*; do printf '%s %s\\n' "\${f##*/}" "$(readlink "$f")"; done`]).trim().split('\n');
+    expect(fds.map((l) => l.replace(/\[\d+\]$/, ''))).toEqual(['0 pipe:', '1 socket:', '2 socket:', `3 ${log}`]);
+
+    // The directory stays root's, and the slot user may only enter it; the files are that user's.
+    expect(m.run(['stat', '-c', '%U:%G %a', '/var/log/bluegreen', log, conf]).trim().split('\n')).toEqual(['root:bluegreen 750', 'bluegreen:bluegreen 600', 'root:root 644']);
+    expect(m.run(['systemctl', 'is-enabled', 'bluegreen-logrotate.timer']).trim()).toBe('enabled');
+    expect(m.run(['systemctl', 'is-active', 'bluegreen-logrotate.timer']).trim()).toBe('active');
+    // logrotate accepts the directory and the configuration as they are (a dry run says why not).
+    const dry = m.exec(['logrotate', '-d', '--state', '/tmp/dry-run.status', conf]);
+    expectOk('logrotate -d', dry);
+    expect(`${dry.stdout}${dry.stderr}`).not.toMatch(/error|skipping|insecure/i);
+    // The timer's service runs (nothing is due yet: the files are young and small).
+    expectOk('the rotation service', m.exec(['systemctl', 'start', 'bluegreen-logrotate.service']));
+
+    // WHEN logrotate rotates with the installed configuration (forced: nothing is due yet)
+    const before = m.readFile(log);
+    expectOk('logrotate -f', m.exec(['logrotate', '-f', '--state', '/var/lib/bluegreen-logrotate/status', conf]));
+    expect(m.run(['stat', '-c', '%U:%G %a', log]).trim()).toBe('bluegreen:bluegreen 600');
+    expect(m.readFile(`${log}.1`)).toBe(before);
+    expect(m.readFile(log)).toBe('');
+
+    // AND the slot is stopped: its shutdown lines reach the new file, the last one included
+    m.run(['systemctl', 'stop', unit]);
+    expect(m.exec(['kill', '-0', writer]).code).not.toBe(0);
+    const after = m.readFile(log);
+    expect(after).toContain(' : Stopping SampleApp: waiting for ');
+    expect(after).toMatch(/ : Stopped SampleApp\n$/);
+    expect(m.readFile(`${log}.1`)).toBe(before);
+    console.log(`[systemd] log writer ${writer}: rotated, then the stop's lines in the new file:\n${after}`);
+
+    // The standby again, as the engine had it.
+    m.run(['systemctl', 'start', unit]);
+    await waitFor(() => m.status().slots.green.healthy, 'the standby to be healthy again', 60_000);
+  });
 });

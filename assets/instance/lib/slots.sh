@@ -27,8 +27,96 @@ share_with_slots() {
 }
 
 slot_log_file() { put "${2:-}" "$BLUEGREEN_LOG_DIR/$1.log"; }
+
+# The app's output goes through lib/log-writer.py, which follows its file when logrotate renames
+# it (see there why Python). /usr/bin's, not PATH's: the unit's PATH is systemd's, and a shim on
+# a user's PATH would cost every start its own interpreter lookup.
+LOG_WRITER_PYTHON=/usr/bin/python3
+
+# log_writer FILE: becomes the log writer of FILE (the app's output on stdin). Run in a process
+# substitution by the shell that then execs the app, so that the app keeps the pid the engine
+# and systemd know it by (slot_pid, MainPID, oom_score_adj) and the writer is its child. It keeps
+# none of the engine's descriptors: not the lock, not the engine's pipe (the writer closes any
+# other one it inherits), and its own output is what the caller gives it, never the engine's.
+log_writer() {
+  # Ignored before the exec, so that no stop signal can reach it before Python ignores it too:
+  # only the end of the app's output ends it, after the app's last line.
+  trap '' TERM INT HUP
+  [[ -z ${LOCK_FD:-} ]] || exec {LOCK_FD}>&-
+  exec setsid "$LOG_WRITER_PYTHON" -I -S "$BLUEGREEN_LIB_DIR/lib/log-writer.py" "$1" {ENGINE_PIPE_FD}>&-
+}
+
+# share_log_dir: on a host, the slot user may search the log directory (its writer opens its file
+# there), never write to it. A directory others may search already (a shared one such as /var/log)
+# is left as it is; one the engine made (root's group; the engine's umask leaves others out) goes
+# to the slot user's group, as share_with_slots does for the engine's own directories.
+share_log_dir() {
+  local owner group mode
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
+  read -r owner group mode < <(stat -c '%U %G %a' "$BLUEGREEN_LOG_DIR")
+  ((8#$mode & 8#001)) && return 0
+  if [[ $owner != root || ($group != root && $group != "$SLOT_USER") ]]; then
+    warn "the slots' log writers run as $SLOT_USER, which may not enter $BLUEGREEN_LOG_DIR ($owner:$group, mode $mode): their lines are lost. Let others search it (chmod o+x) or use a directory of root's."
+    return 0
+  fi
+  chgrp "$SLOT_USER" "$BLUEGREEN_LOG_DIR"
+  chmod g+x,g-w "$BLUEGREEN_LOG_DIR"
+}
+
+# prepare_slot_log FILE: on a host, the file exists and belongs to the slot user, whose writer
+# appends to it. The directory stays root's and closed to that user, so that the app, if taken
+# over, cannot put a symbolic link in it for root to follow (the engine appends to and reads
+# these files; logrotate renames and creates them).
+prepare_slot_log() {
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
+  if [[ ! -e $1 ]]; then
+    install -o "$SLOT_USER" -g "$SLOT_USER" -m 0600 /dev/null "$1"
+  elif [[ -f $1 && ! -L $1 && -O $1 ]]; then
+    # An engine before the log writer left it root's (systemd's StandardOutput=append: made it).
+    chown "$SLOT_USER:$SLOT_USER" "$1"
+  fi
+}
 slot_pid_file() { put "${2:-}" "$STATE_DIR/slot-$1.pid"; }
 slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
+
+# On a host, logrotate rotates the slots' logs every hour (logrotate/bluegreen). 'bluegreen init'
+# installs its configuration and the timer and service that run it from this engine's tree, and so
+# does a slot's start when they differ from this engine's: an engine the deploy document updated
+# (which runs no init) brings its own at its first deploy. Unchanged, that costs no fork.
+readonly LOGROTATE_CONF=/etc/bluegreen/logrotate.conf LOGROTATE_TIMER=bluegreen-logrotate.timer
+readonly -a LOGROTATE_UNITS=(bluegreen-logrotate.service bluegreen-logrotate.timer)
+install_log_rotation() {
+  local text unit slot log_file source installed changed=no
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
+  read_file "$BLUEGREEN_LIB_DIR/logrotate/bluegreen" text ||
+    die "$EXIT_UNEXPECTED" "cannot read $BLUEGREEN_LIB_DIR/logrotate/bluegreen: the engine's tree is incomplete. Nothing was changed; install the engine again."
+  text=${text//@@LOG_DIR@@/$BLUEGREEN_LOG_DIR}
+  text=${text//@@SLOT_USER@@/$SLOT_USER}
+  if ! read_file "$LOGROTATE_CONF" installed || [[ $installed != "$text" ]]; then
+    mkdir -p "${LOGROTATE_CONF%/*}"
+    # 0644, root's: logrotate refuses a configuration that others may write.
+    write_file_atomically "$LOGROTATE_CONF" "$text"
+    changed=yes
+  fi
+  for unit in "${LOGROTATE_UNITS[@]}"; do
+    read_file "$BLUEGREEN_LIB_DIR/systemd/$unit" source ||
+      die "$EXIT_UNEXPECTED" "cannot read $BLUEGREEN_LIB_DIR/systemd/$unit: the engine's tree is incomplete. Nothing was changed; install the engine again."
+    read_file "/etc/systemd/system/$unit" installed && [[ $installed == "$source" ]] && continue
+    install -m 0644 "$BLUEGREEN_LIB_DIR/systemd/$unit" "/etc/systemd/system/$unit"
+    changed=yes
+  done
+  # The files an engine before the log writer left root's.
+  for slot in "${SLOT_NAMES[@]}"; do
+    slot_log_file "$slot" log_file
+    [[ ! -e $log_file ]] || prepare_slot_log "$log_file"
+  done
+  [[ $changed == yes ]] || return 0
+  systemctl daemon-reload
+  systemctl enable --quiet --now "$LOGROTATE_TIMER"
+  command -v logrotate >/dev/null ||
+    warn "logrotate is not installed, so the slots' logs in $BLUEGREEN_LOG_DIR grow without bound: install it (dnf install -y logrotate)."
+  log logs "the slots' logs are rotated by $LOGROTATE_TIMER ($LOGROTATE_CONF)"
+}
 
 # slot_command SLOT ARRAY: the java command line of a slot, Spring Boot style, into ARRAY. Both
 # runners start exactly this: systemd through 'bluegreen exec-slot', the process runner directly
@@ -49,6 +137,11 @@ slot_command() {
 
 exec_slot() {
   local -a command
+  local log_file
+  slot_log_file "$1" log_file
+  # From here on this shell's own errors go to the slot's log too, as the app's output does; the
+  # writer's own complaints go to the unit's journal (StandardOutput=journal).
+  exec > >(log_writer "$log_file") 2>&1
   slot_command "$1" command
   exec "${command[@]}" </dev/null {ENGINE_PIPE_FD}>&- {ENGINE_STDOUT_FD}>&- {ENGINE_STDERR_FD}>&-
 }
@@ -176,6 +269,8 @@ slot_start() {
   local slot=$1 log_file pid now version pid_file
   local -a command
   slot_log_file "$slot" log_file
+  install_log_rotation
+  prepare_slot_log "$log_file"
   iso_now now
   slot_record_get "$slot" version version
   printf '%s bluegreen: starting %s (%s)\n' "$now" "$slot" "$version" >>"$log_file"
@@ -188,9 +283,10 @@ slot_start() {
     return 0
   fi
   # setsid and no inherited lock descriptor: the app must outlive this deploy without holding
-  # its lock or the caller's pipes (SSM waits for every holder of its stdout to close).
+  # its lock or the caller's pipes (SSM waits for every holder of its stdout to close); so must
+  # its log writer, whose own output goes nowhere.
   slot_command "$slot" command
-  (umask "$APP_UMASK" && exec setsid "${command[@]}" </dev/null >>"$log_file" 2>&1 {LOCK_FD}>&- {ENGINE_PIPE_FD}>&- {ENGINE_STDOUT_FD}>&- {ENGINE_STDERR_FD}>&-) &
+  (umask "$APP_UMASK" && exec setsid "${command[@]}" </dev/null > >(log_writer "$log_file" >/dev/null 2>&1) 2>&1 {LOCK_FD}>&- {ENGINE_PIPE_FD}>&- {ENGINE_STDOUT_FD}>&- {ENGINE_STDERR_FD}>&-) &
   pid=$!
   slot_pid_file "$slot" pid_file
   printf '%s\n' "$pid" >"$pid_file"

@@ -31,7 +31,8 @@ other_slot() {
 # enough for 'bluegreen exec-slot' and the app, not to list the state, read the history or take
 # the lock. Modes are set on every operation, not only at creation, so that the first operation
 # of a new engine closes what an earlier one left open. The log directory itself is left as it
-# is (it may be shared); the slots' logs in it are closed.
+# is (it may be shared), but for letting the slot user in (share_log_dir); the slots' logs in it
+# are closed.
 ensure_dirs() {
   local slot log
   local -a private=("$INCOMING_DIR" "$LOCK_FILE" "$HISTORY_FILE")
@@ -49,6 +50,7 @@ ensure_dirs() {
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
     ensure_slot_user
     share_with_slots "$BLUEGREEN_HOME" "$RELEASES_DIR" "$STATE_DIR"
+    share_log_dir
   fi
 }
 

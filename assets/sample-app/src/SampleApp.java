@@ -197,6 +197,7 @@ public final class SampleApp {
         Properties baked = loadBakedProperties();
         String version = baked.getProperty("version", "0.0.0-SNAPSHOT");
         String profile = settings.get("spring.profiles.active", "default");
+        logRequests = Boolean.parseBoolean(settings.get("bluegreen.log-requests", "false"));
 
         log("INFO", "Starting SampleApp v" + version + " using Java " + System.getProperty("java.version")
                 + " with PID " + PID + " (profile " + profile + ")");
@@ -419,7 +420,23 @@ public final class SampleApp {
     // ---------------------------------------------------------------------------------------
     // HTTP
 
+    /**
+     * bluegreen.log-requests=true: one numbered line per request ("Request 17 GET /"), numbered in
+     * the order the lines are written, so that a test can tell a lost, repeated or reordered line.
+     */
+    static volatile boolean logRequests;
+    static long requestLines; // guarded by System.out
+
+    static void logRequest(HttpExchange ex) {
+        synchronized (System.out) {
+            log("INFO", "Request " + ++requestLines + " " + ex.getRequestMethod() + " " + ex.getRequestURI().getRawPath());
+        }
+    }
+
     private void handle(HttpExchange ex) {
+        if (logRequests) {
+            logRequest(ex);
+        }
         inFlight.incrementAndGet();
         try {
             route(ex);
