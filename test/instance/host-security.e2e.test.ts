@@ -467,7 +467,7 @@ describe('the systemd runner: the app, as the unprivileged slot user, still read
     chmodSync(host.dir, 0o755);
     paths = hostPaths(host);
     // As on the host: exec-slot reads its configuration from the file, as the slot user.
-    appendFileSync(host.conf, `BLUEGREEN_RUNNER=systemd\nBLUEGREEN_JAVA_OPTS=${TEST_JAVA_OPTS}\n`);
+    appendFileSync(host.conf, `BLUEGREEN_RUNNER=systemd\nBLUEGREEN_JAVA_OPTS=${TEST_JAVA_OPTS}\nBLUEGREEN_SYSTEMD_DIR=${join(host.dir, 'units')}\n`);
     env = { PATH: `${SYSTEMCTL_STAND_IN_DIR}:${process.env.PATH}`, SYSTEMCTL_STAND_IN_DIR: join(host.dir, 'systemd') };
     const init = await host.run(['init'], env);
     expectDeployed(init);

@@ -83,26 +83,30 @@ slot_unit() { printf '%s@%s.service' "$BLUEGREEN_SYSTEMD_UNIT" "$1"; }
 # installs its configuration and the timer and service that run it from this engine's tree, and so
 # does a slot's start when they differ from this engine's: an engine the deploy document updated
 # (which runs no init) brings its own at its first deploy. Unchanged, that costs no fork.
-readonly LOGROTATE_CONF=/etc/bluegreen/logrotate.conf LOGROTATE_TIMER=bluegreen-logrotate.timer
+# The configuration sits next to the engine's own (/etc/bluegreen on a host, where the service
+# unit reads it) and the units in BLUEGREEN_SYSTEMD_DIR, so that a test host writes neither to
+# the machine's /etc.
+readonly LOGROTATE_TIMER=bluegreen-logrotate.timer
 readonly -a LOGROTATE_UNITS=(bluegreen-logrotate.service bluegreen-logrotate.timer)
 install_log_rotation() {
-  local text unit slot log_file source installed changed=no
+  local text unit slot log_file source installed changed=no conf=${BLUEGREEN_CONF:-/etc/bluegreen/bluegreen.conf}
+  local logrotate_conf=${conf%/*}/logrotate.conf
   [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
   read_file "$BLUEGREEN_LIB_DIR/logrotate/bluegreen" text ||
     die "$EXIT_UNEXPECTED" "cannot read $BLUEGREEN_LIB_DIR/logrotate/bluegreen: the engine's tree is incomplete. Nothing was changed; install the engine again."
   text=${text//@@LOG_DIR@@/$BLUEGREEN_LOG_DIR}
   text=${text//@@SLOT_USER@@/$SLOT_USER}
-  if ! read_file "$LOGROTATE_CONF" installed || [[ $installed != "$text" ]]; then
-    mkdir -p "${LOGROTATE_CONF%/*}"
+  if ! read_file "$logrotate_conf" installed || [[ $installed != "$text" ]]; then
+    mkdir -p "${logrotate_conf%/*}"
     # 0644, root's: logrotate refuses a configuration that others may write.
-    write_file_atomically "$LOGROTATE_CONF" "$text"
+    write_file_atomically "$logrotate_conf" "$text"
     changed=yes
   fi
   for unit in "${LOGROTATE_UNITS[@]}"; do
     read_file "$BLUEGREEN_LIB_DIR/systemd/$unit" source ||
       die "$EXIT_UNEXPECTED" "cannot read $BLUEGREEN_LIB_DIR/systemd/$unit: the engine's tree is incomplete. Nothing was changed; install the engine again."
-    read_file "/etc/systemd/system/$unit" installed && [[ $installed == "$source" ]] && continue
-    install -m 0644 "$BLUEGREEN_LIB_DIR/systemd/$unit" "/etc/systemd/system/$unit"
+    read_file "$BLUEGREEN_SYSTEMD_DIR/$unit" installed && [[ $installed == "$source" ]] && continue
+    install -D -m 0644 "$BLUEGREEN_LIB_DIR/systemd/$unit" "$BLUEGREEN_SYSTEMD_DIR/$unit"
     changed=yes
   done
   # The files an engine before the log writer left root's.
@@ -115,7 +119,7 @@ install_log_rotation() {
   systemctl enable --quiet --now "$LOGROTATE_TIMER"
   command -v logrotate >/dev/null ||
     warn "logrotate is not installed, so the slots' logs in $BLUEGREEN_LOG_DIR grow without bound: install it (dnf install -y logrotate)."
-  log logs "the slots' logs are rotated by $LOGROTATE_TIMER ($LOGROTATE_CONF)"
+  log logs "the slots' logs are rotated by $LOGROTATE_TIMER ($logrotate_conf)"
 }
 
 # slot_command SLOT ARRAY: the java command line of a slot, Spring Boot style, into ARRAY. Both
