@@ -55,6 +55,8 @@ share_log_dir() {
   [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
   read -r owner group mode < <(stat -c '%U %G %a' "$BLUEGREEN_LOG_DIR")
   ((8#$mode & 8#001)) && return 0
+  # Already shared (the usual case: every operation asks): no chgrp, no chmod.
+  [[ $owner == root && $group == "$SLOT_USER" ]] && (((8#$mode & 8#030) == 8#010)) && return 0
   if [[ $owner != root || ($group != root && $group != "$SLOT_USER") ]]; then
     warn "the slots' log writers run as $SLOT_USER, which may not enter $BLUEGREEN_LOG_DIR ($owner:$group, mode $mode): their lines are lost. Let others search it (chmod o+x) or use a directory of root's."
     return 0
@@ -109,12 +111,13 @@ install_log_rotation() {
     install -D -m 0644 "$BLUEGREEN_LIB_DIR/systemd/$unit" "$BLUEGREEN_SYSTEMD_DIR/$unit"
     changed=yes
   done
-  # The files an engine before the log writer left root's.
+  [[ $changed == yes ]] || return 0
+  # First install by a new engine: the files an engine before the log writer left root's. (A
+  # slot's start prepares its own file anyway.)
   for slot in "${SLOT_NAMES[@]}"; do
     slot_log_file "$slot" log_file
     [[ ! -e $log_file ]] || prepare_slot_log "$log_file"
   done
-  [[ $changed == yes ]] || return 0
   systemctl daemon-reload
   systemctl enable --quiet --now "$LOGROTATE_TIMER"
   command -v logrotate >/dev/null ||
