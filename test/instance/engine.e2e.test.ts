@@ -343,26 +343,32 @@ describe('killed and concurrent deploys', () => {
   });
 
   // The deploy's phase lines, in order; a kill lands right after one of them is printed, or a
-  // few milliseconds later, which covers the steps in between.
-  const killPoints: Array<{ after: string; delayMs: number; env?: Record<string, string> }> = [
+  // few milliseconds later, which covers the steps in between. Where a point's delay could
+  // outlast the rest of the deploy on a fast machine, the point makes the deploy longer instead
+  // of hoping: an app that stays DOWN for a while keeps the health wait open, and a bake keeps the
+  // deploy alive after its proof (the engine proves the switch in tens of ms, then records the
+  // result within a few more). The kill then lands in the switch, the proof or the bake,
+  // whichever the machine has reached, and never after the deploy ended.
+  const slowReady = { BLUEGREEN_APP_ARGS: '--bluegreen.ready-delay-ms=1500' };
+  const bake = { BLUEGREEN_BAKE_SECONDS: '2' };
+  const killPoints: Array<{ after: string; delayMs: number; env?: Record<string, string>; before?: string }> = [
     { after: 'lock', delayMs: 0 },
     { after: 'check', delayMs: 0 },
     { after: 'release', delayMs: 0 },
     { after: 'drain', delayMs: 0 },
     { after: 'stop', delayMs: 30 },
     { after: 'start', delayMs: 0 },
-    { after: 'start', delayMs: 300 },
-    { after: 'health', delayMs: 0 },
-    { after: 'switch', delayMs: 0 },
-    { after: 'switch', delayMs: 5 },
-    { after: 'switch', delayMs: 20 },
-    { after: 'switch', delayMs: 60 },
-    // Inside Nginx's own 100 ms between starting new workers and retiring the old ones: the
-    // engine's proof ends soon after, and then the deploy.
-    { after: 'switch', delayMs: 100 },
-    // Without a bake the engine records its result within a few ms of its proof, too soon to
-    // be killed reliably; with one, the kill lands after the proof and before the record.
-    { after: 'verify', delayMs: 0, env: { BLUEGREEN_BAKE_SECONDS: '2' } },
+    // Inside the health wait: the port is open and health still answers DOWN.
+    { after: 'start', delayMs: 300, env: slowReady, before: 'health' },
+    { after: 'health', delayMs: 0, env: bake },
+    { after: 'switch', delayMs: 0, env: bake },
+    { after: 'switch', delayMs: 5, env: bake },
+    { after: 'switch', delayMs: 20, env: bake },
+    { after: 'switch', delayMs: 60, env: bake },
+    // Around Nginx's own 100 ms between starting new workers and retiring the old ones.
+    { after: 'switch', delayMs: 100, env: bake },
+    // After the proof and before the record.
+    { after: 'verify', delayMs: 0, env: bake },
   ];
 
   it('recovers from a deploy killed with SIGKILL at every phase, and traffic never stops', async () => {
@@ -384,6 +390,7 @@ describe('killed and concurrent deploys', () => {
       await Promise.race([waitFor(() => phase.test(out), `phase ${point.after}`, 20_000), closed]);
       if (point.delayMs) await new Promise((r) => setTimeout(r, point.delayMs));
       expect(exited, `the deploy finished before the kill after ${point.after}+${point.delayMs} ms:\n${out}`).toBe(false);
+      if (point.before) expect(out, `the kill after ${point.after}+${point.delayMs} ms came too late`).not.toMatch(new RegExp(`\\] ${point.before} `));
       child.kill('SIGKILL');
       await closed;
       run.mark(`killed after ${point.after}+${point.delayMs}`);
