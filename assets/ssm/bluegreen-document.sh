@@ -192,7 +192,9 @@ prepare_deploy() {
   if [[ $artifact_uri == s3://* ]]; then
     ensure_aws_region
   fi
-  log "deploying ${artifact_uri}${version:+ as version ${version}}"
+  # Not the URI: a presigned URL's signature would stay in the SSM output and CloudWatch Logs.
+  # The engine names the artifact, with a URL's query hidden, in its own lines.
+  log "deploying the jar with sha256 ${sha256:0:12}${version:+ as version ${version}}"
 }
 
 main() {

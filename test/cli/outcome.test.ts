@@ -48,7 +48,7 @@ describe('failureReason', () => {
     ResponseCode: 5,
     StandardOutputContent: 'bluegreen [  0.22s] start    started blue (v4) on 127.0.0.1:8081; waiting up to 3s for /actuator/health\n',
     StandardErrorContent:
-      '2025-01-01T00:00:00Z bluegreen-document: deploying s3://b/k as version v4\n' +
+      '2025-01-01T00:00:00Z bluegreen-document: deploying the jar with sha256 47d03b600e57 as version v4\n' +
       'bluegreen: error: blue did not answer HTTP 200 within 3s. Nginx was not touched: green (v2) keeps serving.\n',
   };
 

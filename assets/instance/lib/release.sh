@@ -35,30 +35,75 @@ resolve_sudo_artifact() {
   put "${2:-}" "$resolve_sudo_real"
 }
 
+# artifact_display URI VAR: URI as the engine's messages, its lock and its history name it. A
+# URL's query and user info are replaced by <hidden> (the marker the stack's own redaction uses):
+# a presigned URL's query holds a signature that fetches the object until it expires, and often
+# a session token, and these messages reach the SSM output, CloudWatch Logs and the history file,
+# which outlive any expiry. Scheme, host and path stay, so the reader still knows what failed.
+artifact_display() {
+  local uri=$1 scheme rest authority userinfo path after fragment=''
+  if [[ $uri != *://* ]]; then
+    put "$2" "$uri"
+    return 0
+  fi
+  scheme=${uri%%://*}
+  rest=${uri#*://}
+  authority=${rest%%[/?#]*}
+  rest=${rest:${#authority}}
+  if [[ $authority == *@* ]]; then
+    userinfo=${authority%@*}
+    # An http(s) user name is as often a token as a name: all of it goes. Elsewhere a user name
+    # alone (ssh://git@host) stays, and only a password goes.
+    if [[ ${scheme,,} == http || ${scheme,,} == https ]]; then
+      userinfo='<hidden>'
+    elif [[ $userinfo == [!:]*:* ]]; then
+      userinfo="${userinfo%%:*}:<hidden>"
+    elif [[ $userinfo == *:* ]]; then
+      userinfo='<hidden>'
+    fi
+    authority="$userinfo@${authority##*@}"
+  fi
+  path=${rest%%[?#]*}
+  after=${rest:${#path}}
+  if [[ $after == \?* ]]; then
+    [[ $after != *#* ]] || fragment="#${after#*#}"
+    rest="$path?<hidden>$fragment"
+  fi
+  put "$2" "$scheme://$authority$rest"
+}
+
 # fetch_artifact URI [SOURCE] -> sets ARTIFACT_PATH (a download lands in the incoming directory).
-# SOURCE is where a local URI really is (resolve_sudo_artifact); the messages name URI.
+# SOURCE is where a local URI really is (resolve_sudo_artifact); the messages name URI, as
+# artifact_display shows it.
 ARTIFACT_PATH=
 fetch_artifact() {
-  local uri=$1 source=${2:-$1} dest output
+  local uri=$1 source=${2:-$1} dest output name
+  artifact_display "$uri" name
   case $uri in
     s3://*)
       command -v aws >/dev/null ||
-        die "$EXIT_BAD_ARTIFACT" "cannot fetch $uri: the AWS CLI ('aws') is not installed. Nothing was changed."
+        die "$EXIT_BAD_ARTIFACT" "cannot fetch $name: the AWS CLI ('aws') is not installed. Nothing was changed."
       dest=$(mktemp "$INCOMING_DIR/artifact.XXXXXX")
       TEMP_FILES+=("$dest")
       if ! output=$(aws s3 cp --only-show-errors "$uri" "$dest" 2>&1); then
-        die "$EXIT_BAD_ARTIFACT" "could not download $uri: $output. Nothing was changed; check the URI and the instance role's read access."
+        die "$EXIT_BAD_ARTIFACT" "could not download $name: $output. Nothing was changed; check the URI and the instance role's read access."
       fi
       ;;
     http://* | https://*)
       dest=$(mktemp "$INCOMING_DIR/artifact.XXXXXX")
       TEMP_FILES+=("$dest")
-      if ! output=$(curl -fsSL --retry 3 --connect-timeout 10 --max-time 600 -o "$dest" "$uri" 2>&1); then
-        die "$EXIT_BAD_ARTIFACT" "could not download $uri: ${output:-curl failed}. Nothing was changed; check the URL."
+      # The URL goes to curl on its standard input, not its command line, which every user of
+      # the host can read in ps for as long as the download takes.
+      local quoted=${uri//\\/\\\\}
+      quoted=${quoted//\"/\\\"}
+      if ! output=$(printf 'url = "%s"\n' "$quoted" |
+        curl -fsSL --retry 3 --connect-timeout 10 --max-time 600 -o "$dest" --config - 2>&1); then
+        output=${output//"$uri"/"$name"}
+        die "$EXIT_BAD_ARTIFACT" "could not download $name: ${output:-curl failed}. Nothing was changed; check the URL."
       fi
       ;;
     *://*)
-      die "$EXIT_BAD_ARTIFACT" "unsupported artifact URI '$uri': use a local path, s3://BUCKET/KEY or http(s)://... Nothing was changed."
+      die "$EXIT_BAD_ARTIFACT" "unsupported artifact URI '$name': use a local path, s3://BUCKET/KEY or http(s)://... Nothing was changed."
       ;;
     *)
       check_local_file "$source" "$uri"
