@@ -149,6 +149,8 @@ describe('the bake judges the new release against the previous one', () => {
     expect(line, result.stdout).not.toBeNull();
     const [, errors, total, baseErrors, baseTotal] = line!.map(Number) as [number, number, number, number, number];
     console.log(`noisy client: ${noisyFailures} answers 500; new release ${errors} of ${total} 5xx, previous ${baseErrors} of ${baseTotal}`);
+    // Every 5xx of the new release is one the previous release gave the same kind of request.
+    expect(result.stdout).toMatch(new RegExp(`at blue's rates for the same kinds of request, ${errors} were expected`));
     // More than the 5 % that alone used to roll a release back, on both releases.
     expect(errors / total).toBeGreaterThan(0.05);
     expect(baseErrors / baseTotal).toBeGreaterThan(0.05);
@@ -156,6 +158,38 @@ describe('the bake judges the new release against the previous one', () => {
     const report = await stopLoad('good release under a noisy client');
     expect(report.totals.failed).toBe(0);
     expect(host.status().slots.green.bake).toMatch(/^passed: \d+ of \d+ answers were 5xx/);
+  });
+
+  // Right after a switch the mix of requests moves: here the failing client sends four times as
+  // many requests as before (so would a cold JVM that answers the app's real work more slowly
+  // than a request it refuses). Over all answers the new share of 5xx is then far above the old
+  // one; request by request, the new release fails exactly as the old one did.
+  it('keeps a good release when the failing client sends many more requests after the switch', async () => {
+    const before = startNoisyClient(2);
+    await new Promise((r) => setTimeout(r, BAKE_SECONDS * 1000));
+    const child = host.spawn(['deploy', jars.v2, '--version', 'v2']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', r));
+    await waitFor(() => /\] switch /.test(stdout), 'the switch', 20_000);
+    const after = startNoisyClient(14);
+    const code = await closed;
+    await Promise.all([before.stop(), after.stop()]);
+    expect(code, `${stdout}\n${stderr}`).toBe(EXIT_CODES.ok);
+    const line = judged.exec(stdout);
+    expect(line, stdout).not.toBeNull();
+    const [, errors, total, baseErrors, baseTotal] = line!.map(Number) as [number, number, number, number, number];
+    console.log(`failing client x7 at the switch: new release ${errors} of ${total} 5xx, previous ${baseErrors} of ${baseTotal}`);
+    // The old rule, one share over all answers, would have rolled this good release back.
+    expect(errors / total - baseErrors / baseTotal).toBeGreaterThan(0.05);
+    const expected = /at blue's rates for the same kinds of request, (\d+) were expected/.exec(stdout);
+    expect(expected, stdout).not.toBeNull();
+    expect(Number(expected![1])).toBe(errors);
+    expect(await host.servedVersion()).toBe('v2');
+    const report = await stopLoad('good release, failing client grows at the switch');
+    expect(report.totals.failed).toBe(0);
   });
 
   it('still rolls back a bad release under the same client', async () => {

@@ -16,41 +16,71 @@ access_log_offset() {
   if [[ -f $file ]]; then stat -c %s "$file"; else printf '0'; fi
 }
 
-# The awk program that counts a slot's answers in access-log lines: TOTAL and FIVE_XX of those
-# whose last upstream (the one that answered, when Nginx tried the live slot and then fell back
-# to the standby) is ADDR, and not older than CUTOFF (local time as Nginx logs it) when given.
+# The awk program that counts a slot's answers in access-log lines: those whose last upstream
+# (the one that answered, when Nginx tried the live slot and then fell back to the standby) is
+# ADDR, and not older than CUTOFF (local time as Nginx logs it) when given.
+#
+# The answers are judged by kind of request, its method and path without the query ("GET
+# /fail"): right after a switch the mix of requests shifts (a cold JVM answers the app's real
+# work more slowly than a request it refuses at once, so a client whose requests fail on any
+# release makes up more of them), and one share over all answers would then rise with the mix
+# alone. With MODE=table it prints "TOTAL FIVE_XX", then a line "<TAB>KIND<TAB>TOTAL<TAB>FIVE_XX"
+# for each kind of request with at least MIN answers, and one for the rest ("(other)") when they
+# make MIN together: the rates a release can be judged against. Otherwise it reads such lines
+# first, as the input starts with them (log lines never start with a tab; Nginx escapes control
+# characters in $request), and prints "TOTAL FIVE_XX EXPECTED": EXPECTED is how many 5xx the
+# same answers would have held at those rates (a kind not in the table at the rate of "(other)",
+# none when that is missing either).
 # shellcheck disable=SC2016 # awk's own $0, not the shell's
 readonly ANSWER_COUNTS_AWK='
+  /^\t/ { split($0, f, "\t"); if (f[3] > 0) rate[f[2]] = f[4] / f[3]; next }
   {
     if (cutoff != "" && substr($0, index($0, "[") + 1, 19) < cutoff) next
     u = index($0, " upstream="); s = index($0, " upstream_status=")
     if (u == 0 || s <= u) next
     n = split(substr($0, u + 10, s - u - 10), tried, ", ")
     if (tried[n] != addr) next
-    if (match($0, /" [0-9][0-9][0-9] /)) {
-      total++
-      if (substr($0, RSTART + 2, 1) == "5") errors++
-    }
+    if (!match($0, /" [0-9][0-9][0-9] /)) next
+    failed = substr($0, RSTART + 2, 1) == "5"
+    total++
+    errors += failed
+    q = index($0, "\"")
+    split(substr($0, q + 1, RSTART - q - 1), request, " ")
+    kind = request[1] " " request[2]
+    sub(/\?.*/, "", kind)
+    if (mode == "table") { kinds[kind]++; kind_errors[kind] += failed }
+    else if (kind in rate) expected += rate[kind]
+    else if ("(other)" in rate) expected += rate["(other)"]
   }
-  END { printf "%d %d", total, errors }'
+  END {
+    if (mode != "table") { printf "%d %d %.2f", total, errors, expected; exit }
+    printf "%d %d\n", total, errors
+    for (kind in kinds) {
+      if (kinds[kind] >= min) printf "\t%s\t%d\t%d\n", kind, kinds[kind], kind_errors[kind]
+      else { other += kinds[kind]; other_errors += kind_errors[kind] }
+    }
+    if (other >= min && other > 0) printf "\t(other)\t%d\t%d\n", other, other_errors
+  }'
 
-# answer_counts OFFSET PORT -> "TOTAL FIVE_XX": the answers Nginx logged for the upstream on
-# PORT since OFFSET. Nginx flushes its access log buffer every second, so the last second of
-# a window may not be counted yet.
+# answer_counts OFFSET PORT [RATES] -> "TOTAL FIVE_XX EXPECTED": the answers Nginx logged for the
+# upstream on PORT since OFFSET, and the 5xx expected among them at RATES (baseline_counts's
+# table). Nginx flushes its access log buffer every second, so the last second of a window may
+# not be counted yet.
 answer_counts() {
-  local offset=$1 port=$2 file
+  local offset=$1 port=$2 rates=${3:-} file
   file=$(access_log_file)
-  [[ -f $file ]] || { printf '0 0'; return 0; }
-  tail -c +"$((offset + 1))" "$file" | awk -v addr="127.0.0.1:$port" -v cutoff='' "$ANSWER_COUNTS_AWK"
+  [[ -f $file ]] || { printf '0 0 0'; return 0; }
+  { [[ -z $rates ]] || printf '%s\n' "$rates"; tail -c +"$((offset + 1))" "$file"; } |
+    awk -v addr="127.0.0.1:$port" -v cutoff='' -v mode=count "$ANSWER_COUNTS_AWK"
 }
 
 # How far back before a switch the log is read for the previous slot's answers: enough for a
 # busy bake window, without reading a large log from its start.
 readonly BASELINE_MAX_BYTES=$((32 * 1024 * 1024))
 
-# baseline_counts OFFSET PORT SECONDS -> "TOTAL FIVE_XX": the answers of the upstream on PORT in
-# the SECONDS before OFFSET (the switch): what the previous release answered the same clients
-# over a window as long as the bake.
+# baseline_counts OFFSET PORT SECONDS -> "TOTAL FIVE_XX" and the table of rates by kind of
+# request (ANSWER_COUNTS_AWK): what the upstream on PORT answered in the SECONDS before OFFSET
+# (the switch), the same clients over a window as long as the bake.
 baseline_counts() {
   local offset=$1 port=$2 seconds=$3 file cutoff whole from
   file=$(access_log_file)
@@ -64,7 +94,7 @@ baseline_counts() {
   # dd seeks to the start of the window and stops at the switch: the log around it is never read.
   from=$((offset > BASELINE_MAX_BYTES ? offset - BASELINE_MAX_BYTES : 0))
   dd if="$file" iflag=skip_bytes,count_bytes skip="$from" count="$((offset - from))" bs=1M status=none |
-    awk -v addr="127.0.0.1:$port" -v cutoff="$cutoff" "$ANSWER_COUNTS_AWK"
+    awk -v addr="127.0.0.1:$port" -v cutoff="$cutoff" -v mode=table -v min="$BLUEGREEN_BAKE_MIN_REQUESTS" "$ANSWER_COUNTS_AWK"
 }
 
 # bake_marker_file SLOT [VAR]
@@ -91,19 +121,22 @@ clear_bake() {
 }
 
 # watch_slot SLOT OFFSET SECONDS PREVIOUS: 0 when SLOT behaved for SECONDS; 1 with BAKE_FAILURE
-# set. BAKE_SUMMARY says what was seen either way. Its 5xx share is judged against PREVIOUS's over
-# the SECONDS before the switch: a client whose requests fail on any release (a broken one, or
-# one that attacks) raises both, and must not roll a good release back. Below the minimum number
-# of answers there, the previous release counts as having had none.
+# set. BAKE_SUMMARY says what was seen either way. Its 5xx are judged against PREVIOUS's over the
+# SECONDS before the switch, kind of request by kind of request: a client whose requests fail on
+# any release (a broken one, or one that attacks) makes both fail, and must not roll a good
+# release back, however its share of the traffic moves. Below the minimum number of answers
+# there, the previous release counts as having had none.
 BAKE_FAILURE=
 BAKE_SUMMARY=
 watch_slot() {
-  local slot=$1 offset=$2 seconds=$3 previous=${4:-} port started deadline now elapsed total errors percent health_failures=0
-  local base_total=0 base_errors=0 base_percent=0 base_text=''
+  local slot=$1 offset=$2 seconds=$3 previous=${4:-} port started deadline now elapsed total errors expected percent health_failures=0
+  local base_total=0 base_errors=0 base_percent=0 base_text='' baseline='' rates='' expected_text=''
   port=$(slot_port "$slot")
   if [[ -n $previous ]]; then
-    read -r base_total base_errors <<<"$(baseline_counts "$offset" "$(slot_port "$previous")" "$seconds")"
+    baseline=$(baseline_counts "$offset" "$(slot_port "$previous")" "$seconds")
+    read -r base_total base_errors <<<"${baseline%%$'\n'*}"
     if ((base_total >= BLUEGREEN_BAKE_MIN_REQUESTS && base_total > 0)); then
+      [[ $baseline != *$'\n'* ]] || rates=${baseline#*$'\n'}
       base_percent=$(awk -v e="$base_errors" -v t="$base_total" 'BEGIN { printf "%.1f", e * 100 / t }')
       base_text=", against $base_errors of $base_total ($base_percent %) from $previous in the ${seconds} s before the switch"
     else
@@ -130,17 +163,20 @@ watch_slot() {
         return 1
       fi
     fi
-    read -r total errors <<<"$(answer_counts "$offset" "$port")"
+    read -r total errors expected <<<"$(answer_counts "$offset" "$port" "$rates")"
     percent=$((total > 0 ? errors * 100 / total : 0))
+    [[ -z $rates ]] || expected_text="; at $previous's rates for the same kinds of request, ${expected%.*} were expected"
     if ((total == 0)); then
       BAKE_SUMMARY="saw no traffic: $slot answered no requests in ${elapsed} s, so only its health checks were judged"
     else
-      BAKE_SUMMARY="$errors of $total answers were 5xx in ${elapsed} s$base_text"
+      BAKE_SUMMARY="$errors of $total answers were 5xx in ${elapsed} s$base_text$expected_text"
     fi
-    # The new share above the previous one by more than the allowed points (max may have decimals).
+    # The 5xx beyond those expected at the previous release's rates, by kind of request, above the
+    # allowed share (max may have decimals). Without rates by kind, the previous overall share.
     if ((total >= BLUEGREEN_BAKE_MIN_REQUESTS && total > 0)) &&
-      awk -v e="$errors" -v t="$total" -v max="$BLUEGREEN_BAKE_MAX_5XX_PERCENT" -v base="$base_percent" 'BEGIN { exit !(e * 100 > (max + base) * t) }'; then
-      BAKE_FAILURE="$errors of $total answers were 5xx ($percent %) within ${elapsed} s of the switch$base_text"
+      awk -v e="$errors" -v t="$total" -v max="$BLUEGREEN_BAKE_MAX_5XX_PERCENT" -v base="$base_percent" -v x="$expected" -v by_kind="${rates:+1}" \
+        'BEGIN { if (by_kind) exit !((e - x) * 100 > max * t); exit !(e * 100 > (max + base) * t) }'; then
+      BAKE_FAILURE="$errors of $total answers were 5xx ($percent %) within ${elapsed} s of the switch$base_text$expected_text"
       return 1
     fi
     ((now < deadline)) || return 0
@@ -171,7 +207,7 @@ canary() {
 }
 
 watch_rules() {
-  printf 'rolls back when its 5xx share is more than %s points above what the previous release answered before the switch, over at least %s answers; on a failed health check; or if the process dies' \
+  printf 'rolls back when its 5xx share is more than %s points above what the previous release answered the same kinds of request before the switch, over at least %s answers; on a failed health check; or if the process dies' \
     "$BLUEGREEN_BAKE_MAX_5XX_PERCENT" "$BLUEGREEN_BAKE_MIN_REQUESTS"
 }
 
