@@ -83,6 +83,41 @@ pause() {
   read -r -t "$1" -u "$ENGINE_PIPE_FD" _ || true
 }
 
+# loopback_get PORT PATH [body]: one HTTP/1.0 GET to 127.0.0.1:PORT, made by bash itself over
+# /dev/tcp: no fork, so the start loop and the switch's proof can ask every few ms, where a curl
+# cost 2 to 15 ms under load. HTTP/1.0, so a body ends where the server closes (never chunked).
+# Sets LOOPBACK_STATUS (empty when nothing answered) and LOOPBACK_HEADERS (the header lines, CR
+# stripped, one a line), and with "body" LOOPBACK_BODY for a 200 (Content-Length bytes, or to the
+# close). Each read waits at most LOOPBACK_READ_TIMEOUT s: a stuck server costs that per line.
+readonly LOOPBACK_READ_TIMEOUT=2
+LOOPBACK_STATUS=
+LOOPBACK_HEADERS=
+LOOPBACK_BODY=
+loopback_get() {
+  local port=$1 path=$2 want=${3:-} fd line request length='' LC_ALL=C
+  LOOPBACK_STATUS='' LOOPBACK_HEADERS='' LOOPBACK_BODY=''
+  printf -v request 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAccept: application/json\r\n\r\n' "$path" "$port"
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
+  # echo writes the request in one write(); printf would send a segment per line.
+  if echo -n "$request" 2>/dev/null 1>&"$fd" && read -r -t "$LOOPBACK_READ_TIMEOUT" -u "$fd" line; then
+    [[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]] && LOOPBACK_STATUS=${BASH_REMATCH[1]}
+    while read -r -t "$LOOPBACK_READ_TIMEOUT" -u "$fd" line; do
+      line=${line%$'\r'}
+      [[ -n $line ]] || break
+      LOOPBACK_HEADERS+=$line$'\n'
+      [[ ${line,,} =~ ^content-length:\ *([0-9]{1,7})$ ]] && length=$((10#${BASH_REMATCH[1]}))
+    done
+    if [[ $want == body && $LOOPBACK_STATUS == 200 ]]; then
+      if [[ -n $length ]]; then
+        read -r -N "$length" -t "$LOOPBACK_READ_TIMEOUT" -u "$fd" LOOPBACK_BODY || true
+      else
+        read -r -d '' -t "$LOOPBACK_READ_TIMEOUT" -u "$fd" LOOPBACK_BODY || true
+      fi
+    fi
+  fi
+  exec {fd}>&-
+}
+
 now_us OP_STARTED_US
 
 # Progress goes to stdout, one line per phase, so that the SSM console and CI logs show it.

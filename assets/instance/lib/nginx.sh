@@ -236,25 +236,17 @@ nginx_master_pid() {
 # served_answer [VAR]: what Nginx really does right now, asked through Nginx itself: "UPSTREAM
 # LABEL", e.g. "127.0.0.1:8082 green" (the label comes from the include the answering worker
 # loaded), or nothing when Nginx does not answer. New connections land on new workers once a
-# reload took. The request is made from bash over /dev/tcp, not with curl: it runs during the
-# switch, several times, and only two headers of our own location are read.
+# reload took. Asked with loopback_get, not curl: it runs during the switch, several times, and
+# only two headers of our own location are read.
 served_answer() {
-  local served_fd served_line served_upstream='' served_label=''
-  if { exec {served_fd}<>"/dev/tcp/127.0.0.1/$BLUEGREEN_NGINX_LISTEN"; } 2>/dev/null; then
-    # One write(): printf would send a segment per line.
-    if echo -n $'GET /__bluegreen/upstream HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' 2>/dev/null 1>&"$served_fd"; then
-      # Headers end at the first empty line; a stuck Nginx costs at most 2 s per line.
-      while read -r -t 2 -u "$served_fd" served_line; do
-        served_line=${served_line%$'\r'}
-        [[ -n $served_line ]] || break
-        case ${served_line,,} in
-          x-bluegreen-upstream:*) served_upstream=${served_line#*:} ;;
-          x-bluegreen-slot:*) served_label=${served_line#*:} ;;
-        esac
-      done
-    fi
-    exec {served_fd}>&-
-  fi
+  local served_line served_upstream='' served_label=''
+  loopback_get "$BLUEGREEN_NGINX_LISTEN" /__bluegreen/upstream || true
+  while IFS= read -r served_line; do
+    case ${served_line,,} in
+      x-bluegreen-upstream:*) served_upstream=${served_line#*:} ;;
+      x-bluegreen-slot:*) served_label=${served_line#*:} ;;
+    esac
+  done <<<"$LOOPBACK_HEADERS"
   served_upstream=${served_upstream# } served_label=${served_label# }
   [[ -z $served_upstream && -z $served_label ]] || put "${1:-}" "$served_upstream $served_label"
 }

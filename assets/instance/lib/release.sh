@@ -72,13 +72,12 @@ artifact_display() {
   put "$2" "$scheme://$authority$rest"
 }
 
-# fetch_artifact URI [SOURCE] -> sets ARTIFACT_PATH (a download lands in the incoming directory).
-# SOURCE is where a local URI really is (resolve_sudo_artifact); the messages name URI, as
-# artifact_display shows it.
+# fetch_artifact URI SOURCE NAME -> sets ARTIFACT_PATH (a download lands in the incoming
+# directory). SOURCE is where a local URI really is (resolve_sudo_artifact); the messages call
+# it NAME (artifact_display's URI).
 ARTIFACT_PATH=
 fetch_artifact() {
-  local uri=$1 source=${2:-$1} dest output name
-  artifact_display "$uri" name
+  local uri=$1 source=$2 name=$3 dest output
   case $uri in
     s3://*)
       command -v aws >/dev/null ||

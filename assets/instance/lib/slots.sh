@@ -239,37 +239,12 @@ port_in_use() {
   exec {port_fd}>&-
 }
 
-# One health probe: HTTP 200 and "status":"UP" in the body, within 2 s. Asked from bash over
-# /dev/tcp (HTTP/1.0, so the body ends where the app closes the connection, never chunked): no
-# fork, so the start loop can ask every few tens of ms, where a curl cost 2 to 15 ms under load.
-readonly HEALTH_READ_TIMEOUT=2
+# One health probe: HTTP 200 and "status":"UP" in the body, within loopback_get's timeouts.
 slot_healthy() {
-  local port fd line request status='' length='' body='' LC_ALL=C
+  local port
   slot_port "$1" port
-  printf -v request 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nAccept: application/json\r\n\r\n' "$BLUEGREEN_HEALTH_PATH" "$port"
-  { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
-  # echo writes the request in one write(); printf would send a segment per line.
-  if ! echo -n "$request" 2>/dev/null 1>&"$fd"; then
-    exec {fd}>&-
-    return 1
-  fi
-  if read -r -t "$HEALTH_READ_TIMEOUT" -u "$fd" line; then
-    [[ $line =~ ^HTTP/[0-9.]+\ ([0-9]{3}) ]] && status=${BASH_REMATCH[1]}
-    while read -r -t "$HEALTH_READ_TIMEOUT" -u "$fd" line; do
-      line=${line%$'\r'}
-      [[ -n $line ]] || break
-      [[ ${line,,} =~ ^content-length:\ *([0-9]{1,7})$ ]] && length=$((10#${BASH_REMATCH[1]}))
-    done
-    if [[ $status == 200 ]]; then
-      if [[ -n $length ]]; then
-        read -r -N "$length" -t "$HEALTH_READ_TIMEOUT" -u "$fd" body || true
-      else
-        read -r -d '' -t "$HEALTH_READ_TIMEOUT" -u "$fd" body || true
-      fi
-    fi
-  fi
-  exec {fd}>&-
-  [[ $status == 200 && $body =~ \"status\"[[:space:]]*:[[:space:]]*\"UP\" ]]
+  loopback_get "$port" "$BLUEGREEN_HEALTH_PATH" body || return 1
+  [[ $LOOPBACK_STATUS == 200 && $LOOPBACK_BODY =~ \"status\"[[:space:]]*:[[:space:]]*\"UP\" ]]
 }
 
 slot_start() {
@@ -337,7 +312,9 @@ slot_stop() {
 # interval cost up to a whole interval. A probe is a request from bash (slot_healthy), so 50
 # probes in the first second after the port opens cost the host little; a slow health endpoint
 # slows the loop down by itself, one probe at a time.
-readonly START_TICK=0.02 START_TICK_US=20000 MIN_HEALTH_INTERVAL_US=50000 HEALTH_GAP_DIVISOR=50
+readonly START_TICK=0.02 MIN_HEALTH_INTERVAL_US=50000 HEALTH_GAP_DIVISOR=50
+seconds_to_us "$START_TICK" START_TICK_US
+readonly START_TICK_US
 SLOT_FAILURE=
 SLOT_STOPPED_BY_SHUTDOWN=no
 wait_slot_healthy() {
