@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { redactCredentials } from '../../lib/redact.js';
-import { BLUEGREEN, buildJar, LocalHost, waitFor, type RunResult } from '../support/host.js';
+import { BLUEGREEN, buildJar, describeRun, LocalHost, waitFor } from '../support/host.js';
 
 const SIGNATURE = 'c0ffee5ec7e7519a7u4e';
 const TOKEN = 'FwoGZXIvYXdzEXAMPLEsessiontoken';
@@ -93,10 +93,6 @@ function filesUnder(dir: string): Array<{ path: string; text: string }> {
 
 function expectNoSecrets(where: string, text: string): void {
   for (const secret of [SIGNATURE, TOKEN, PASSWORD]) expect(text, `${where} holds a secret`).not.toContain(secret);
-}
-
-function describeRun(result: RunResult): string {
-  return `exit ${result.code}\nstdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
 }
 
 describe('a deploy from a presigned URL', () => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { formatSummary, startLoad, type LoadRun } from '../../scripts/lib/load.js';
-import { buildJar, LocalHost, waitFor, type RunResult } from '../support/host.js';
+import { buildJar, describeRun, LocalHost, waitFor, type RunResult } from '../support/host.js';
 
 const PORTS = { nginx: 18380, blue: 18381, green: 18382 };
 const LOAD = { keepAliveConnections: 16, newConnectionWorkers: 2, slowRequestEvery: 40, slowMs: 500, thinkMs: 5 };
@@ -90,10 +90,6 @@ function fillInodes(mount: string, free: number, exact = true): void {
 
 function unfill(mount: string): void {
   rmSync(join(mount, FILLER), { recursive: true, force: true });
-}
-
-function describeRun(r: RunResult): string {
-  return `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
 }
 
 /** The first error line, with paths, numbers and pids taken out: which write point failed. */

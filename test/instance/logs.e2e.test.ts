@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { formatSummary, startLoad, type LoadReport } from '../../scripts/lib/load.js';
-import { buildJar, LocalHost, PROJECT_DIR, waitFor } from '../support/host.js';
+import { buildJar, LocalHost, pidAlive, PROJECT_DIR, waitFor } from '../support/host.js';
 
 const PORTS = { nginx: 19880, blue: 19881, green: 19882 };
 const LOAD = { keepAliveConnections: 8, newConnectionWorkers: 2, slowRequestEvery: 50, slowMs: 200, thinkMs: 2 };
@@ -41,14 +41,6 @@ function writerOf(pid: number): number {
   const writers = children.filter((c) => existsSync(`/proc/${c}`) && readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('log-writer.py'));
   expect(writers, `children of ${pid}: ${children.join(' ')}`).toHaveLength(1);
   return writers[0]!;
-}
-
-function alive(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
 }
 
 function rssKiB(pid: number): number {
@@ -174,7 +166,7 @@ describe("the slots' logs", () => {
     // The disk is full: the file grew at most by the page it had begun.
     expect(readFileSync(join(logs, `${live}.log`)).length - full).toBeLessThanOrEqual(4096);
     expect(statfsSync(logs).bavail).toBe(0);
-    expect(alive(writer)).toBe(true);
+    expect(pidAlive(writer)).toBe(true);
     rmSync(filler);
     await waitFor(() => LOSS_LINE.test(fileText(`${live}.log`).split('\n').find((l) => l.includes('bluegreen log writer:')) ?? ''), 'the line that says how many bytes were lost', 10_000);
     await new Promise((r) => setTimeout(r, 500));
@@ -212,10 +204,10 @@ describe("the slots' logs", () => {
     process.kill(writer, 'SIGTERM');
     await fetch(`${host.url}/`);
     await new Promise((r) => setTimeout(r, 300));
-    expect(alive(writer)).toBe(true);
+    expect(pidAlive(writer)).toBe(true);
     const size = readFileSync(join(logs, `${live}.log`)).length;
     process.kill(writer, 'SIGKILL');
-    await waitFor(() => !alive(writer), 'the log writer to die', 5000);
+    await waitFor(() => !pidAlive(writer), 'the log writer to die', 5000);
     const load = startLoad({ baseUrl: host.url, ...LOAD });
     await new Promise((r) => setTimeout(r, 2000));
     const report = await load.stop();
@@ -223,7 +215,7 @@ describe("the slots' logs", () => {
     expect(report.totals.failed, JSON.stringify(report.failures)).toBe(0);
     expect(report.totals.requests).toBeGreaterThan(100);
     expect(host.status().slots[live].pid).toBe(appPid);
-    expect(alive(appPid)).toBe(true);
+    expect(pidAlive(appPid)).toBe(true);
     expect(readFileSync(join(logs, `${live}.log`)).length).toBe(size);
     // Its next start has a writer again: a deploy starts the other slot, whose lines arrive.
     const r = await host.run(['deploy', buildJar('v2'), '--version', 'v2'], APP_ARGS);

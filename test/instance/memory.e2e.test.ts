@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { OOM_SCORE_ADJ, budgetFor, engineMemorySettings } from '../../lib/memory-budget.js';
 import { formatSummary, startLoad } from '../../scripts/lib/load.js';
-import { BLUEGREEN, buildJar, LocalHost, waitFor } from '../support/host.js';
+import { BLUEGREEN, buildJar, LocalHost, pidAlive, waitFor } from '../support/host.js';
 
 const PORTS = { nginx: 18760, blue: 18761, green: 18762 };
 const JENKINS_STAND_IN_PORT = 18763;
@@ -89,7 +89,6 @@ function finished(child: ChildProcess): Promise<{ code: number | null; signal: N
 const CAN_LOWER = (BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`) >> 24n) & 1n;
 const LIVE_ADJ = CAN_LOWER === 1n ? OOM_SCORE_ADJ.liveSlot : 0;
 
-const pidAlive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 const oomScoreAdj = (pid: number) => Number(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
 
 let host: LocalHost;

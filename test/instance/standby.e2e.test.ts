@@ -9,7 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT_CODES } from '../../lib/contract.js';
 import { formatSummary, startLoad, type LoadReport, type LoadRun } from '../../scripts/lib/load.js';
-import { buildJar, LocalHost, waitFor, type RunResult } from '../support/host.js';
+import { buildJar, describeRun, LocalHost, waitFor } from '../support/host.js';
 
 const PORTS = { nginx: 18280, blue: 18281, green: 18282 };
 const LOAD = { keepAliveConnections: 32, newConnectionWorkers: 4, slowRequestEvery: 40, slowMs: 800, thinkMs: 2 };
@@ -48,10 +48,6 @@ afterEach(async () => {
   load = undefined;
   host.destroy();
 });
-
-function describeRun(r: RunResult): string {
-  return `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-}
 
 /** What the port itself answers, not through Nginx. */
 async function direct(port: number): Promise<{ health: number; version: string }> {
