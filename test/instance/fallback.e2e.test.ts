@@ -91,8 +91,14 @@ describe('the live app crashes', () => {
         `(live down for ${((back - killed) / 1000).toFixed(2)} s, restarted at +${((restarted - killed) / 1000).toFixed(2)} s)`,
     );
     expect(standby.length).toBeGreaterThan(50);
-    // An idempotent request never fails: Nginx resends it to the standby.
-    expect(failed.filter((s) => s.kind !== 'post'), JSON.stringify(report.failures)).toEqual([]);
+    // An idempotent request that failed on the live slot is resent to the standby: none fails
+    // with a 502, a reset or a timeout. The one exception is an answer the killed app had
+    // already begun: Nginx passes an answer's head on as it arrives, so once the client has the
+    // head (status 200) nothing can be resent, and a body cut by the kill stays cut. The test's
+    // app (JDK HttpServer) writes the head and the body in two writes, so a kill now and then
+    // falls between them; those requests were sent before the kill.
+    const cut = (s: (typeof failed)[number]) => s.reason === 'incomplete body' && s.status === 200 && s.start < killed + 50;
+    expect(failed.filter((s) => s.kind !== 'post' && !cut(s)), JSON.stringify(report.failures)).toEqual([]);
     // A POST is resent only when it never reached the killed app; one that had reached it fails
     // (it might have taken effect), and only those in flight at the kill.
     for (const s of failed) expect(s.start).toBeLessThan(killed + 50);

@@ -98,7 +98,8 @@ export class AttemptSender {
   send(spec: RequestSpec, useAgent: boolean): Promise<Attempt> {
     return new Promise<Attempt>((resolve) => {
       let settled = false;
-      let responded = false;
+      // The status of the answer whose head has arrived; 0 until then.
+      let respondedStatus = 0;
       let socket: Socket | undefined;
       let bytesReadAtAssign = 0;
       let failure: unknown;
@@ -155,9 +156,9 @@ export class AttemptSender {
           finish(ABORTED);
           return;
         }
-        if (responded) {
+        if (respondedStatus !== 0) {
           // The response had started: its body is lost whatever the socket said.
-          finish(failed(cause instanceof TimeoutError ? 'timeout' : 'incomplete body', 0));
+          finish(failed(cause instanceof TimeoutError ? 'timeout' : 'incomplete body', respondedStatus));
           return;
         }
         const noResponseByte = socket === undefined || socket.bytesRead === bytesReadAtAssign;
@@ -171,8 +172,8 @@ export class AttemptSender {
       });
 
       request.on('response', (response: http.IncomingMessage) => {
-        responded = true;
         const status = response.statusCode ?? 0;
+        respondedStatus = status;
         const is2xx = status >= 200 && status < 300;
         const chunks: Buffer[] = [];
         let received = 0;
