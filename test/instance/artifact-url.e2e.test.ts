@@ -31,7 +31,7 @@ beforeAll(async () => {
   jars = { v1: buildJar('v1'), v2: buildJar('v2') };
   server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const presigned = url.pathname === '/releases/app.jar' &&
+    const presigned = ['/releases/app.jar', '/drop/app.jar'].includes(url.pathname) &&
       url.searchParams.get('X-Amz-Signature') === SIGNATURE && url.searchParams.get('X-Amz-Security-Token') === TOKEN;
     const basic = url.pathname === '/private/app.jar' &&
       req.headers.authorization === `Basic ${Buffer.from(`deployer:${PASSWORD}`).toString('base64')}`;
@@ -42,6 +42,11 @@ beforeAll(async () => {
     }
     const jar = readFileSync(jars.v2);
     res.writeHead(200, { 'content-type': 'application/java-archive', 'content-length': String(jar.length) });
+    if (url.pathname === '/drop/app.jar') {
+      // The network goes away mid-download: the first KiB, then the connection is cut.
+      res.write(jar.subarray(0, 1024), () => res.destroy());
+      return;
+    }
     if (holdNext) {
       holdNext = false;
       res.write(jar.subarray(0, 1024));
@@ -154,6 +159,57 @@ describe('a deploy from a presigned URL', () => {
     expect(result.stdout).toContain(`artifact http://<hidden>@127.0.0.1:${port}/private/app.jar is a runnable jar`);
     expectNoSecrets('the output', result.stdout + result.stderr);
     for (const file of filesUnder(host.dir)) expectNoSecrets(file.path, file.text);
+  });
+});
+
+describe('a download that meets a fault', () => {
+  const query = `?X-Amz-Security-Token=${TOKEN}&X-Amz-Signature=${SIGNATURE}`;
+
+  /** A deploy that fails with exit 3 and MESSAGE, leaving the site, the releases and the incoming directory as they were. */
+  async function expectRefused(url: string, message: RegExp): Promise<void> {
+    const served = await host.servedVersion();
+    const releases = readdirSync(join(host.dir, 'home', 'releases')).sort();
+    const result = await host.run(['deploy', url, '--version', 'v3']);
+    expect(result.code, describeRun(result)).toBe(EXIT_CODES.badArtifact);
+    expect(result.stderr).toMatch(message);
+    expectNoSecrets('the output', result.stdout + result.stderr);
+    expect(await host.servedVersion()).toBe(served);
+    expect(readdirSync(join(host.dir, 'home', 'releases')).sort()).toEqual(releases);
+    expect(readdirSync(join(host.dir, 'home', 'incoming'))).toEqual([]);
+    expect(host.history().at(-1)).toMatchObject({ action: 'deploy', version: 'v3', result: 'failed' });
+  }
+
+  test('nothing listens at the URL: exit 3, and the live release keeps serving', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    await expectRefused(
+      `http://127.0.0.1:${closedPort}/releases/app.jar${query}`,
+      new RegExp(`could not download http://127\\.0\\.0\\.1:${closedPort}/releases/app\\.jar\\?<hidden>: curl: \\(7\\) .*Nothing was changed; check the URL\\.`),
+    );
+  });
+
+  test('the connection drops mid-download: exit 3, no partial jar is kept, and the live release keeps serving', async () => {
+    await expectRefused(
+      `http://127.0.0.1:${port}/drop/app.jar${query}`,
+      /could not download http:\/\/127\.0\.0\.1:\d+\/drop\/app\.jar\?<hidden>: curl: \(18\) .*Nothing was changed; check the URL\./,
+    );
+  });
+
+  test('the disk is full: exit 3 says so and where to free space, and the live release keeps serving', async () => {
+    const incoming = join(host.dir, 'home', 'incoming');
+    // Two pages: the 15 KB jar cannot fit.
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8k,mode=0700', 'bluegreen-artifact-url-incoming', incoming], { encoding: 'utf8' });
+    expect(mount.status, mount.stderr).toBe(0);
+    try {
+      await expectRefused(
+        `http://127.0.0.1:${port}/releases/app.jar${query}`,
+        new RegExp(`curl: \\(23\\) .*\\(the file system of ${incoming} is full: \\d+ bytes free\\)\\. Nothing was changed; free space in ${incoming}, then deploy again\\.`),
+      );
+    } finally {
+      spawnSync('umount', [incoming]);
+    }
   });
 });
 

@@ -77,7 +77,7 @@ artifact_display() {
 # it NAME (artifact_display's URI).
 ARTIFACT_PATH=
 fetch_artifact() {
-  local uri=$1 source=$2 name=$3 dest output
+  local uri=$1 source=$2 name=$3 dest output full advice
   case $uri in
     s3://*)
       command -v aws >/dev/null ||
@@ -98,7 +98,10 @@ fetch_artifact() {
       if ! output=$(printf 'url = "%s"\n' "$quoted" |
         curl -fsSL --retry 3 --connect-timeout 10 --max-time 600 -o "$dest" --config - 2>&1); then
         output=${output//"$uri"/"$name"}
-        die "$EXIT_BAD_ARTIFACT" "could not download $name: ${output:-curl failed}. Nothing was changed; check the URL."
+        full=$(disk_full_note "$INCOMING_DIR")
+        advice='check the URL'
+        [[ -z $full ]] || advice="free space in $INCOMING_DIR, then deploy again"
+        die "$EXIT_BAD_ARTIFACT" "could not download $name: ${output:-curl failed}$full. Nothing was changed; $advice."
       fi
       ;;
     *://*)
