@@ -165,15 +165,45 @@ cmd_wait() {
   fail "the container in $dir did not finish booting within ${timeout}s (last state: ${state:-none})."
 }
 
+# resume_when_stopped PID: sends SIGCONT to PID whenever it is stopped, until it ends.
+# nsenter stays outside the container's PID namespace and passes job control on: when its child
+# stops, it stops itself and waits for a SIGCONT. A shutdown inside stops every process there
+# (systemd-shutdown sends SIGSTOP to all, then SIGTERM, then SIGCONT), and its SIGCONT cannot
+# reach nsenter: nsenter never reaps its child, which stays a zombie the shutdown waits 90 s
+# for, and the container's PID namespace never ends (seen here: nsenter in state T, its child
+# <defunct>, the old PID 1 in zap_pid_ns_processes). So a command cut off by a reboot inside
+# would hang its caller for good.
+resume_when_stopped() {
+  local pid=$1 state
+  while { read -r _ _ state _ <"/proc/$pid/stat"; } 2>/dev/null; do
+    [[ $state != T ]] || kill -CONT "$pid" 2>/dev/null || true
+    sleep 0.1
+  done
+}
+
 cmd_exec() {
-  local dir=$1 pid name
+  local dir=$1 pid name child watcher rc
   shift
   pid=$(container_pid "$dir") || fail "the container in $dir is not running."
   local -a env=(PATH="$INSIDE_PATH" HOME=/root LANG=C.UTF-8)
   for name in $(compgen -e); do
     [[ $name == BLUEGREEN_TEST_* || $name == LOOPBACK_* ]] && env+=("$name=${!name}")
   done
-  exec nsenter -t "$pid" -a env -i "${env[@]}" "$@"
+  # In the background with the caller's standard input (bash would give it /dev/null).
+  nsenter -t "$pid" -a env -i "${env[@]}" "$@" <&0 &
+  child=$!
+  # A caller that gives up (a spawnSync timeout) stops the command, as when this exec'd nsenter.
+  trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT HUP
+  resume_when_stopped "$child" </dev/null >/dev/null 2>&1 &
+  watcher=$!
+  # wait returns early when a trapped signal arrives: wait again until the command has ended.
+  while :; do
+    rc=0
+    wait "$child" || rc=$?
+    kill -0 "$child" 2>/dev/null || break
+  done
+  kill "$watcher" 2>/dev/null || true
+  exit "$rc"
 }
 
 cmd_stop() {
