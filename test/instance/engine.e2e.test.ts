@@ -273,23 +273,21 @@ describe('bad input loses nothing', () => {
 describe('a system command that fails', () => {
   // systemctl's own exit statuses (LSB: 5 = unit not loaded, 4 = no permission) overlap the
   // engine's; the engine must not pass them on as if it had chosen them.
-  it('exits unexpected, naming the command, when systemctl start fails with status 5; the live slot keeps serving', async () => {
+  /**
+   * A directory holding a stand-in systemctl for which every slot is stopped (no main process,
+   * not active), with `cases` for the other commands (sh `case` branches on $1); other commands
+   * succeed and print nothing.
+   */
+  function standInSystemctl(cases: readonly string[]): string {
     const bin = join(host.dir, 'stand-in-bin');
     mkdirSync(bin);
-    // A host whose slot unit is not installed: every slot is stopped, and starting one fails.
-    writeFileSync(
-      join(bin, 'systemctl'),
-      [
-        '#!/bin/sh',
-        'case $1 in',
-        '  show) echo 0 ;;',
-        '  is-active) exit 3 ;;',
-        '  start) echo "Failed to start $2: Unit $2 not found." >&2; exit 5 ;;',
-        'esac',
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
+    writeFileSync(join(bin, 'systemctl'), ['#!/bin/sh', 'case $1 in', '  show) echo 0 ;;', '  is-active) exit 3 ;;', ...cases, 'esac', ''].join('\n'), { mode: 0o755 });
+    return bin;
+  }
+
+  it('exits unexpected, naming the command, when systemctl start fails with status 5; the live slot keeps serving', async () => {
+    // A host whose slot unit is not installed: starting one fails.
+    const bin = standInSystemctl(['  start) echo "Failed to start $2: Unit $2 not found." >&2; exit 5 ;;']);
     startSiteLoad();
     await new Promise((r) => setTimeout(r, 500));
     const result = await host.run(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_RUNNER: 'systemd', PATH: `${bin}:${process.env.PATH}` });
@@ -301,6 +299,56 @@ describe('a system command that fails', () => {
     expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
     expect(await host.servedVersion()).toBe('v2');
     expectNoFailures(await stopLoad('systemctl start fails'));
+  });
+
+  /**
+   * A host that shuts down: the system is "stopping", and a start is refused in systemd's own
+   * words for a start requested while reboot.target is queued. At the `signalAtCall`th question
+   * about the system's state, the engine gets SIGTERM, as systemd-shutdown sends to what is left.
+   */
+  function shuttingDownSystemctl(signalAtCall = 0): string {
+    const calls = join(host.dir, 'stand-in-bin', 'calls');
+    return standInSystemctl([
+      '  is-system-running)',
+      `    echo x >>'${calls}'`,
+      `    [ "$(wc -l <'${calls}')" -eq ${signalAtCall} ] && kill -TERM "$(pgrep -o -f 'bin/bluegreen deploy')"`,
+      '    echo stopping; exit 1 ;;',
+      `  start) echo "Failed to start $2: Transaction for $2/start is destructive (reboot.target has 'start' job queued, but 'stop' is included in transaction)." >&2; exit 1 ;;`,
+    ]);
+  }
+
+  // The systemd suite (test/systemd) reboots a real systemd under a deploy; when in the shutdown
+  // a request fails is a matter of milliseconds there. Here the refusal comes every time.
+  it('says the host is shutting down, not that a command failed, when systemd refuses a start during a shutdown; the live slot keeps serving', async () => {
+    const bin = shuttingDownSystemctl();
+    startSiteLoad();
+    await new Promise((r) => setTimeout(r, 500));
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_RUNNER: 'systemd', PATH: `${bin}:${process.env.PATH}` });
+    expect(result.code, result.stderr).toBe(EXIT_CODES.unexpected);
+    expect(result.stderr).toMatch(/^bluegreen: error: the host began to shut down during this deploy, and systemd no longer took its requests: status 1 from: systemctl start .*; run the deploy again once the host is back up/m);
+    expect(result.stderr).not.toContain('unexpected failure');
+    // Starting the standby again would be refused too: the first operation after the boot does it.
+    expect(result.stderr).toContain('the warm standby on green is not put back now');
+    expect(await host.servedVersion()).toBe('v1');
+    expect(host.history().at(-1)).toMatchObject({ action: 'deploy', version: 'v2', result: 'failed', message: expect.stringMatching(/^the host began to shut down during this deploy/) });
+    expectDeployed(await host.run(['deploy', jars.v2, '--version', 'v2']));
+    expect(await host.servedVersion()).toBe('v2');
+    expectNoFailures(await stopLoad('systemctl start refused in a shutdown'));
+  });
+
+  it("a SIGTERM while the engine records that failure (the shutdown's, to what is left) cuts off neither the record nor the clean-up", async () => {
+    // The first question about the system's state is the failure's (on_error), the second the
+    // one on the way out (whether to put the standby back): the signal comes during the latter.
+    const bin = shuttingDownSystemctl(2);
+    const result = await host.run(['deploy', jars.v2, '--version', 'v2'], { BLUEGREEN_RUNNER: 'systemd', PATH: `${bin}:${process.env.PATH}` });
+    expect(readFileSync(join(bin, 'calls'), 'utf8')).toBe('x\nx\n');
+    expect(result.code, result.stderr).toBe(EXIT_CODES.unexpected);
+    expect(result.stderr).toContain('the warm standby on green is not put back now');
+    expect(host.history().at(-1)).toMatchObject({ action: 'deploy', version: 'v2', result: 'failed', message: expect.stringMatching(/^the host began to shut down during this deploy/) });
+    const next = await host.run(['deploy', jars.v2, '--version', 'v2']);
+    expectDeployed(next);
+    expect(next.stderr).not.toContain('was interrupted before it finished');
+    expect(await host.servedVersion()).toBe('v2');
   });
 });
 

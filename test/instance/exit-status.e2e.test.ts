@@ -54,6 +54,8 @@ describe('a command that fails with a status of its own', () => {
     const result = engine(`sh -c 'exit ${code}'`);
     expect(result.code).toBe(EXIT_CODES.unexpected);
     expect(errorLines(result.stderr)).toEqual([expect.stringMatching(new RegExp(`^bluegreen: error: unexpected failure at \\S+ line \\d+, status ${code} from: sh -c 'exit ${code}' -- `))]);
+    // The configuration is not read here, as when a command fails before it is: the trap copes.
+    expect(result.stderr).not.toContain('unbound variable');
   });
 
   test('is unexpected inside a $(...) subshell too, said once', () => {

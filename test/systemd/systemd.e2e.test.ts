@@ -45,6 +45,15 @@ function box(): Machine {
   return machine;
 }
 
+/** SLOT's recorded release is VERSION and its unit is active: a deploy or a restore started it. */
+function slotStarted(slot: 'blue' | 'green', version: string): boolean {
+  const m = box();
+  return (
+    m.exec(['grep', '-qx', `version=${version}`, `/var/lib/bluegreen/state/slot-${slot}.env`]).code === 0 &&
+    m.exec(['systemctl', 'is-active', '--quiet', `bluegreen-slot@${slot}.service`]).code === 0
+  );
+}
+
 function expectOk(what: string, r: CommandResult): void {
   expect(r.code, `${what}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(0);
 }
@@ -90,6 +99,28 @@ function versionsBetween(report: LoadReport, from: number, to: number): string[]
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits as waitFor does; when it gives up, the error carries the container's console: what a
+ * reboot that went wrong printed (a unit that would not stop, a process the shutdown waited for).
+ * Each wait of a reboot test is bounded well inside the test's own timeout, so that a failure
+ * says which step hung, not only that the test ran out of time.
+ */
+async function waitInBox(m: Machine, predicate: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  try {
+    await waitFor(predicate, what, timeoutMs);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nconsole:\n${m.consoleTail(60)}`);
+  }
+}
+
+/** The result of a command that a reboot cut off, or an error with the console after `timeoutMs`. */
+async function endedWithin(m: Machine, run: Promise<CommandResult>, what: string, timeoutMs: number): Promise<CommandResult> {
+  let ended: CommandResult | undefined;
+  void run.then((r) => (ended = r));
+  await waitInBox(m, () => ended !== undefined, what, timeoutMs);
+  return ended!;
+}
 
 /** The user data as CloudFormation hands it to the instance: references resolved by name. */
 function resolveReferences(text: string, names: Readonly<Record<string, string>>): string {
@@ -177,6 +208,15 @@ beforeAll(async () => {
   machine = booted.machine;
   console.log(`[systemd] container booted to '${booted.state}' in ${(booted.ms / 1000).toFixed(2)}s`);
   expect(booted.state).toBe('running');
+
+  // ... with a service that takes 1.5 s to stop, as an instance's agents and daemons do: this
+  // container has none, and shuts down in 0.2 s, sooner than a deploy can see that its slot was
+  // stopped and say so before systemd-shutdown sends SIGTERM to what is left.
+  machine.run([
+    'sh',
+    '-c',
+    "printf '[Unit]\\nDescription=test: a service slow to stop\\n[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/true\\nExecStop=/bin/sleep 1.5\\n[Install]\\nWantedBy=multi-user.target\\n' >/etc/systemd/system/slow-stop.service && systemctl enable --now --quiet slow-stop.service",
+  ]);
 }, 900_000);
 
 afterAll(async () => {
@@ -363,15 +403,11 @@ describe('a host with systemd as PID 1', () => {
 
     // GIVEN a deploy of v4, which takes 30 s to become healthy, waiting for it on blue
     const deploy = engine(['deploy', inside(jars.v4), '--version', 'v4']);
-    await waitFor(
-      () => m.exec(['grep', '-qx', 'version=v4', '/var/lib/bluegreen/state/slot-blue.env']).code === 0 && m.exec(['systemctl', 'is-active', '--quiet', 'bluegreen-slot@blue.service']).code === 0,
-      'the deploy of v4 to start blue',
-      60_000,
-    );
+    await waitInBox(m, () => slotStarted('blue', 'v4'), 'the deploy of v4 to start blue', 30_000);
 
     // WHEN the host reboots under it
     m.run(['systemctl', '--no-block', 'reboot']);
-    const interrupted = await deploy;
+    const interrupted = await endedWithin(m, deploy, 'the deploy to end after the reboot began', 30_000);
     console.log(`[systemd] the deploy the reboot interrupted (exit ${interrupted.code}):\n${interrupted.stdout}${interrupted.stderr}`);
     expect(interrupted.stdout).toContain('waiting up to 120s for /actuator/health');
     expect(interrupted.stdout).not.toContain('pointing Nginx at');
@@ -381,9 +417,9 @@ describe('a host with systemd as PID 1', () => {
     expect(interrupted.stderr).not.toContain('fix the app');
     // Putting the standby back would start a unit during the shutdown: that waits for the boot.
     expect(interrupted.stderr).toContain('the warm standby on blue is not put back now');
-    await waitFor(() => m.exits().length > exits, 'the container to reboot', 60_000);
+    await waitInBox(m, () => m.exits().length > exits, 'the container to reboot', 30_000);
     let firstVersion: string | undefined;
-    await waitFor(async () => (firstVersion = await servedVersion()) !== undefined, 'the site to answer after the reboot', 120_000);
+    await waitInBox(m, async () => (firstVersion = await servedVersion()) !== undefined, 'the site to answer after the reboot', 30_000);
 
     // THEN it serves the previous release
     expect(firstVersion).toBe('v3');
@@ -450,5 +486,70 @@ describe('a host with systemd as PID 1', () => {
     // The standby again, as the engine had it.
     m.run(['systemctl', 'start', unit]);
     await waitFor(() => m.status().slots.green.healthy, 'the standby to be healthy again', 60_000);
+  });
+
+  test('a reboot while the next deploy puts the warm standby back: the deploy stops there and says so, systemd starts the standby at the boot, and the deploy after that works', async () => {
+    const m = box();
+    expect(m.status()).toMatchObject({ live: 'blue', slots: { green: { version: 'v3', role: 'standby', healthy: true } } });
+
+    // GIVEN a deploy that a reboot interrupted, which left green's warm standby (v3) to put back
+    let exits = m.exits().length;
+    const first = engine(['deploy', inside(jars.v4), '--version', 'v4']);
+    await waitInBox(m, () => slotStarted('green', 'v4'), 'the deploy of v4 to start green', 30_000);
+    m.run(['systemctl', '--no-block', 'reboot']);
+    const cut = await endedWithin(m, first, 'the first deploy to end after the reboot began', 30_000);
+    expect(cut.code, cut.stderr).toBe(EXIT_CODES.unexpected);
+    expect(cut.stderr).toContain('the warm standby on green is not put back now');
+    await waitInBox(m, () => m.exits().length > exits, 'the container to reboot', 30_000);
+    await waitInBox(m, async () => (await servedVersion()) === 'v5', 'the site to answer after the reboot', 30_000);
+    m.waitBooted();
+    expect(m.exec(['test', '-f', '/var/lib/bluegreen/state/slot-green.standby']).code).toBe(0);
+
+    // ... and apps that answer DOWN for 20 s after they start, so that the next deploy is still
+    // waiting for the standby it puts back when the host reboots again
+    const conf = '/etc/bluegreen/bluegreen.conf';
+    m.run(['sh', '-c', `cp -p ${conf} ${conf}.before && echo BLUEGREEN_APP_ARGS=--bluegreen.ready-delay-ms=20000 >>${conf}`]);
+    exits = m.exits().length;
+    const next = engine(['deploy', inside(jars.v2), '--version', 'v2']);
+    // (until the app itself runs with that argument, the unit may not have read the file yet)
+    const slowStandby = () =>
+      slotStarted('green', 'v3') &&
+      m.exec(['sh', '-c', 'tr "\\0" " " </proc/$(systemctl show -p MainPID --value bluegreen-slot@green.service)/cmdline | grep -q -- --bluegreen.ready-delay-ms=20000']).code === 0;
+    await waitInBox(m, slowStandby, 'the next deploy to start the standby v3 on green, slow to be ready', 30_000);
+    m.run(['mv', `${conf}.before`, conf]);
+
+    // WHEN the host reboots while that deploy waits for the standby to be healthy
+    m.run(['systemctl', '--no-block', 'reboot']);
+    const stopped = await endedWithin(m, next, 'the next deploy to end after the reboot began', 30_000);
+    console.log(`[systemd] the deploy whose standby the reboot interrupted (exit ${stopped.code}):\n${stopped.stdout}${stopped.stderr}`);
+
+    // THEN that deploy stopped there, and said why and what the boot does
+    expect(stopped.code, stopped.stderr).toBe(EXIT_CODES.unexpected);
+    expect(stopped.stdout).toContain('putting green back as it was before the deploy: v3, running');
+    expect(stopped.stdout).not.toContain('artifact');
+    expect(stopped.stderr).toContain('The host began to shut down while the warm standby green (v3) started, and systemd stopped it: systemd starts it again at the boot');
+    expect(stopped.stderr).toContain('Nothing else was changed: blue (v5) keeps serving, after the boot too. Run the deploy again once the host is back up.');
+
+    // AND after the boot the live release serves, and systemd has started the standby
+    await waitInBox(m, () => m.exits().length > exits, 'the container to reboot', 30_000);
+    await waitInBox(m, async () => (await servedVersion()) === 'v5', 'the site to answer after the reboot', 30_000);
+    expect(m.waitBooted()).toBe('running');
+    await waitInBox(m, () => m.status().slots.green.healthy, 'systemd to start the standby at the boot', 30_000);
+    expect(m.status().slots.green).toMatchObject({ version: 'v3', role: 'standby', running: true, healthy: true });
+
+    // AND the deploy after that checks the standby, replaces it and goes live
+    const again = await engine(['deploy', inside(jars.v2), '--version', 'v2']);
+    expectOk('the deploy after the second reboot', again);
+    expect(again.stdout).toContain('standby  green still holds v3 as before.');
+    expect(again.stdout).not.toContain('putting green back');
+    expect(m.exec(['test', '-e', '/var/lib/bluegreen/state/slot-green.standby']).code).not.toBe(0);
+    expect(m.status()).toMatchObject({ live: 'green', slots: { green: { version: 'v2', role: 'live' }, blue: { version: 'v5', role: 'standby', healthy: true } } });
+    expect(await servedVersion()).toBe('v2');
+    const history = JSON.parse(m.run(['bluegreen', 'history', '--json'])) as Array<{ action: string; version: string; result: string; message: string }>;
+    expect(history.slice(-3).map((entry) => `${entry.version} ${entry.result}: ${entry.message}`)).toEqual([
+      expect.stringMatching(/^v4 failed: the host began to shut down while green started, and systemd stopped it/),
+      expect.stringMatching(/^v2 failed: The host began to shut down while the warm standby green \(v3\) started/),
+      expect.stringMatching(/^v2 ok: v2 is live on green/),
+    ]);
   });
 });

@@ -227,7 +227,8 @@ slot_started_alive() {
 # stopped, not broken. Late in a shutdown systemd takes no requests at all: that too.
 host_stopping() {
   local state
-  [[ $BLUEGREEN_RUNNER == systemd ]] || return 1
+  # ${...:-}: on_error asks too, and may run before the configuration is read.
+  [[ ${BLUEGREEN_RUNNER:-} == systemd ]] || return 1
   state=$(systemctl is-system-running 2>&1) || true
   [[ $state == stopping || $state == 'Failed to connect to bus'* || $state == 'Failed to query system state'* ]]
 }
@@ -273,6 +274,17 @@ slot_start() {
   slot_pid_file "$slot" pid_file
   printf '%s\n' "$pid" >"$pid_file"
   set_oom_score_adj "$pid" "$OOM_SCORE_ADJ_IDLE"
+}
+
+# slot_disable_at_shutdown SLOT: what a deploy does instead of slot_stop once systemd has
+# stopped SLOT for a shutdown. A 'systemctl stop' asked for then does not return until the
+# shutdown is over (seen with Debian 12's systemd 252: the engine was still in it when
+# systemd-shutdown sent its SIGTERM, so it ended without saying what happened, and the reboot took
+# about 10 s longer). Only the unit's link goes, so that a release that was never judged does not
+# start at the boot; the boot reads the links afresh, so no reload is asked for.
+slot_disable_at_shutdown() {
+  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
+  systemctl disable --quiet --no-reload "$(slot_unit "$1")" 2>/dev/null || true
 }
 
 # SIGTERM, then SIGKILL after the stop timeout.
@@ -464,6 +476,12 @@ restore_standby() {
   fi
   slot_start "$slot"
   if ! wait_slot_healthy "$slot" "$BLUEGREEN_HEALTH_TIMEOUT"; then
+    if [[ $SLOT_STOPPED_BY_SHUTDOWN == yes ]]; then
+      # Its record and its enabled unit stay as restored, so systemd starts it at the boot; the
+      # standby file stays too, so that the first operation after the boot checks that it did.
+      STANDBY_NOTE="The host began to shut down while the warm standby $slot ($version) started, and systemd stopped it: systemd starts it again at the boot, and the first bluegreen deploy, rollback or switch after the boot checks that it runs."
+      return 1
+    fi
     slot_stop "$slot"
     rm -f -- "$file"
     STANDBY_NOTE="The warm standby $slot ($version) is on record again but did not start: $SLOT_FAILURE. 'bluegreen rollback' tries to start it again; its log: $(slot_log_file "$slot")."
@@ -496,6 +514,9 @@ restore_pending_standbys() {
     fi
     if restore_standby "$slot"; then
       log standby "$STANDBY_NOTE"
+    elif [[ $SLOT_STOPPED_BY_SHUTDOWN == yes ]]; then
+      # Going on would start units that systemd stops again, or refuses, during the shutdown.
+      die "$EXIT_UNEXPECTED" "$STANDBY_NOTE Nothing else was changed${live:+: $(slot_summary "$live") keeps serving, after the boot too}. Run the $OP_ACTION again once the host is back up."
     else
       warn "$STANDBY_NOTE"
     fi
