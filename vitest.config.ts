@@ -1,16 +1,22 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Two projects, told apart by file name alone:
+ * Three projects, told apart by file name and folder alone:
  *
  * - `unit`: every `test/**\/*.test.ts` that is not `*.e2e.test.ts`. It starts no child process
  *   (its setup file makes node:child_process throw). `npm run test:unit`.
- * - `e2e`: `test/**\/*.e2e.test.ts`, the tests that start real Nginx, JVMs, the bash engine, load
- *   or any other program. `npm run test:e2e`.
+ * - `e2e`: `test/**\/*.e2e.test.ts` outside test/systemd, the tests that start real Nginx, JVMs,
+ *   the bash engine, load or any other program.
+ * - `systemd`: the e2e files of test/systemd, which boot a container with a real systemd. Their
+ *   project's global setup starts building the container's root file system (debootstrap, a
+ *   minute or more on a clean checkout) when the run begins, at the lowest CPU priority, so that
+ *   it overlaps the other files instead of adding to the run; they run last, when it is done.
  *
- * `npm test` runs both in one vitest run with one summary: the unit project first, then e2e.
+ * `npm test` runs all three in one vitest run with one summary, in that order;
+ * `npm run test:e2e` the last two.
  */
 const E2E_FILES = 'test/**/*.e2e.test.ts';
+const SYSTEMD_FILES = 'test/systemd/**/*.e2e.test.ts';
 
 /**
  * The AWS SDK (pinned in package.json) warns once per process, on Node.js below 22, that its
@@ -64,10 +70,22 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: [E2E_FILES],
+          exclude: [...configDefaults.exclude, SYSTEMD_FILES],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // After the unit project: no synth competes with the health checks for the CPU.
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'systemd',
+          include: [SYSTEMD_FILES],
+          globalSetup: ['test/systemd/rootfs-early.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -5,7 +5,8 @@
 # host's network, so the host reaches its Nginx on loopback; each container gets its own
 # copy-on-write layer over one cached root file system.
 #
-#   container.sh rootfs CACHE_DIR      build CACHE_DIR/rootfs once (debootstrap), reuse it after
+#   container.sh rootfs CACHE_DIR      build CACHE_DIR/rootfs once (debootstrap), reuse it after; a
+#                                      second call waits for a build that is running
 #   container.sh start DIR ROOTFS [BIND...]
 #                                      boot a container over ROOTFS with its state in DIR; a
 #                                      reboot from inside boots it again (BIND: nspawn --bind-ro=)
@@ -58,16 +59,23 @@ prepare_rootfs() {
 }
 
 cmd_rootfs() {
-  local cache=$1 root started
+  local cache=$1 root started lock
   root=$cache/rootfs
   require_tools debootstrap systemd-nspawn
+  mkdir -p "$cache"
+  # One build at a time: the test run starts one early (test/systemd/rootfs-early.ts), and the
+  # tests' own call waits here for it, then finds the result cached, or builds it if that failed.
+  exec {lock}>"$cache/.lock"
+  if ! flock -n "$lock"; then
+    say "waiting for the build of the root file system that is running"
+    flock "$lock"
+  fi
   local recipe=''
   { IFS= read -r recipe <"$root/.recipe"; } 2>/dev/null || true
   if [[ $recipe == "$ROOTFS_RECIPE" ]]; then
     say "root file system cached in $root"
     return 0
   fi
-  mkdir -p "$cache"
   rm -rf "$root" "$root.new"
   say "building a Debian $SUITE root file system in $root (debootstrap, about a minute or two)"
   started=$SECONDS
