@@ -276,21 +276,19 @@ slot_start() {
   set_oom_score_adj "$pid" "$OOM_SCORE_ADJ_IDLE"
 }
 
-# slot_disable_at_shutdown SLOT: what a deploy does instead of slot_stop once systemd has
-# stopped SLOT for a shutdown. A 'systemctl stop' asked for then does not return until the
-# shutdown is over (seen with Debian 12's systemd 252: the engine was still in it when
-# systemd-shutdown sent its SIGTERM, so it ended without saying what happened, and the reboot took
-# about 10 s longer). Only the unit's link goes, so that a release that was never judged does not
-# start at the boot; the boot reads the links afresh, so no reload is asked for.
-slot_disable_at_shutdown() {
-  [[ $BLUEGREEN_RUNNER == systemd ]] || return 0
-  systemctl disable --quiet --no-reload "$(slot_unit "$1")" 2>/dev/null || true
-}
-
 # SIGTERM, then SIGKILL after the stop timeout.
 slot_stop() {
   local slot=$1 pid deadline now pid_file
   if [[ $BLUEGREEN_RUNNER == systemd ]]; then
+    # Once a shutdown has stopped a slot, a 'systemctl stop' does not return until the shutdown
+    # is over (seen with Debian 12's systemd 252: the engine was still in it when
+    # systemd-shutdown sent its SIGTERM, so it ended without saying what happened, and the reboot
+    # took about 10 s longer). systemd stops the slot itself then: only its link goes, so that it
+    # does not start at the boot; the boot reads the links afresh, so no reload is asked for.
+    if [[ $SLOT_STOPPED_BY_SHUTDOWN == yes ]]; then
+      systemctl disable --quiet --no-reload "$(slot_unit "$slot")" 2>/dev/null || true
+      return 0
+    fi
     systemctl disable --quiet "$(slot_unit "$slot")" || true
     systemctl stop "$(slot_unit "$slot")"
     return 0
